@@ -1,0 +1,259 @@
+# SQLAlchemy 1.4 ships without type information; its names are typed as Any here.
+"""Opening support cases, moving them through their lifecycle, and reading their audit trail.
+
+Each public method is one transaction. A status change locks the case row first
+(``SELECT ... FOR UPDATE``), so two agents claiming the same queued case at once are served one
+after the other: the first claims it, the second finds it already assigned and gets
+:class:`IllegalTransition` instead of silently overwriting the first.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.cases.codes import CodeGenerator, new_case_code, normalise_case_code
+from bot.cases.errors import CaseClosed, CaseNotFound, UnknownDevice
+from bot.cases.models import CaseEvent, SupportCase
+from bot.cases.status import CaseStatus, require_opening_status, require_transition
+from bot.cases.views import CaseEventView, CaseView
+from bot.db import Database, utcnow
+from bot.devices.models import Device
+
+# A collision is one in hundreds of millions per code; several in a row means something is wrong
+# with the generator, not bad luck.
+MAX_CODE_ATTEMPTS = 10
+
+
+class CaseStore:
+    def __init__(self, database: Database, *, new_code: CodeGenerator = new_case_code) -> None:
+        self._database = database
+        self._new_code = new_code
+
+    def open_case(
+        self,
+        *,
+        channel: str,
+        conversation_id: str,
+        actor: str,
+        reason: str,
+        status: CaseStatus = CaseStatus.COLLECTING,
+        device_id: str | None = None,
+        caller_phone: str | None = None,
+    ) -> CaseView:
+        """A new case with a fresh code; its first audit event has no ``from_status``."""
+        status = CaseStatus(status)
+        require_opening_status(status)
+        channel = _text(SupportCase, "channel", channel)
+        conversation_id = _text(SupportCase, "conversation_id", conversation_id)
+        actor = _text(CaseEvent, "actor", actor)
+        reason = _reason(reason)
+        if caller_phone is not None:
+            caller_phone = _text(SupportCase, "caller_phone", caller_phone)
+
+        with self._database.session() as session:
+            if device_id is not None:
+                _require_device(session, device_id)
+            now = utcnow()
+            case = self._insert_with_fresh_code(
+                session,
+                channel=channel,
+                conversation_id=conversation_id,
+                device_id=device_id,
+                caller_phone=caller_phone,
+                status=status.value,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(
+                CaseEvent(
+                    case=case,
+                    at=now,
+                    actor=actor,
+                    from_status=None,
+                    to_status=status.value,
+                    reason=reason,
+                )
+            )
+            return _case_view(case)
+
+    def transition(
+        self, code: str, to_status: CaseStatus, *, actor: str, reason: str
+    ) -> CaseView:
+        """Move case ``code`` to ``to_status``, recording who did it and why.
+
+        Raises :class:`IllegalTransition` if the lifecycle does not allow the move.
+        """
+        to_status = CaseStatus(to_status)
+        actor = _text(CaseEvent, "actor", actor)
+        reason = _reason(reason)
+        with self._database.session() as session:
+            case = _locked_case(session, code)
+            from_status = CaseStatus(case.status)
+            require_transition(case.code, from_status, to_status)
+            now = utcnow()
+            case.status = to_status.value
+            case.updated_at = now
+            session.add(
+                CaseEvent(
+                    case=case,
+                    at=now,
+                    actor=actor,
+                    from_status=from_status.value,
+                    to_status=to_status.value,
+                    reason=reason,
+                )
+            )
+            return _case_view(case)
+
+    def attach_device(self, code: str, device_id: str, *, actor: str) -> CaseView:
+        """Record which recorder case ``code`` is about (an audit event; the status stays).
+
+        Attaching the device the case already has changes nothing and records nothing.
+        """
+        actor = _text(CaseEvent, "actor", actor)
+        with self._database.session() as session:
+            case = _locked_case(session, code)
+            status = CaseStatus(case.status)
+            if status.is_closed:
+                raise CaseClosed(case.code, status.value, "attaching a device")
+            if case.device_id == device_id:
+                return _case_view(case)
+            _require_device(session, device_id)
+            if case.device_id is None:
+                reason = f"Device ID {device_id} attached"
+            else:
+                reason = f"Device ID changed from {case.device_id} to {device_id}"
+            now = utcnow()
+            case.device_id = device_id
+            case.updated_at = now
+            session.add(
+                CaseEvent(
+                    case=case,
+                    at=now,
+                    actor=actor,
+                    from_status=status.value,
+                    to_status=status.value,
+                    reason=reason,
+                )
+            )
+            return _case_view(case)
+
+    def get(self, code: str) -> CaseView:
+        """The case with ``code`` (as typed by a person: case and separators do not matter)."""
+        with self._database.session() as session:
+            return _case_view(_find_case(session, code))
+
+    def latest_for_conversation(self, conversation_id: str) -> CaseView | None:
+        """The most recently opened case of a conversation, if it has any."""
+        with self._database.session() as session:
+            case = session.scalars(
+                select(SupportCase)
+                .where(SupportCase.conversation_id == conversation_id)
+                .order_by(SupportCase.created_at.desc(), SupportCase.id.desc())
+                .limit(1)
+            ).first()
+            return None if case is None else _case_view(case)
+
+    def events(self, code: str) -> list[CaseEventView]:
+        """The audit trail of case ``code``, in the order it was written."""
+        with self._database.session() as session:
+            case = _find_case(session, code)
+            rows = session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+            ).all()
+            return [_event_view(case.code, row) for row in rows]
+
+    def queue(self) -> list[CaseView]:
+        """Cases waiting for an agent, the longest-standing first.
+
+        Ordered by when the case was opened, so a case an agent puts back keeps its place near
+        the front instead of joining the end of the line.
+        """
+        with self._database.session() as session:
+            cases = session.scalars(
+                select(SupportCase)
+                .where(SupportCase.status == CaseStatus.QUEUED.value)
+                .order_by(SupportCase.created_at, SupportCase.id)
+            ).all()
+            return [_case_view(case) for case in cases]
+
+    def _insert_with_fresh_code(self, session: Session, **values: object) -> SupportCase:
+        for _ in range(MAX_CODE_ATTEMPTS):
+            case = SupportCase(code=self._new_code(), **values)
+            try:
+                # A savepoint, so a code collision undoes only this insert.
+                with session.begin_nested():
+                    session.add(case)
+            except IntegrityError:
+                continue
+            return case
+        raise RuntimeError(
+            f"no unused case code after {MAX_CODE_ATTEMPTS} attempts; check the code generator"
+        )
+
+
+def _find_case(session: Session, code: str, *, lock: bool = False) -> SupportCase:
+    query = select(SupportCase).where(SupportCase.code == normalise_case_code(code))
+    if lock:
+        query = query.with_for_update()
+    case: SupportCase | None = session.scalars(query).first()
+    if case is None:
+        raise CaseNotFound(code)
+    return case
+
+
+def _locked_case(session: Session, code: str) -> SupportCase:
+    return _find_case(session, code, lock=True)
+
+
+def _require_device(session: Session, device_id: str) -> None:
+    found = session.scalar(select(Device.id).where(Device.device_id == device_id))
+    if found is None:
+        raise UnknownDevice(device_id)
+
+
+def _text(model: type, name: str, value: str) -> str:
+    """``value`` stripped; refused if empty or longer than column ``name`` of ``model`` holds.
+
+    Checked here because SQLite would store an over-long value that PostgreSQL refuses.
+    """
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    limit: int | None = model.__table__.c[name].type.length  # type: ignore[attr-defined]
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"{name} {value[:20]!r}... is longer than {limit} characters")
+    return value
+
+
+def _reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("reason must not be empty: the audit trail records why")
+    return reason
+
+
+def _case_view(case: SupportCase) -> CaseView:
+    return CaseView(
+        code=case.code,
+        channel=case.channel,
+        conversation_id=case.conversation_id,
+        device_id=case.device_id,
+        caller_phone=case.caller_phone,
+        status=CaseStatus(case.status),
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+    )
+
+
+def _event_view(case_code: str, event: CaseEvent) -> CaseEventView:
+    return CaseEventView(
+        case_code=case_code,
+        at=event.at,
+        actor=event.actor,
+        from_status=None if event.from_status is None else CaseStatus(event.from_status),
+        to_status=CaseStatus(event.to_status),
+        reason=event.reason,
+    )

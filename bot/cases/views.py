@@ -1,0 +1,34 @@
+"""What callers get back from the case store: frozen snapshots, detached from any session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.cases.status import CaseStatus
+
+
+@dataclass(frozen=True)
+class CaseView:
+    code: str
+    channel: str
+    conversation_id: str
+    device_id: str | None
+    caller_phone: str | None
+    status: CaseStatus
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status.is_closed
+
+
+@dataclass(frozen=True)
+class CaseEventView:
+    case_code: str
+    at: datetime
+    actor: str
+    from_status: CaseStatus | None  # None for the event that opened the case
+    to_status: CaseStatus
+    reason: str
