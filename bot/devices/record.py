@@ -7,7 +7,7 @@ database session open, and so the Device ID checks can be tested against any loo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,6 @@ class DeviceRecord:
 class DeviceLookup(Protocol):
     """Finds registered recorders; IDs passed in are already normalised (upper case, no gaps)."""
 
-    def find_by_device_id(self, device_id: str) -> Optional[DeviceRecord]: ...
+    def find_by_device_id(self, device_id: str) -> DeviceRecord | None: ...
 
-    def find_by_serial(self, serial_number: str) -> Optional[DeviceRecord]: ...
+    def find_by_serial(self, serial_number: str) -> DeviceRecord | None: ...
