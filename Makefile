@@ -1,0 +1,65 @@
+# The front door. `make run` starts the assistant; `make test` runs every test. Both install what
+# they need first (a Python 3.10 venv with pinned packages), so they work on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+# Rasa 3.6 runs on Python 3.8-3.10 only; pyenv ships 3.10 on our machines.
+PYTHON_310 ?= $(shell for p in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10; do \
+  $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { command -v $$p; break; }; done)
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+MODEL := models/lorex.tar.gz
+TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/rules/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
+
+.PHONY: help install db run test lint validate train clean
+
+help:
+	@echo "make run    start the assistant (installs, migrates, seeds, trains if needed)"
+	@echo "make test   install, then run every test"
+	@echo "make train  retrain the model if config or training data changed"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.in constraints.txt
+	@if [ -z "$(PYTHON_310)" ]; then \
+	  echo "Python 3.10 is required (Rasa 3.6 does not run on 3.11)."; \
+	  echo "Install it with 'pyenv install 3.10' or run: make PYTHON_310=/path/to/python3.10 ..."; \
+	  exit 1; fi
+	@test -x $(PY) || $(PYTHON_310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.in -c constraints.txt
+	@touch $@
+
+# Retrains only when the configuration, the domain, the training data or the NLU components change.
+$(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
+	$(RASA) train --config config.yml --domain domain --data data/nlu data/rules data/stories \
+	  --out models --fixed-model-name lorex
+	@touch $@
+
+train: $(MODEL)
+
+db: install
+	$(PY) -m bot.cli migrate
+	$(PY) -m bot.cli seed
+
+run: install db train
+	$(PY) -m bot.cli run
+
+validate: install
+	$(RASA) data validate --domain domain --data data/nlu data/rules data/stories --fail-on-warnings
+
+lint: install
+	$(VENV)/bin/ruff check bot actions tests
+	$(VENV)/bin/mypy
+
+test: install train
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf models results var .pytest_cache .mypy_cache .ruff_cache

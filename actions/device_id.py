@@ -1,0 +1,145 @@
+"""Gathering and checking the Device ID (the ``device_id_form``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import services
+from actions.conversation import channel_name
+from actions.handoff import queue_for_agent
+from bot.devices.checks import CheckResult, Outcome, check_device_id
+
+# Which response explains each refusal; its {variables} come from CheckResult.details.
+REFUSAL_RESPONSES = {
+    Outcome.EMPTY: "utter_device_id_not_understood",
+    Outcome.BAD_CHARACTERS: "utter_device_id_bad_characters",
+    Outcome.TOO_SHORT: "utter_device_id_too_short",
+    Outcome.TOO_LONG: "utter_device_id_too_long",
+    Outcome.WRONG_PATTERN: "utter_device_id_wrong_pattern",
+    Outcome.NOT_FOUND: "utter_device_id_not_found",
+}
+ROUTE_RESPONSES = {"n831": "utter_route_n831", "home_app": "utter_route_home_app"}
+
+
+class ActionStartCase(Action):
+    """Opens (or reuses) the conversation's case before the form asks for the Device ID.
+
+    A Device ID already in the triggering message is copied into the slot, so the form validates
+    it on activation instead of asking for it again.
+    """
+
+    def name(self) -> str:
+        return "action_start_case"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        case = services.conversation_cases().start_gathering(
+            tracker.sender_id, channel_name(tracker)
+        )
+        events: list[EventType] = [
+            SlotSet("case_id", case.code),
+            SlotSet("device_id_outcome", None),
+            SlotSet("device_id_attempts", 0),
+        ]
+        mentioned = next(tracker.get_latest_entity_values("device_id"), None)
+        if mentioned:
+            events.append(SlotSet("device_id", mentioned))
+        return events
+
+
+class ValidateDeviceIdForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_device_id_form"
+
+    async def validate_device_id(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        # The NLU's normalised entity; the slot's own value may be raw text (from_text mapping).
+        candidate = next(tracker.get_latest_entity_values("device_id"), None)
+        if candidate is None:
+            # Nothing ID-shaped at all: explain what to look for; not counted as an attempt.
+            dispatcher.utter_message(response="utter_device_id_not_understood")
+            return {"device_id": None}
+
+        result = check_device_id(candidate, services.registry(), services.formats())
+        if result.outcome is Outcome.OK:
+            assert result.device is not None
+            dispatcher.utter_message(
+                response="utter_device_id_confirmed", **_variables(result)
+            )
+            return {
+                "device_id": result.value,
+                "device_model": result.device.model,
+                "device_id_outcome": "supported",
+            }
+        if result.outcome is Outcome.OTHER_ROUTE:
+            assert result.device is not None
+            return {
+                "device_id": result.value,
+                "device_model": result.device.model,
+                "device_id_outcome": "other_route",
+                "requested_slot": None,
+            }
+
+        dispatcher.utter_message(response=_refusal_response(result), **_variables(result))
+        attempts = int(tracker.get_slot("device_id_attempts") or 0) + 1
+        if attempts >= services.formats().max_attempts:
+            return {
+                "device_id": None,
+                "device_id_attempts": attempts,
+                "device_id_outcome": "exhausted",
+                "requested_slot": None,
+            }
+        return {"device_id": None, "device_id_attempts": attempts}
+
+
+class ActionConcludeDeviceId(Action):
+    """Runs when the form ends: queue a supported recorder, explain another recovery route, or,
+    after too many attempts, offer a person."""
+
+    def name(self) -> str:
+        return "action_conclude_device_id"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        outcome = tracker.get_slot("device_id_outcome")
+        if outcome == "supported":
+            return queue_for_agent(dispatcher, tracker)
+        if outcome == "exhausted":
+            dispatcher.utter_message(response="utter_offer_human")
+            return []
+        device = services.registry().find_by_device_id(tracker.get_slot("device_id") or "")
+        if outcome != "other_route" or device is None:
+            # The form ended without an outcome (it should not); a person can always help.
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("device_id_outcome", "exhausted")]
+        route = services.formats().family(device.family).route
+        dispatcher.utter_message(response=ROUTE_RESPONSES[route], model=device.model)
+        services.conversation_cases().close_without_handoff(
+            tracker.sender_id, f"the {device.model} has its own recovery route ({route})"
+        )
+        return []
+
+
+def _refusal_response(result: CheckResult) -> str:
+    if result.outcome is Outcome.SERIAL_NUMBER:
+        return "utter_device_id_serial_known" if result.device else "utter_device_id_serial"
+    return REFUSAL_RESPONSES[result.outcome]
+
+
+def _variables(result: CheckResult) -> dict[str, Any]:
+    variables: dict[str, Any] = {key: str(value) for key, value in result.details.items()}
+    if result.device is not None:
+        variables.setdefault("model", result.device.model)
+    return variables

@@ -1,0 +1,39 @@
+"""The product services the action server uses, built once per process.
+
+The database engine and the content files are loaded on first use and then shared, so no action
+re-reads YAML or reconnects per turn.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from bot.cases.conversation import ConversationCases
+from bot.cases.store import CaseStore
+from bot.db import Database
+from bot.devices.formats import DeviceIdFormats, load_formats
+from bot.devices.registry import DeviceRegistry
+from bot.guide.procedure import Procedure, load_procedure
+
+
+@cache
+def database() -> Database:
+    return Database()
+
+
+@cache
+def registry() -> DeviceRegistry:
+    return DeviceRegistry(database())
+
+
+@cache
+def conversation_cases() -> ConversationCases:
+    return ConversationCases(CaseStore(database()))
+
+
+def formats() -> DeviceIdFormats:
+    return load_formats()
+
+
+def procedure() -> Procedure:
+    return load_procedure()

@@ -1,0 +1,304 @@
+"""Whole conversations against the real servers, started the way `make run` starts them.
+
+One product instance (honcho: action server + Rasa server) runs for the module, on free ports and
+with its own SQLite files; the tests talk to it over the REST and socket.io channels and read
+slots back through Rasa's HTTP API with the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import socketio  # type: ignore[import-untyped]
+from sqlalchemy import create_engine, text
+
+from bot.serve import Settings, settings_from, wait_until_ready
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = REPO / "models" / "lorex.tar.gz"
+SUPPORTED_ID = "ND4810273945KXQ"  # an N841 in data/devices.csv
+PASSWORD = "Sunset2024!Orchid"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Product:
+    settings: Settings
+    log_path: Path
+    tracker_db: Path
+    product_db: Path
+
+    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
+        reply = requests.post(
+            f"{self.settings.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": message},
+            timeout=60,
+        )
+        reply.raise_for_status()
+        messages: list[dict[str, Any]] = reply.json()
+        return messages
+
+    def texts(self, sender: str, message: str) -> str:
+        return "\n".join(m.get("text", "") for m in self.say(sender, message))
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        reply = requests.get(
+            f"{self.settings.rasa_url}/conversations/{sender}/tracker",
+            params={"token": self.settings.rasa_api_token},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        tracker: dict[str, Any] = reply.json()
+        return tracker
+
+    def slots(self, sender: str) -> dict[str, Any]:
+        slots: dict[str, Any] = self.tracker(sender)["slots"]
+        return slots
+
+    def case_status(self, code: str) -> str:
+        engine = create_engine(f"sqlite:///{self.product_db}")
+        with engine.connect() as connection:
+            status: str = connection.execute(
+                text("SELECT status FROM support_cases WHERE code = :code"), {"code": code}
+            ).scalar_one()
+        engine.dispose()
+        return status
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+    if not MODEL.is_file():
+        pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
+    folder = tmp_path_factory.mktemp("product")
+    product_db, tracker_db = folder / "lorex.db", folder / "tracker.db"
+    settings = settings_from(
+        {
+            "RASA_PORT": str(free_port()),
+            "ACTIONS_PORT": str(free_port()),
+            "RASA_API_TOKEN": uuid.uuid4().hex,
+            "DATABASE_URL": f"sqlite:///{product_db}",
+            "TRACKER_STORE_URL": f"sqlite:///{tracker_db}",
+        }
+    )
+    env = {**os.environ, **settings.environment()}
+    for command in (["migrate"], ["seed"]):
+        subprocess.run([sys.executable, "-m", "bot.cli", *command], env=env, cwd=REPO, check=True)
+    log_path = folder / "servers.log"
+    with open(log_path, "w") as log:
+        servers = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown stops every server
+        )
+    try:
+        if not wait_until_ready(settings, timeout=240):
+            pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
+        yield Product(settings, log_path, tracker_db, product_db)
+    finally:
+        os.killpg(servers.pid, signal.SIGINT)
+        try:
+            servers.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(servers.pid, signal.SIGKILL)
+            servers.wait()
+
+
+def new_sender() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}"
+
+
+def test_the_ready_process_prints_where_everything_is(product: Product) -> None:
+    # The `ready` process polls the servers too; give it a moment to notice.
+    deadline = time.monotonic() + 15
+    while "is ready" not in product.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    log = product.log_path.read_text()
+    assert "The Lorex reset assistant is ready." in log
+    assert f"{product.settings.rasa_url}/webhooks/rest/webhook" in log
+
+
+def test_a_supported_recorder_is_checked_queued_and_paused(product: Product) -> None:
+    sender = new_sender()
+    assert "Lorex recorder assistant" in product.texts(sender, "hi")
+    assert "Device ID" in product.texts(sender, "I forgot my recorder's password")
+    location = product.texts(sender, "where can I find it?")
+    assert "QR code" in location and "Device Info" in location and "not the serial" in location
+
+    reply = product.texts(sender, "nd48-1027-3945-kxq")
+    assert "ND48 1027 3945 KXQ is a registered N841" in reply
+    code = re.search(r"case \*\*(LX-[A-Z0-9]{6})\*\*", reply)
+    assert code, reply
+    assert "number 1 in the queue" in reply or "in the queue" in reply
+
+    tracker = product.tracker(sender)
+    assert tracker["paused"] is True
+    assert tracker["slots"]["device_id"] == SUPPORTED_ID
+    assert tracker["slots"]["device_model"] == "N841"
+    assert tracker["slots"]["case_id"] == code.group(1)
+    assert product.case_status(code.group(1)) == "queued"
+    # Paused for the agent: the assistant itself says nothing more.
+    assert product.say(sender, "hello?") == []
+
+
+def test_a_serial_number_and_unknown_ids_get_their_own_answers(product: Product) -> None:
+    sender = new_sender()
+    product.texts(sender, "I need to reset my NVR password")
+    assert "serial number" in product.texts(sender, "21LX0483920175")
+    assert "only 6 characters" in product.texts(sender, "ND4810")
+    slots = product.slots(sender)
+    assert slots["device_id"] is None
+    offer = product.texts(sender, "ND9999999999ZZZ")
+    assert "couldn't find ND99 9999 9999 ZZZ" in offer
+    assert "support agent" in offer  # third failed attempt: a person is offered
+    queued = product.texts(sender, "yes please")
+    assert re.search(r"case \*\*LX-[A-Z0-9]{6}\*\*", queued), queued
+    assert product.tracker(sender)["paused"] is True
+
+
+def test_other_recovery_routes_are_explained(product: Product) -> None:
+    sender = new_sender()
+    reply = product.texts(sender, "my device id is NC3307815562RTA")
+    assert "N831" in reply and "security questions" in reply and "Lorex Connect" in reply
+    sender = new_sender()
+    reply = product.texts(sender, "LHAP 2048 1937 5502")
+    assert "Lorex Home" in reply and "Forgot device password" in reply
+
+
+def test_every_reset_step_is_guided_and_the_case_completed(product: Product) -> None:
+    sender = new_sender()
+    first = product.texts(sender, "support already gave me a temporary password")
+    total = int(re.search(r"Step 1 of (\d+)", first).group(1))  # type: ignore[union-attr]
+    assert "monitor" in first and "mouse" in first
+    assert product.slots(sender)["reset_step"] == 1
+
+    assert "Step 2 of" in product.texts(sender, "done")
+    assert "Step 1 of" in product.texts(sender, "go back")
+    assert "Step 1 of" in product.texts(sender, "can you repeat that")
+    stuck = product.texts(sender, "I'm stuck")
+    assert "Step 1 of" in stuck
+    for number in range(2, total + 1):
+        reply = product.texts(sender, "done")
+        assert f"Step {number} of {total}" in reply, reply
+        assert product.slots(sender)["reset_step"] == number
+    case_id = product.slots(sender)["case_id"]
+    assert product.case_status(case_id) == "guiding"
+
+    finished = product.texts(sender, "done")
+    slots = product.slots(sender)
+    assert slots["guiding"] is False and slots["reset_step"] is None
+    assert product.case_status(case_id) == "completed"
+    assert finished
+
+
+def test_a_password_typed_into_the_chat_is_refused_and_never_stored(product: Product) -> None:
+    sender = new_sender()
+    product.texts(sender, "I have the temporary password")
+    warning = product.texts(sender, f"my new password will be {PASSWORD}")
+    assert "don't type your new password here" in warning
+    events = product.tracker(sender)["events"]
+    user_texts = [event["text"] for event in events if event["event"] == "user"]
+    assert PASSWORD not in " ".join(user_texts)
+    assert any("hidden" in (user_text or "") for user_text in user_texts)
+    assert PASSWORD.encode() not in product.tracker_db.read_bytes()
+    assert PASSWORD not in product.log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "   ", "😀🎉👍", "¿Cómo restablezco la contraseña?", "blah " * 2000, "x" * 10_000],
+)
+def test_odd_messages_get_a_sensible_answer(product: Product, message: str) -> None:
+    sender = new_sender()
+    replies = product.say(sender, message)
+    assert replies and all(reply.get("text") for reply in replies)
+    # ... and the conversation carries on.
+    assert "Device ID" in product.texts(sender, "I forgot my recorder password")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("not json", "parsing body as json"),
+        ('["a list"]', "JSON object"),
+        ('{"message": "hi"}', "'sender' is required"),
+        ('{"sender": "x"}', "'message' is required"),
+        ('{"sender": "x", "message": 42}', "'message' is required"),
+        ('{"sender": "x", "message": "hi", "metadata": 3}', "'metadata' must be"),
+    ],
+)
+def test_malformed_requests_get_a_json_error(product: Product, body: str, error: str) -> None:
+    reply = requests.post(
+        f"{product.settings.rasa_url}/webhooks/rest/webhook",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert reply.status_code == 400
+    assert error.lower() in reply.json()["error"].lower()
+
+
+def test_the_http_api_needs_the_token(product: Product) -> None:
+    base = product.settings.rasa_url
+    assert requests.get(f"{base}/status", timeout=10).status_code == 401
+    assert requests.get(f"{base}/status", params={"token": "wrong"}, timeout=10).status_code == 401
+    ok = requests.get(f"{base}/status", params={"token": product.settings.rasa_api_token}, timeout=10)
+    assert ok.status_code == 200
+
+
+def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product) -> None:
+    """The web chat's channel: replies arrive, and so do pushes from the HTTP API (the agent
+    console's path), which needs the session room that Rasa 3.6 fails to join."""
+    session_id = uuid.uuid4().hex
+
+    async def converse() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        client = socketio.AsyncClient()
+        received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        client.on("bot_uttered", lambda data: received.put_nowait(data))
+        client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        # Long-polling: the engineio client cannot open websockets with the aiohttp Rasa pins.
+        await client.connect(
+            product.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
+        )
+        await client.emit("session_request", {"session_id": session_id})
+        assert await asyncio.wait_for(confirmed, 10) == session_id
+        await client.emit("user_uttered", {"message": "hello", "session_id": session_id})
+        replies = [await asyncio.wait_for(received.get(), 30)]
+
+        pushed = await asyncio.to_thread(
+            requests.post,
+            f"{product.settings.rasa_url}/conversations/{session_id}/trigger_intent",
+            params={"token": product.settings.rasa_api_token, "output_channel": "socketio"},
+            json={"name": "ask_device_id_location"},
+            timeout=30,
+        )
+        pushed.raise_for_status()
+        pushes = [await asyncio.wait_for(received.get(), 30)]
+        await client.disconnect()
+        return replies, pushes
+
+    replies, pushes = asyncio.run(converse())
+    assert "Lorex recorder assistant" in replies[0]["text"]
+    assert "QR code" in pushes[0]["text"]

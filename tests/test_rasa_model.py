@@ -1,0 +1,157 @@
+"""The trained Rasa model: training data, test stories, NLU quality, and parsing in process.
+
+These use the model `make test` trains (models/lorex.tar.gz) and Rasa's own command line, so they
+check exactly what `make run` serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = REPO / "models" / "lorex.tar.gz"
+RASA = [sys.executable, "-m", "rasa"]
+TRAINING_DATA = ["--data", "data/nlu", "data/rules", "data/stories"]
+MACRO_F1_THRESHOLD = 0.95
+RASA_ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def run_rasa(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RASA, *args],
+        cwd=REPO,
+        env=RASA_ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    if not MODEL.is_file():
+        pytest.fail(f"{MODEL.relative_to(REPO)} is missing: run `make train` (make test does)")
+    return MODEL
+
+
+def test_training_data_and_domain_validate() -> None:
+    result = run_rasa(
+        "data", "validate", "--domain", "domain", *TRAINING_DATA, "--fail-on-warnings",
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    # --fail-on-warnings lets unused intents and responses through (it only logs them), and it
+    # counts as unused a response that only a custom action utters: so each one it names must
+    # be uttered somewhere in actions/, or be a form's question (utter_ask_<required slot>).
+    flagged = re.findall(r"The (?:utterance|intent) '(\w+)' is not used in any story", output)
+    action_source = "\n".join(path.read_text() for path in (REPO / "actions").glob("*.py"))
+    form_questions = {f"utter_ask_{slot}" for slot in _required_form_slots()}
+    unused = [
+        name for name in flagged if f'"{name}"' not in action_source and name not in form_questions
+    ]
+    assert unused == []
+
+
+def _required_form_slots() -> set[str]:
+    slots: set[str] = set()
+    for path in (REPO / "domain").glob("*.yml"):
+        for form in (yaml.safe_load(path.read_text()).get("forms") or {}).values():
+            slots.update(form.get("required_slots", []))
+    return slots
+
+
+def test_every_test_story_is_followed(model: Path, tmp_path: Path) -> None:
+    result = run_rasa(
+        "test", "core", "--model", str(model), "--stories", "tests/stories",
+        "--fail-on-prediction-errors", "--out", str(tmp_path), timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    report = json.loads((tmp_path / "story_report.json").read_text())
+    accuracy = report["conversation_accuracy"]
+    assert accuracy["total"] >= 15
+    assert accuracy["correct"] == accuracy["total"]
+
+
+def test_intent_cross_validation_meets_the_threshold(tmp_path: Path) -> None:
+    """5-fold cross-validation of the NLU pipeline: intent macro-F1 must stay >= 0.95."""
+    result = run_rasa(
+        "test", "nlu", "--nlu", "data/nlu", "--config", "config.yml", "--cross-validation",
+        "--folds", "5", "--out", str(tmp_path), timeout=1800,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    report = json.loads((tmp_path / "intent_report.json").read_text())
+    macro_f1 = report["macro avg"]["f1-score"]
+    print(f"intent macro-F1 (5-fold): {macro_f1:.4f}, accuracy {report['accuracy']:.4f}")
+    assert macro_f1 >= MACRO_F1_THRESHOLD
+
+
+@pytest.fixture(scope="module")
+def agent(model: Path) -> Iterator[Any]:
+    from rasa.core.agent import Agent
+
+    yield Agent.load(str(model))
+
+
+def parse(agent: Any, text: str) -> dict[str, Any]:
+    import asyncio
+
+    result: dict[str, Any] = asyncio.run(agent.parse_message(text))
+    return result
+
+
+@pytest.mark.parametrize(
+    ("text", "device_id"),
+    [
+        ("ND4810273945KXQ", "ND4810273945KXQ"),
+        ("my device id is nd48-1027-3945-kxq thanks", "ND4810273945KXQ"),
+        ("ID: ND48 1O27 3945 KXQ", "ND4810273945KXQ"),  # letter O where a digit belongs
+        ("it's LRX 104 592 837.", "LRX104592837"),
+        ("the serial is 21LX0483920175", "21LX0483920175"),
+    ],
+)
+def test_the_model_extracts_a_normalised_device_id(agent: Any, text: str, device_id: str) -> None:
+    entities = [e for e in parse(agent, text)["entities"] if e["entity"] == "device_id"]
+    assert [e["value"] for e in entities] == [device_id]
+
+
+@pytest.mark.parametrize(
+    "text", ["where do I find the device id?", "I have an N843", "step 3 is done", ""]
+)
+def test_the_model_finds_no_device_id_where_there_is_none(agent: Any, text: str) -> None:
+    assert [e for e in parse(agent, text)["entities"] if e["entity"] == "device_id"] == []
+
+
+@pytest.mark.parametrize(
+    "text", ["Tr0ub4dor&3", "my new password will be Sunset2024!", "password: hunter22"]
+)
+def test_password_shaped_messages_are_classified_as_such(agent: Any, text: str) -> None:
+    assert parse(agent, text)["intent"]["name"] == "share_password"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("I forgot the password for my NVR", "request_password_reset"),
+        ("where is the device id printed", "ask_device_id_location"),
+        ("is that the same as the serial number?", "ask_serial_vs_device_id"),
+        ("let me talk to a real person", "request_human"),
+        ("support already gave me a temporary password", "have_temporary_password"),
+        ("ok done, what's next", "step_done"),
+        ("it says the password is wrong", "temp_password_rejected"),
+        ("I don't have a monitor", "missing_equipment"),
+        ("ND4810273945KXQ", "provide_device_id"),
+    ],
+)
+def test_the_model_understands_key_intents(agent: Any, text: str, intent: str) -> None:
+    assert parse(agent, text)["intent"]["name"] == intent
