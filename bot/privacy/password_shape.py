@@ -16,9 +16,11 @@ from bot.cases.codes import is_case_code, normalise_case_code
 MASK = "[hidden: this message looked like a password]"
 
 _SPECIALS = set(string.punctuation)
-# What separates the groups of a Device ID, serial number or case code ("LX-4K7Q9M",
-# "ND48-1027-3945-KXQ"): not a special character in those.
-_GROUP_SEPARATORS = set("-._/:")
+# Punctuation around a word ("Thanks!", "(pardon?)") is the sentence's, not the word's.
+_SURROUNDING_PUNCTUATION = "\"'“”‘’.,;:!?()"
+# Inside a word these are ordinary: hyphens and apostrophes ("e-mail", "don't"), and what
+# separates the groups of a Device ID, serial number or case code ("ND48-1027-3945-KXQ").
+_ORDINARY_SYMBOLS = set("-'’._/:")
 # "my password is Sunset2024!", "temp password: K7px9q", "new pass = hunter22" ...
 _PASSWORD_STATEMENT = re.compile(
     r"\bpass(?:word|code|wd)?\b[^\n]{0,20}?(?:\bis\b|\bwill be\b|\bwas\b|:|=)\s*"
@@ -27,30 +29,30 @@ _PASSWORD_STATEMENT = re.compile(
 )
 
 
-def _character_classes(token: str) -> tuple[bool, bool, bool, bool]:
-    return (
-        any(c.islower() for c in token),
-        any(c.isupper() for c in token),
-        any(c.isdigit() for c in token),
-        any(c in _SPECIALS for c in token),
-    )
+def is_password_like_token(token: str, *, called_a_password: bool = False) -> bool:
+    """A single word shaped like a password: letters mixed with digits or symbols, or a case
+    pattern no ordinary word has ("sUnShInE").
 
-
-def is_password_like_token(token: str) -> bool:
-    """A single word that mixes character classes the way passwords do.
-
-    All-capitals-and-digits tokens are left alone: that is the shape of Device IDs, serial
-    numbers and case codes, which people rightly type into the chat.
+    Plain words ("Thanks!", "Finished", "e-mail") are not, whatever their capitals. Capitals and
+    digits alone are the shape of Device IDs and serial numbers, which people rightly type here,
+    unless the message ``called_a_password`` ("the temp password is K7PX9Q2M").
     """
-    token = token.strip("\"'“”‘’.,;")
+    token = token.strip(_SURROUNDING_PUNCTUATION)
     if not 6 <= len(token) <= 64:
         return False
     if token[:2].upper() == "LX" and is_case_code(normalise_case_code(token)):
         return False  # a case code, however it is typed ("lx-4k7q9m")
-    lower, upper, digit, special = _character_classes(token)
-    if sum((lower, upper, digit, special)) < 2:
-        return False
-    return lower or any(c in _SPECIALS and c not in _GROUP_SEPARATORS for c in token)
+    letters = any(c.isalpha() for c in token)
+    lower = any(c.islower() for c in token)
+    upper = any(c.isupper() for c in token)
+    digits = any(c.isdigit() for c in token)
+    symbols = any(c in _SPECIALS and c not in _ORDINARY_SYMBOLS for c in token)
+    if letters and digits and (lower or called_a_password):
+        return True
+    if symbols and (letters or digits):
+        return True
+    word = "".join(c for c in token if c.isalpha())
+    return lower and upper and not (word.istitle() or word[1:].islower())
 
 
 def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()) -> bool:
@@ -63,7 +65,7 @@ def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()
     if not stripped:
         return False
     statement = _PASSWORD_STATEMENT.search(stripped)
-    if statement and is_password_like_token(statement.group("value")):
+    if statement and is_password_like_token(statement.group("value"), called_a_password=True):
         return True
     if len(stripped.split()) != 1:
         return False
