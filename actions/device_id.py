@@ -46,6 +46,10 @@ class ActionStartCase(Action):
             SlotSet("case_id", case.code),
             SlotSet("device_id_outcome", None),
             SlotSet("device_id_attempts", 0),
+            # A reset steps guide in progress has just been superseded (its case abandoned).
+            SlotSet("guiding", False),
+            SlotSet("reset_step", None),
+            SlotSet("tips_given", 0),
         ]
         mentioned = next(tracker.get_latest_entity_values("device_id"), None)
         if mentioned:
@@ -140,6 +144,9 @@ def _refusal_response(result: CheckResult) -> str:
 
 def _variables(result: CheckResult) -> dict[str, Any]:
     variables: dict[str, Any] = {key: str(value) for key, value in result.details.items()}
+    # What was typed, chunked for reading back: the checks only group a value that fits a
+    # pattern, but utter_device_id_wrong_pattern quotes it too.
+    variables.setdefault("grouped", services.formats().group(result.value))
     if result.device is not None:
         variables.setdefault("model", result.device.model)
     return variables

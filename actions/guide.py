@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from actions.conversation import PHONE_CHANNEL, channel_name, latest_intent
+from actions.handoff import queue_for_agent
 from bot.guide.navigation import GuideTurn, Navigation, navigate
 from bot.guide.wording import Channel
 
@@ -31,6 +32,8 @@ ANSWERS = {
     "share_password": "password_warning",
     "deny": "waiting",
 }
+# Messages that end by offering a person.
+OFFERS_AN_AGENT = {"temp_password_rejected", "no_more_tips"}
 # Small talk during the steps: the usual answer, then a reminder of where the owner is.
 SMALL_TALK = {
     "out_of_scope": "utter_out_of_scope",
@@ -53,11 +56,14 @@ class ActionResetGuide(Action):
         step = _whole(tracker.get_slot("reset_step"))
         tips_given = _whole(tracker.get_slot("tips_given")) or 0
 
+        if intent == "affirm" and tracker.get_slot("agent_offered"):
+            return [SlotSet("agent_offered", False), *queue_for_agent(dispatcher, tracker)]
+
         if intent in ANSWERS:
             dispatcher.utter_message(text=procedure.message(ANSWERS[intent], channel))
             if guiding and step:
                 dispatcher.utter_message(text=procedure.message("navigation_hint", channel))
-            return []
+            return [SlotSet("agent_offered", ANSWERS[intent] in OFFERS_AN_AGENT)]
 
         if intent == "have_temporary_password" or (guiding and intent in NAVIGATION):
             turn = navigate(procedure, step, NAVIGATION[intent or ""], tips_given)
@@ -88,11 +94,14 @@ class ActionResetGuide(Action):
                 SlotSet("guiding", False),
                 SlotSet("reset_step", None),
                 SlotSet("tips_given", 0),
+                SlotSet("agent_offered", False),
             ]
+        no_more_tips = services.procedure().wording("no_more_tips")
         events: list[EventType] = [
             SlotSet("guiding", True),
             SlotSet("reset_step", turn.step_number),
             SlotSet("tips_given", turn.tips_given),
+            SlotSet("agent_offered", turn.tip == no_more_tips),
         ]
         if not tracker.get_slot("guiding"):
             case = cases.start_guiding(tracker.sender_id, channel_name(tracker))

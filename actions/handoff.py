@@ -52,12 +52,8 @@ def queue_for_agent(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[
             case_id=case.code,
             position=queued.position,
         )
-    return [
-        SlotSet("case_id", case.code),
-        SlotSet("guiding", False),
-        SlotSet("reset_step", None),
-        ConversationPaused(),
-    ]
+    # reset_step is kept: an agent who helped with a step can hand back to the same step.
+    return [SlotSet("case_id", case.code), SlotSet("guiding", False), ConversationPaused()]
 
 
 class ActionCloseCase(Action):
