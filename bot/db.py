@@ -41,7 +41,7 @@ Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 
 # datetime.UTC only exists from Python 3.11; the product runs on 3.10 (Rasa 3.6).
-UTC = timezone.utc  # noqa: UP017
+UTC = timezone.utc
 
 
 def utcnow() -> datetime:

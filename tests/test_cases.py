@@ -318,7 +318,7 @@ def test_transition_refuses_an_empty_reason(store: CaseStore) -> None:
 
 
 def test_unknown_case_codes(store: CaseStore) -> None:
-    with pytest.raises(CaseNotFound, match="^There is no support case LX-ZZZZZZ$"):
+    with pytest.raises(CaseNotFound, match=r"^There is no support case LX-ZZZZZZ$"):
         store.get("LX-ZZZZZZ")
     with pytest.raises(CaseNotFound):
         store.transition("LX-ZZZZZZ", S.QUEUED, actor="assistant", reason="x")
@@ -635,7 +635,7 @@ def _race_to_claim(database: Database, code: str) -> dict[str, object]:
             outcomes[agent] = own_store.transition(
                 code, S.ASSIGNED, actor=agent, reason="picked up"
             )
-        except Exception as exc:  # noqa: BLE001 - every outcome is checked by the caller
+        except Exception as exc:
             outcomes[agent] = exc
 
     threads = [threading.Thread(target=claim, args=(agent,)) for agent in AGENTS]

@@ -263,7 +263,9 @@ def test_the_http_api_needs_the_token(product: Product) -> None:
     base = product.settings.rasa_url
     assert requests.get(f"{base}/status", timeout=10).status_code == 401
     assert requests.get(f"{base}/status", params={"token": "wrong"}, timeout=10).status_code == 401
-    ok = requests.get(f"{base}/status", params={"token": product.settings.rasa_api_token}, timeout=10)
+    ok = requests.get(
+        f"{base}/status", params={"token": product.settings.rasa_api_token}, timeout=10
+    )
     assert ok.status_code == 200
 
 

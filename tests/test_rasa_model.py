@@ -46,7 +46,12 @@ def model() -> Path:
 
 def test_training_data_and_domain_validate() -> None:
     result = run_rasa(
-        "data", "validate", "--domain", "domain", *TRAINING_DATA, "--fail-on-warnings",
+        "data",
+        "validate",
+        "--domain",
+        "domain",
+        *TRAINING_DATA,
+        "--fail-on-warnings",
         timeout=300,
     )
     output = result.stdout + result.stderr
@@ -73,8 +78,16 @@ def _required_form_slots() -> set[str]:
 
 def test_every_test_story_is_followed(model: Path, tmp_path: Path) -> None:
     result = run_rasa(
-        "test", "core", "--model", str(model), "--stories", "tests/stories",
-        "--fail-on-prediction-errors", "--out", str(tmp_path), timeout=600,
+        "test",
+        "core",
+        "--model",
+        str(model),
+        "--stories",
+        "tests/stories",
+        "--fail-on-prediction-errors",
+        "--out",
+        str(tmp_path),
+        timeout=600,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     report = json.loads((tmp_path / "story_report.json").read_text())
@@ -86,8 +99,18 @@ def test_every_test_story_is_followed(model: Path, tmp_path: Path) -> None:
 def test_intent_cross_validation_meets_the_threshold(tmp_path: Path) -> None:
     """5-fold cross-validation of the NLU pipeline: intent macro-F1 must stay >= 0.95."""
     result = run_rasa(
-        "test", "nlu", "--nlu", "data/nlu", "--config", "config.yml", "--cross-validation",
-        "--folds", "5", "--out", str(tmp_path), timeout=1800,
+        "test",
+        "nlu",
+        "--nlu",
+        "data/nlu",
+        "--config",
+        "config.yml",
+        "--cross-validation",
+        "--folds",
+        "5",
+        "--out",
+        str(tmp_path),
+        timeout=1800,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     report = json.loads((tmp_path / "intent_report.json").read_text())
