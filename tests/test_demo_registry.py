@@ -12,10 +12,10 @@ import pytest
 
 from bot.content import DATA_DIR
 from bot.devices import demo_registry
-from bot.devices.demo_registry import HEADER, demo_registry_csv, generate_devices, render_csv
+from bot.devices.demo_registry import demo_registry_csv, generate_devices, render_csv
 from bot.devices.formats import load_formats, matches_pattern
 from bot.devices.normalise import resolutions, resolve_serial_number
-from bot.devices.registry import read_devices_csv
+from bot.devices.registry import CSV_COLUMNS, read_devices_csv
 
 FORMATS = load_formats()
 DEVICES_CSV = DATA_DIR / "devices.csv"
@@ -51,7 +51,7 @@ def test_header() -> None:
     assert COMMITTED.splitlines()[0] == (
         "device_id,model,serial_number,owner_name,owner_email,owner_phone,warranty_registered"
     )
-    assert tuple(ROWS[0]) == HEADER
+    assert tuple(ROWS[0]) == CSV_COLUMNS
 
 
 def test_counts_per_family() -> None:

@@ -9,6 +9,8 @@ after the other: the first claims it, the second finds it already assigned and g
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -66,16 +68,7 @@ class CaseStore:
                 created_at=now,
                 updated_at=now,
             )
-            session.add(
-                CaseEvent(
-                    case=case,
-                    at=now,
-                    actor=actor,
-                    from_status=None,
-                    to_status=status.value,
-                    reason=reason,
-                )
-            )
+            _record(session, case, now, actor, None, status.value, reason)
             return _case_view(case)
 
     def transition(
@@ -95,16 +88,7 @@ class CaseStore:
             now = utcnow()
             case.status = to_status.value
             case.updated_at = now
-            session.add(
-                CaseEvent(
-                    case=case,
-                    at=now,
-                    actor=actor,
-                    from_status=from_status.value,
-                    to_status=to_status.value,
-                    reason=reason,
-                )
-            )
+            _record(session, case, now, actor, from_status.value, to_status.value, reason)
             return _case_view(case)
 
     def attach_device(self, code: str, device_id: str, *, actor: str) -> CaseView:
@@ -128,16 +112,7 @@ class CaseStore:
             now = utcnow()
             case.device_id = device_id
             case.updated_at = now
-            session.add(
-                CaseEvent(
-                    case=case,
-                    at=now,
-                    actor=actor,
-                    from_status=status.value,
-                    to_status=status.value,
-                    reason=reason,
-                )
-            )
+            _record(session, case, now, actor, status.value, status.value, reason)
             return _case_view(case)
 
     def get(self, code: str) -> CaseView:
@@ -192,6 +167,28 @@ class CaseStore:
         raise RuntimeError(
             f"no unused case code after {MAX_CODE_ATTEMPTS} attempts; check the code generator"
         )
+
+
+def _record(
+    session: Session,
+    case: SupportCase,
+    at: datetime,
+    actor: str,
+    from_status: str | None,
+    to_status: str,
+    reason: str,
+) -> None:
+    """Append one event to the case's audit trail, in the caller's transaction."""
+    session.add(
+        CaseEvent(
+            case=case,
+            at=at,
+            actor=actor,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+        )
+    )
 
 
 def _find_case(session: Session, code: str, *, lock: bool = False) -> SupportCase:

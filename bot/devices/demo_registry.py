@@ -26,17 +26,9 @@ from functools import partial
 from pathlib import Path
 
 from bot.devices.formats import DIGIT, LETTER, DeviceIdFormats, Family, load_formats
+from bot.devices.registry import CSV_COLUMNS
 
 SEED = 8414
-HEADER = (
-    "device_id",
-    "model",
-    "serial_number",
-    "owner_name",
-    "owner_email",
-    "owner_phone",
-    "warranty_registered",
-)
 # Recorders per family (including its example row). Mostly the N-series the procedure is for;
 # enough of the other routes that every branch of the conversation has registered devices.
 DEVICES_PER_FAMILY = {"n_series": 130, "legacy": 40, "n831": 20, "home_app": 20}
@@ -150,7 +142,7 @@ def _model(family: Family, position: int, rng: random.Random) -> str:
 def render_csv(devices: Sequence[DemoDevice]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HEADER)
+    writer.writerow(CSV_COLUMNS)
     writer.writerows(astuple(device) for device in devices)
     return buffer.getvalue()
 
