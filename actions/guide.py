@@ -87,7 +87,11 @@ class ActionResetGuide(Action):
         channel: Channel,
     ) -> list[EventType]:
         cases = services.conversation_cases()
-        dispatcher.utter_message(text=turn.render(channel), json_message=_step_card(turn))
+        # Rasa's socket.io channel passes a custom payload's keys to emit() as arguments, so the
+        # card travels under `data` (it reaches the browser as the event's payload).
+        dispatcher.utter_message(
+            text=turn.render(channel), json_message={"data": _step_card(turn)}
+        )
         if turn.finished:
             cases.complete(tracker.sender_id)
             return [

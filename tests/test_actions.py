@@ -766,7 +766,7 @@ async def test_start_shows_step_one_and_opens_a_guiding_case(
     assert message["text"] == "\n\n".join(
         [f"Step 1 of {TOTAL}: {first.title}", first.text, NAVIGATION_HINT]
     )
-    assert message["custom"] == {
+    assert message["custom"]["data"] == {
         "type": "reset_step",
         "step": 1,
         "total": TOTAL,
@@ -804,18 +804,18 @@ async def test_done_through_every_step_completes_the_case(
         events, messages = await guide(domain, entity_extractor, "step_done", slots, "done")
         slots.update(slot_sets(events))
         [message] = messages
-        if not message["custom"]["finished"]:
-            number = message["custom"]["step"]
+        if not message["custom"]["data"]["finished"]:
+            number = message["custom"]["data"]["step"]
             shown.append(number)
             assert message["text"].startswith(header(number) + "\n\n")
             assert "case_id" not in slot_sets(events)  # the case was opened once, at the start
-            if message["custom"]["sensitive_input"]:
+            if message["custom"]["data"]["sensitive_input"]:
                 sensitive.append(number)
 
     assert shown == list(range(1, TOTAL + 1))
     assert sensitive == [SENSITIVE_STEP]
     assert message["text"] == PROCEDURE.message("completed", "chat")
-    assert message["custom"]["finished"] is True
+    assert message["custom"]["data"]["finished"] is True
     assert slot_sets(events) == {
         "guiding": False,
         "reset_step": None,

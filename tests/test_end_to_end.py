@@ -288,6 +288,12 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
         assert await asyncio.wait_for(confirmed, 10) == session_id
         await client.emit("user_uttered", {"message": "hello", "session_id": session_id})
         replies = [await asyncio.wait_for(received.get(), 30)]
+        # A guided step: its text, then its step card (a custom payload).
+        await client.emit(
+            "user_uttered", {"message": "I have a temporary password", "session_id": session_id}
+        )
+        while not any(reply.get("type") == "reset_step" for reply in replies):
+            replies.append(await asyncio.wait_for(received.get(), 30))
 
         pushed = await asyncio.to_thread(
             requests.post,
@@ -303,4 +309,7 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
 
     replies, pushes = asyncio.run(converse())
     assert "Lorex recorder assistant" in replies[0]["text"]
+    assert any("Step 1 of" in reply.get("text", "") for reply in replies)
+    card = next(reply for reply in replies if reply.get("type") == "reset_step")
+    assert card["step"] == 1 and card["total"] >= 9 and card["finished"] is False
     assert "QR code" in pushes[0]["text"]
