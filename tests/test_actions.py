@@ -797,7 +797,7 @@ async def test_done_through_every_step_completes_the_case(
     events, messages = await guide(domain, entity_extractor, "have_temporary_password")
     slots = slot_sets(events)
     case_id = slots["case_id"]
-    shown = [messages[0]["custom"]["step"]]
+    shown = [messages[0]["custom"]["data"]["step"]]
     sensitive = []
 
     for _ in range(TOTAL):
