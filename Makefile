@@ -63,3 +63,15 @@ test: install train
 
 clean:
 	rm -rf models results var .pytest_cache .mypy_cache .ruff_cache
+
+# The benchmark (bench/run.py): understanding, speed under load against a stock Rasa bot measured
+# in the same run, start-up, memory and training. Rewrites bench/results/ (Markdown, PNG plots,
+# results.json). Not part of `make test`: nothing in it is a pass/fail test.
+.PHONY: bench
+bench: install $(MODEL) $(VENV)/.bench-installed
+	$(PY) -m bench.run
+
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.in bench/constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.in \
+	  -c constraints.txt -c bench/constraints.txt
+	@touch $@

@@ -1,0 +1,347 @@
+"""The load client: simulated users holding whole conversations over a channel, with asyncio.
+
+Each simulated user draws a script (``bench/scripts.py``), opens a conversation with a fresh
+sender, and sends each turn as soon as the previous answer has arrived (a closed loop: no think
+time, so the figures show what the server sustains). Latency is what the client sees for one turn
+on loopback: from sending the message to having every reply of that turn.
+
+Only turns that start inside the measuring window count (a warm-up comes first); throughput is
+those turns divided by the window. A turn whose answer fails (HTTP error, time-out, dropped
+connection) is an error and ends that conversation; an answer without the text the script
+expects is counted as unexpected (it is still timed).
+
+Channels: :class:`RestChannel` (``POST /webhooks/rest/webhook``) and :class:`SocketIOChannel`
+(socket.io, long-polling: the websocket transport does not work with the aiohttp Rasa pins). A
+channel is anything with ``open(sender, script) -> Conversation``; the phone webhook (signed
+requests) will be one more, once the phone channel exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+import numpy as np
+
+from bench.scripts import Script, ScriptSource
+
+TURN_TIMEOUT_S = 60.0
+# socket.io: once a turn's first reply is in, how long to wait for each of the others.
+REPLY_GAP_S = 10.0
+CLOSE_TIMEOUT_S = 40.0
+MAX_EXAMPLES = 5
+
+
+class Conversation(Protocol):
+    async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Channel(Protocol):
+    name: str
+
+    async def open(self, sender: str, script: Script) -> Conversation: ...
+
+    async def aclose(self) -> None: ...
+
+
+class TurnFailed(Exception):
+    """The server did not answer a turn properly (status, time-out, missing replies)."""
+
+
+class _RestConversation:
+    def __init__(self, session: aiohttp.ClientSession, url: str, sender: str) -> None:
+        self._session, self._url, self._sender = session, url, sender
+
+    async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]:
+        async with self._session.post(
+            self._url, json={"sender": self._sender, "message": text}
+        ) as response:
+            if response.status != 200:
+                body = (await response.text())[:200]
+                raise TurnFailed(f"HTTP {response.status}: {body}")
+            replies: list[dict[str, Any]] = await response.json()
+            return replies
+
+    async def close(self) -> None:
+        return None
+
+
+class RestChannel:
+    """Rasa's REST channel; one HTTP connection pool shared by every simulated user."""
+
+    name = "REST"
+
+    def __init__(self, base_url: str) -> None:
+        self._url = f"{base_url}/webhooks/rest/webhook"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S),
+            )
+        return self._session
+
+    async def open(self, sender: str, script: Script) -> Conversation:
+        return _RestConversation(self._client(), self._url, sender)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _SocketIOConversation:
+    def __init__(self, client: Any, session_id: str, counts: Sequence[int]) -> None:
+        self._client = client
+        self._session_id = session_id
+        self._counts = counts
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]:
+        while not self.received.empty():  # anything left over from the turn before
+            self.received.get_nowait()
+        await self._client.emit("user_uttered", {"message": text, "session_id": self._session_id})
+        wanted = self._counts[turn_index] if turn_index < len(self._counts) else 1
+        try:
+            replies = [await asyncio.wait_for(self.received.get(), TURN_TIMEOUT_S)]
+        except asyncio.TimeoutError as exc:
+            raise TurnFailed(f"no reply within {TURN_TIMEOUT_S:.0f} s") from exc
+        while len(replies) < wanted:
+            try:
+                replies.append(await asyncio.wait_for(self.received.get(), REPLY_GAP_S))
+            except asyncio.TimeoutError as exc:
+                raise TurnFailed(
+                    f"{len(replies)} of the {wanted} replies this turn gets over REST "
+                    f"(none more within {REPLY_GAP_S:.0f} s)"
+                ) from exc
+        return replies
+
+    async def close(self) -> None:
+        # Says goodbye to the server but does not wait for the pending long-poll to return
+        # (up to the server's 25 s ping interval), which a plain disconnect() does.
+        await self._client.eio.disconnect(abort=True)
+
+
+class SocketIOChannel:
+    """The web chat's socket.io channel with session persistence (``session_request`` first).
+
+    socket.io does not say when a turn's answer is complete, so each turn waits for as many
+    ``bot_uttered`` events as the same turn of the same script produced over REST
+    (``reply_counts``, measured just before the load by :func:`reply_counts`).
+    """
+
+    name = "socket.io"
+
+    def __init__(self, base_url: str, reply_counts: dict[str, list[int]]) -> None:
+        self._url = base_url
+        self._counts = reply_counts
+
+    async def open(self, sender: str, script: Script) -> Conversation:
+        import socketio  # type: ignore[import-untyped]
+
+        client = socketio.AsyncClient(reconnection=False)
+        conversation = _SocketIOConversation(client, sender, self._counts.get(script.name, []))
+        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_confirm(session_id: str) -> None:
+            if not confirmed.done():
+                confirmed.set_result(session_id)
+
+        client.on("bot_uttered", conversation.received.put_nowait)
+        client.on("session_confirm", on_confirm)
+        try:
+            await client.connect(
+                self._url,
+                socketio_path="/socket.io",
+                transports=["polling"],
+                wait_timeout=TURN_TIMEOUT_S,  # the default (1 s) is too short under load
+            )
+            await client.emit("session_request", {"session_id": sender})
+            await asyncio.wait_for(confirmed, TURN_TIMEOUT_S)
+        except BaseException:
+            await client.disconnect()
+            raise
+        return conversation
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def reply_counts(
+    base_url: str, sources: Sequence[ScriptSource], seed: int
+) -> dict[str, list[int]]:
+    """How many messages each turn of each script gets, from one REST conversation per script."""
+    rest = RestChannel(base_url)
+    counts: dict[str, list[int]] = {}
+    try:
+        for index, source in enumerate(sources):
+            script = source(random.Random(seed + index))
+            conversation = await rest.open(f"bench-calibrate-{uuid.uuid4().hex[:10]}", script)
+            counts[script.name] = [
+                len(await conversation.say(turn.text, i)) for i, turn in enumerate(script.turns)
+            ]
+    finally:
+        await rest.aclose()
+    return counts
+
+
+@dataclass
+class LoadResult:
+    """One load level: a bot, a channel, a number of concurrent conversations."""
+
+    bot: str
+    channel: str
+    concurrency: int
+    duration_s: float
+    latencies_ms: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    errors: int = 0
+    unexpected: int = 0
+    conversations: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    unexpected_examples: list[str] = field(default_factory=list)
+
+    @property
+    def turns(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        """Answered turns per second inside the measuring window."""
+        return self.turns / self.duration_s if self.duration_s else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        return float(np.percentile(self.latencies_ms, q))
+
+    def by_label(self) -> dict[str, tuple[int, float]]:
+        """Turn type → (count, median ms)."""
+        groups: dict[str, list[float]] = {}
+        for label, ms in zip(self.labels, self.latencies_ms, strict=True):
+            groups.setdefault(label, []).append(ms)
+        return {label: (len(v), float(np.median(v))) for label, v in groups.items()}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "bot": self.bot,
+            "channel": self.channel,
+            "concurrency": self.concurrency,
+            "duration_s": round(self.duration_s, 2),
+            "turns": self.turns,
+            "conversations": self.conversations,
+            "throughput_turns_per_s": round(self.throughput, 2),
+            "p50_ms": _round(self.percentile(50)),
+            "p95_ms": _round(self.percentile(95)),
+            "p99_ms": _round(self.percentile(99)),
+            "errors": self.errors,
+            "unexpected": self.unexpected,
+            "error_examples": self.error_examples,
+            "unexpected_examples": self.unexpected_examples,
+            "median_ms_by_turn": {k: round(v[1], 1) for k, v in self.by_label().items()},
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _joined(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(str(reply.get("text") or "") for reply in replies)
+
+
+async def run_load(
+    *,
+    bot: str,
+    channel: Channel,
+    sources: Sequence[ScriptSource],
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    seed: int,
+) -> LoadResult:
+    """``concurrency`` simulated users for ``warmup_s + duration_s`` seconds."""
+    result = LoadResult(bot, channel.name, concurrency, duration_s)
+    start = time.perf_counter()
+    measure_from, measure_to = start + warmup_s, start + warmup_s + duration_s
+
+    def note(examples: list[str], text: str) -> None:
+        text = text[:300]
+        if len(examples) < MAX_EXAMPLES and text not in examples:
+            examples.append(text)
+
+    async def user(number: int) -> None:
+        rng = random.Random(seed * 1000 + number)
+        # Spread the first messages over 100 ms instead of sending every one at once.
+        await asyncio.sleep(rng.random() * 0.1)
+        while time.perf_counter() < measure_to:
+            script = rng.choice(sources)(rng)
+            sender = f"bench-{uuid.uuid4().hex[:12]}"
+            try:
+                conversation = await channel.open(sender, script)
+            except Exception as exc:  # a refused connection must not stop the other users
+                result.errors += 1
+                note(result.error_examples, f"opening a conversation: {exc!r}")
+                await asyncio.sleep(0.5)
+                continue
+            if time.perf_counter() >= measure_from:
+                result.conversations += 1
+            try:
+                for index, turn in enumerate(script.turns):
+                    began = time.perf_counter()
+                    if began >= measure_to:
+                        break
+                    counted = began >= measure_from
+                    try:
+                        replies = await asyncio.wait_for(
+                            conversation.say(turn.text, index), TURN_TIMEOUT_S
+                        )
+                    except Exception as exc:
+                        if counted:
+                            result.errors += 1
+                            note(result.error_examples, f"{turn.text!r}: {exc!r}")
+                        break
+                    elapsed_ms = (time.perf_counter() - began) * 1000
+                    if not counted:
+                        continue
+                    result.latencies_ms.append(elapsed_ms)
+                    result.labels.append(turn.label)
+                    text = _joined(replies)
+                    if not replies or (turn.expect and turn.expect not in text):
+                        result.unexpected += 1
+                        note(
+                            result.unexpected_examples,
+                            f"{script.name} / {turn.text!r} → {text[:160]!r} "
+                            f"(expected {turn.expect!r})",
+                        )
+            finally:
+                # In the background: a long-polling socket.io client can take the server's
+                # ping interval (25 s) to disconnect, and the user moves on at once.
+                closing.add(asyncio.create_task(_close(conversation)))
+
+    closing: set[asyncio.Task[None]] = set()
+    try:
+        await asyncio.gather(*(user(n) for n in range(concurrency)))
+    finally:
+        if closing:
+            _, pending = await asyncio.wait(closing, timeout=CLOSE_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
+        await channel.aclose()
+    return result
+
+
+async def _close(conversation: Conversation) -> None:
+    with contextlib.suppress(Exception):  # best effort: the server may already be gone
+        await conversation.close()

@@ -1,0 +1,341 @@
+"""The benchmark: ``python -m bench.run`` (what ``make bench`` runs) or ``--quick`` for a smoke run.
+
+What it does, in order (each phase is timed; one that fails is reported as failed and the rest
+still run):
+
+1. Device ID extraction on typed variants of every registered ID (spoken: not built yet).
+2. Our assistant, started as ``make run`` starts it: seconds to the first answer, resident memory
+   at idle, load on the REST and socket.io channels at each concurrency, memory after the load.
+   (The phone webhook: not built yet.)
+3. The stock Rasa bot (``rasa init``'s project, made in a scratch folder): training, start-up,
+   memory, the same load on REST.
+4. Our training time: from scratch and with nothing changed.
+5. NLU cross-validation with the real ``config.yml``.
+
+The load tests come first so a slow cross-validation cannot push them out. Every started server
+is stopped on the way out, also after Ctrl-C or an error. The report (Markdown, PNG plots and the
+raw figures as JSON) goes to ``bench/results/``; ``--quick`` writes to ``bench/.work/quick/results``
+instead (its figures mean nothing: tiny loads, 2 folds, cut epochs), so it never replaces the
+committed report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+from bench import load, report, scripts, servers, training, understanding
+from bench.machine import describe
+from bench.paths import QUIET_RASA, REPO, RESULTS, WORK
+
+T = TypeVar("T")
+# Ctrl-C inside asyncio.run can come out as the main task's CancelledError instead.
+INTERRUPTED = (KeyboardInterrupt, asyncio.CancelledError)
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    folds: int
+    levels: tuple[int, ...]
+    warmup_s: float
+    duration_s: float
+    settle_s: float
+    seed: int
+    skip: frozenset[str]
+    work: Path
+    out: Path
+
+
+PHASES = ("extraction", "ours", "stock", "training", "cross-validation")
+
+
+def plan_from(argv: Sequence[str] | None) -> Plan:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run of the harness")
+    parser.add_argument("--folds", type=int, help="cross-validation folds (default 5; quick 2)")
+    parser.add_argument(
+        "--levels", help="concurrent conversations, comma-separated (default 1,10,50; quick 1,5)"
+    )
+    parser.add_argument("--duration", type=float, help="seconds measured per level (default 20)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--skip", default="", help=f"phases to leave out, comma-separated: {', '.join(PHASES)}"
+    )
+    parser.add_argument("--out", type=Path, help="where the report goes")
+    args = parser.parse_args(argv)
+    skip = frozenset(filter(None, (s.strip() for s in args.skip.split(","))))
+    if unknown := skip - set(PHASES):
+        parser.error(f"unknown phase(s) for --skip: {', '.join(sorted(unknown))}")
+    quick: bool = args.quick
+    work = WORK / ("quick" if quick else "full")
+    levels = args.levels or ("1,5" if quick else "1,10,50")
+    return Plan(
+        quick=quick,
+        folds=args.folds or (2 if quick else 5),
+        levels=tuple(int(level) for level in levels.split(",")),
+        warmup_s=1.0 if quick else 3.0,
+        duration_s=args.duration or (3.0 if quick else 20.0),
+        settle_s=1.0 if quick else 5.0,
+        seed=args.seed,
+        skip=skip,
+        work=work,
+        out=args.out or (work / "results" if quick else RESULTS),
+    )
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_phase(results: dict[str, Any], name: str, plan: Plan, action: Callable[[], T]) -> T | None:
+    if name in plan.skip:
+        results["phases"][name] = {"status": "skipped", "seconds": 0.0}
+        say(f"{name}: skipped")
+        return None
+    say(f"{name} ...")
+    began = time.perf_counter()
+    status, summary, error, value = "done", "", "", None
+    try:
+        value = action()
+    except INTERRUPTED:
+        seconds = round(time.perf_counter() - began, 1)
+        results["phases"][name] = {"status": "interrupted", "seconds": seconds}
+        raise
+    except Exception as exc:
+        status, summary = "failed", (str(exc).strip().splitlines() or [repr(exc)])[0]
+        error = f"{exc}\n{traceback.format_exc(limit=4)}"[-3000:]
+        say(f"{name} failed: {summary}")
+    seconds = time.perf_counter() - began
+    results["phases"][name] = {
+        "status": status,
+        "seconds": round(seconds, 1),
+        "summary": summary,
+        "error": error,
+    }
+    say(f"{name}: {status} in {seconds:.0f} s")
+    return value
+
+
+def _memory(instance: servers.Instance) -> list[dict[str, Any]]:
+    return [asdict(m) for m in instance.memory()]
+
+
+def measure_server(
+    plan: Plan,
+    instance: servers.Instance,
+    sources: list[scripts.ScriptSource],
+    channels: list[str],
+    bot: str,
+) -> dict[str, Any]:
+    """Start-up, idle memory, each channel's load levels, memory after the load."""
+    figures: dict[str, Any] = {}
+    try:
+        figures["startup_s"] = round(instance.first_answer_seconds(), 2)
+        say(f"{instance.name} answered {figures['startup_s']:.1f} s after starting")
+        time.sleep(plan.settle_s)
+        figures["memory_idle"] = _memory(instance)
+        figures["load"] = {}
+        for channel_name in channels:
+            try:
+                figures["load"][channel_name] = _load_levels(
+                    plan, instance, sources, channel_name, bot
+                )
+            except Exception as exc:  # one channel failing must not lose the others' figures
+                figures.setdefault("load_failures", {})[channel_name] = repr(exc)
+                say(f"{bot} {channel_name} load failed: {exc!r}")
+        figures["memory_after_load"] = _memory(instance)
+    finally:
+        instance.stop()
+    return figures
+
+
+def _load_levels(
+    plan: Plan,
+    instance: servers.Instance,
+    sources: list[scripts.ScriptSource],
+    channel_name: str,
+    bot: str,
+) -> list[dict[str, Any]]:
+    levels = []
+    for concurrency in plan.levels:
+        channel = _channel(channel_name, instance, sources, plan)
+        result = asyncio.run(
+            load.run_load(
+                bot=bot,
+                channel=channel,
+                sources=sources,
+                concurrency=concurrency,
+                warmup_s=plan.warmup_s,
+                duration_s=plan.duration_s,
+                seed=plan.seed,
+            )
+        )
+        summary = result.summary()
+        levels.append(summary)
+        say(
+            f"{bot} {channel_name} x{concurrency}: p50 {summary['p50_ms']} ms, "
+            f"p95 {summary['p95_ms']} ms, {summary['throughput_turns_per_s']} turns/s, "
+            f"{summary['errors']} errors, {summary['unexpected']} unexpected"
+        )
+        time.sleep(1.0)
+    return levels
+
+
+def _channel(
+    name: str, instance: servers.Instance, sources: list[scripts.ScriptSource], plan: Plan
+) -> load.Channel:
+    if name == "REST":
+        return load.RestChannel(instance.base_url)
+    if name == "socket.io":
+        counts = asyncio.run(load.reply_counts(instance.base_url, sources, plan.seed))
+        return load.SocketIOChannel(instance.base_url, counts)
+    raise ValueError(f"no load client for the {name} channel")
+
+
+def measure_ours(plan: Plan) -> dict[str, Any]:
+    instance = servers.start_lorex(plan.work / "ours")
+    figures = measure_server(plan, instance, scripts.lorex_scripts(), ["REST", "socket.io"], "ours")
+    # The phone channel does not exist yet. When it does: a load client that signs its
+    # requests (bench/load.py), its name in the list above, and server time from its logs.
+    figures["not_built"] = {"phone webhook": "the phone channel is not built yet"}
+    return figures
+
+
+def measure_stock(plan: Plan) -> dict[str, Any]:
+    project = training.make_stock_project(plan.work / "stock")
+    train_s = training.train_stock(project, plan.quick)
+    say(f"stock bot trained in {train_s:.0f} s")
+    instance = servers.start_stock(project)
+    figures = measure_server(plan, instance, scripts.stock_scripts(), ["REST"], "stock")
+    figures["training_s"] = round(train_s, 1)
+    return figures
+
+
+def our_config(plan: Plan) -> Path:
+    config = REPO / "config.yml"
+    if plan.quick:
+        return training.quick_config(config, plan.work / "quick-config.yml")
+    return config
+
+
+def measure_training(plan: Plan) -> dict[str, Any]:
+    times = training.train_ours(plan.work / "training", our_config(plan))
+    if "cross-validation" not in plan.skip:
+        # Each fold trains on (folds - 1) / folds of the data: a rough guide, printed early.
+        estimate = plan.folds * times.from_scratch_s * (plan.folds - 1) / plan.folds
+        say(f"cross-validation will take roughly {estimate / 60:.0f} minutes")
+    return {
+        "from_scratch_s": round(times.from_scratch_s, 1),
+        "unchanged_s": round(times.unchanged_s, 1),
+    }
+
+
+def measure_cross_validation(plan: Plan) -> dict[str, Any]:
+    result = understanding.cross_validate(plan.work, our_config(plan), plan.folds)
+    return asdict(result)
+
+
+def measure_extraction(plan: Plan) -> dict[str, Any]:
+    typed = understanding.score_extraction(understanding.typed_variants(plan.seed))
+    spoken_cases = understanding.spoken_cases()
+    spoken = understanding.score_extraction(spoken_cases) if spoken_cases else None
+    return {
+        "typed": _extraction_summary(typed),
+        "spoken": _extraction_summary(spoken) if spoken else None,
+    }
+
+
+def _extraction_summary(result: understanding.ExtractionResult) -> dict[str, Any]:
+    return {
+        "total": result.total,
+        "exact": result.exact,
+        "rate": result.rate,
+        "seconds": round(result.seconds, 2),
+        "categories": [
+            {
+                "category": c.category,
+                "total": c.total,
+                "exact": c.exact,
+                "rate": c.rate,
+                "misses": [list(miss) for miss in c.misses[:5]],
+                "miss_count": len(c.misses),
+            }
+            for c in result.categories
+        ],
+    }
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan = plan_from(argv)
+    os.environ.update(QUIET_RASA)  # spaCy imports TensorFlow here too (through thinc)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    if plan.work.exists():
+        shutil.rmtree(plan.work)
+    plan.work.mkdir(parents=True)
+    results: dict[str, Any] = {
+        "machine": describe(command.strip()),
+        "plan": {
+            "quick": plan.quick,
+            "folds": plan.folds,
+            "levels": list(plan.levels),
+            "warmup_s": plan.warmup_s,
+            "duration_s": plan.duration_s,
+            "seed": plan.seed,
+            "skipped": sorted(plan.skip),
+        },
+        "phases": {},
+    }
+    say(f"{'quick smoke run' if plan.quick else 'benchmark'}; scratch space {plan.work}")
+    began = time.perf_counter()
+    interrupted = False
+    try:
+        results["extraction"] = run_phase(
+            results, "extraction", plan, lambda: measure_extraction(plan)
+        )
+        results["ours"] = run_phase(results, "ours", plan, lambda: measure_ours(plan))
+        results["stock"] = run_phase(results, "stock", plan, lambda: measure_stock(plan))
+        results["training"] = run_phase(results, "training", plan, lambda: measure_training(plan))
+        results["cross_validation"] = run_phase(
+            results, "cross-validation", plan, lambda: measure_cross_validation(plan)
+        )
+    except INTERRUPTED:
+        interrupted = True
+        say("interrupted: stopping every server")
+    finally:
+        servers.stop_all()
+    results["total_s"] = round(time.perf_counter() - began, 1)
+    out = plan.work / "interrupted-results" if interrupted else plan.out
+    written = report.write(results, out)
+    say(f"finished in {results['total_s']:.0f} s")
+    shown = written.relative_to(REPO) if written.is_relative_to(REPO) else written
+    print(f"\nThe report is at {shown}")
+    if interrupted:
+        return 130
+    failed = [name for name, p in results["phases"].items() if p["status"] == "failed"]
+    if failed:
+        print(f"These phases failed (see the report): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The conversations the load test holds: realistic scripts, one fresh sender per conversation.
+
+A script is a list of turns; each turn has what the user types and a piece of text the reply must
+contain (a cheap check that the server did the real work, not an error path). Scripts are drawn
+at random, with a seeded generator, so every run holds the same mix.
+
+* Ours: the "forgot my password" path that ends with a registered Device ID (which opens a case
+  and pauses the conversation for an agent, so it is always the last turn), and the guided reset
+  (temporary password, then done / back / repeat / stuck through every step to the end).
+* The stock bot (``rasa init``'s content): greet, then the happy or one of the sad paths, and a
+  bot challenge, each ending in goodbye.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.paths import REPO
+
+
+@dataclass(frozen=True)
+class Turn:
+    text: str
+    expect: str  # a substring of the joined reply texts; "" accepts any non-error answer
+    label: str  # what kind of turn, for per-turn-type figures
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    turns: tuple[Turn, ...]
+
+
+ScriptSource = Callable[[random.Random], Script]
+
+
+def registered_devices(route: str = "procedure") -> list[tuple[str, str]]:
+    """(Device ID, model) rows from the demo registry whose family's reset route is ``route``."""
+    from bot.devices.formats import load_formats
+
+    formats = load_formats()
+    with open(REPO / "data" / "devices.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        (row["device_id"], row["model"])
+        for row in rows
+        if formats.family_for_model(row["model"]).route == route
+    ]
+
+
+def _typed(device_id: str, rng: random.Random) -> str:
+    """The ID as an owner might type it: grouped or not, any case, in a short phrase."""
+    from bot.devices.formats import load_formats
+
+    groups = load_formats().group(device_id).split()  # as on the label: ND48 1027 3945 KXQ
+    shape = rng.choice(["compact", "spaced", "dashed"])
+    value = {
+        "compact": device_id,
+        "spaced": " ".join(groups),
+        "dashed": "-".join(groups),
+    }[shape]
+    if rng.random() < 0.5:
+        value = value.lower()
+    return rng.choice(["{}", "my device id is {}", "it's {}", "Device ID: {}"]).format(value)
+
+
+def lorex_scripts() -> list[ScriptSource]:
+    devices = registered_devices()
+    if not devices:
+        raise RuntimeError("no registered device with the 'procedure' route in data/devices.csv")
+
+    def forgot_password(rng: random.Random) -> Script:
+        device_id, _ = rng.choice(devices)
+        return Script(
+            "forgot password → Device ID → case queued",
+            (
+                Turn(rng.choice(["hi", "hello", "hey there"]), "Lorex", "greet"),
+                Turn(
+                    rng.choice(
+                        [
+                            "I forgot my recorder's password",
+                            "I need to reset my NVR password",
+                            "locked out of my recorder, forgot the password",
+                        ]
+                    ),
+                    "Device ID",
+                    "request reset",
+                ),
+                Turn(
+                    rng.choice(["where can I find it?", "where is the device id?"]),
+                    "QR code",
+                    "where is the ID",
+                ),
+                # Queues a case and pauses the conversation for an agent: always the last turn.
+                Turn(_typed(device_id, rng), "support case", "Device ID → case"),
+            ),
+        )
+
+    def guided_reset(rng: random.Random) -> Script:
+        total = _step_count()
+        done = ["done", "ok done", "next", "finished that step", "done, what's next"]
+        turns = [
+            Turn(
+                rng.choice(
+                    [
+                        "support gave me a temporary password",
+                        "I have the temporary password",
+                        "support already gave me a temporary password",
+                    ]
+                ),
+                "Step 1 of",
+                "temporary password",
+            ),
+            Turn(rng.choice(done), "Step 2 of", "step done"),
+            Turn("go back", "Step 1 of", "step back"),
+            Turn("can you repeat that", "Step 1 of", "step repeat"),
+            Turn("I'm stuck", "Step 1 of", "step stuck"),
+        ]
+        turns += [
+            Turn(rng.choice(done), f"Step {number} of {total}", "step done")
+            for number in range(2, total + 1)
+        ]
+        turns.append(Turn("done", "", "last step done"))
+        return Script("temporary password → every reset step", tuple(turns))
+
+    return [forgot_password, guided_reset]
+
+
+def _step_count() -> int:
+    from bot.guide.procedure import load_procedure
+
+    return len(load_procedure().steps)
+
+
+def stock_scripts() -> list[ScriptSource]:
+    """Scripts for ``rasa init``'s bot, in words close to its own training data (it knows
+    little else, and a misunderstood message would take another path than the one timed)."""
+
+    def happy(rng: random.Random) -> Script:
+        return Script(
+            "greet → mood great → goodbye",
+            (
+                Turn(rng.choice(["hi", "hello", "hey there"]), "How are you", "greet"),
+                Turn(
+                    rng.choice(["great", "I am feeling very good", "amazing"]), "carry on", "mood"
+                ),
+                Turn(rng.choice(["bye", "goodbye", "see you later"]), "Bye", "goodbye"),
+            ),
+        )
+
+    def sad(rng: random.Random) -> Script:
+        helped = rng.random() < 0.5
+        return Script(
+            "greet → unhappy → cheer up → yes/no → goodbye",
+            (
+                Turn(rng.choice(["hi", "hello", "good morning"]), "How are you", "greet"),
+                Turn(rng.choice(["sad", "I am sad", "not good"]), "cheer you up", "mood"),
+                Turn("yes" if helped else "no", "carry on" if helped else "Bye", "affirm/deny"),
+                Turn(rng.choice(["bye", "goodbye"]), "Bye", "goodbye"),
+            ),
+        )
+
+    def challenge(rng: random.Random) -> Script:
+        return Script(
+            "greet → are you a bot → goodbye",
+            (
+                Turn("hello", "How are you", "greet"),
+                Turn(rng.choice(["are you a bot?", "am I talking to a bot?"]), "bot", "challenge"),
+                Turn("bye", "Bye", "goodbye"),
+            ),
+        )
+
+    return [happy, sad, challenge]
