@@ -22,12 +22,14 @@ from bot.db import database_url, display_url
 
 DEFAULT_RASA_PORT = 5005
 DEFAULT_ACTIONS_PORT = 5055
+DEFAULT_CONSOLE_PORT = 5006
 
 
 @dataclass(frozen=True)
 class Settings:
     rasa_port: int
     actions_port: int
+    console_port: int
     rasa_api_token: str
     database_url: str
     tracker_store_url: str
@@ -35,6 +37,10 @@ class Settings:
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
 
     @property
     def action_server_url(self) -> str:
@@ -45,6 +51,7 @@ class Settings:
         return {
             "RASA_PORT": str(self.rasa_port),
             "ACTIONS_PORT": str(self.actions_port),
+            "CONSOLE_PORT": str(self.console_port),
             "RASA_API_TOKEN": self.rasa_api_token,
             "DATABASE_URL": self.database_url,
             "TRACKER_STORE_URL": self.tracker_store_url,
@@ -62,6 +69,7 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
     return Settings(
         rasa_port=_port(environ, "RASA_PORT", DEFAULT_RASA_PORT),
         actions_port=_port(environ, "ACTIONS_PORT", DEFAULT_ACTIONS_PORT),
+        console_port=_port(environ, "CONSOLE_PORT", DEFAULT_CONSOLE_PORT),
         # Rasa's HTTP API can replace the model and rewrite conversations: never run it open.
         rasa_api_token=environ.get("RASA_API_TOKEN") or secrets.token_urlsafe(24),
         database_url=environ.get("DATABASE_URL") or database_url(),

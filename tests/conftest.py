@@ -34,7 +34,14 @@ SKIP_POSTGRES = os.environ.get("SKIP_POSTGRES") == "1"
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 # Every table the migrations create, children first; emptied before each PostgreSQL test.
-TABLES = ("case_events", "support_cases", "devices")
+TABLES = (
+    "password_releases",
+    "case_events",
+    "support_cases",
+    "agent_sessions",
+    "agents",
+    "devices",
+)
 
 # One registered recorder per family, in the shapes data/content/device_id_formats.yml describes.
 SAMPLE_DEVICES: tuple[dict[str, str], ...] = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, relationship
 
+import bot.agents.models  # noqa: F401  (the agents table that agent_id refers to)
 from bot.cases.errors import AuditTrailIsAppendOnly
 from bot.cases.status import CaseStatus
 from bot.db import Base, UTCDateTime, utcnow
@@ -47,6 +49,15 @@ class SupportCase(Base):  # type: ignore[misc,valid-type]
         String(32), ForeignKey("devices.device_id"), nullable=True, index=True
     )
     caller_phone = Column(String(32), nullable=True)
+    # What the user told the assistant about the owner, set beside the registry's record on the
+    # agent's verification card. None: not given.
+    stated_name = Column(String(200), nullable=True)
+    stated_email = Column(String(254), nullable=True)
+    stated_phone = Column(String(32), nullable=True)
+    # The agent who claimed the case (None while queued), and whether that agent is chatting with
+    # the user live (the assistant is paused meanwhile).
+    agent_id = Column(Integer, ForeignKey("agents.id"), nullable=True, index=True)
+    live_chat = Column(Boolean, nullable=False, default=False)
     status = Column(String(STATUS_LENGTH), nullable=False, index=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)

@@ -68,8 +68,8 @@ class CaseStore:
                 created_at=now,
                 updated_at=now,
             )
-            _record(session, case, now, actor, None, status.value, reason)
-            return _case_view(case)
+            record_event(session, case, now, actor, None, status.value, reason)
+            return case_view(case)
 
     def transition(
         self, code: str, to_status: CaseStatus, *, actor: str, reason: str
@@ -82,14 +82,14 @@ class CaseStore:
         actor = _text(CaseEvent, "actor", actor)
         reason = _reason(reason)
         with self._database.session() as session:
-            case = _locked_case(session, code)
+            case = locked_case(session, code)
             from_status = CaseStatus(case.status)
             require_transition(case.code, from_status, to_status)
             now = utcnow()
             case.status = to_status.value
             case.updated_at = now
-            _record(session, case, now, actor, from_status.value, to_status.value, reason)
-            return _case_view(case)
+            record_event(session, case, now, actor, from_status.value, to_status.value, reason)
+            return case_view(case)
 
     def attach_device(self, code: str, device_id: str, *, actor: str) -> CaseView:
         """Record which recorder case ``code`` is about (an audit event; the status stays).
@@ -98,12 +98,12 @@ class CaseStore:
         """
         actor = _text(CaseEvent, "actor", actor)
         with self._database.session() as session:
-            case = _locked_case(session, code)
+            case = locked_case(session, code)
             status = CaseStatus(case.status)
             if status.is_closed:
                 raise CaseClosed(case.code, status.value, "attaching a device")
             if case.device_id == device_id:
-                return _case_view(case)
+                return case_view(case)
             _require_device(session, device_id)
             if case.device_id is None:
                 reason = f"Device ID {device_id} attached"
@@ -112,13 +112,48 @@ class CaseStore:
             now = utcnow()
             case.device_id = device_id
             case.updated_at = now
-            _record(session, case, now, actor, status.value, status.value, reason)
-            return _case_view(case)
+            record_event(session, case, now, actor, status.value, status.value, reason)
+            return case_view(case)
+
+    def record_owner_statement(
+        self,
+        code: str,
+        *,
+        name: str | None,
+        email: str | None,
+        phone: str | None,
+        actor: str,
+    ) -> CaseView:
+        """What the user said about the owner (None: not given), for the agent to verify."""
+        actor = _text(CaseEvent, "actor", actor)
+        stated = {
+            "stated_name": name,
+            "stated_email": email,
+            "stated_phone": phone,
+        }
+        for column, value in stated.items():
+            if value is not None:
+                stated[column] = _text(SupportCase, column, value)
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            status = CaseStatus(case.status)
+            if status.is_closed:
+                raise CaseClosed(case.code, status.value, "recording the owner's details")
+            for column, value in stated.items():
+                setattr(case, column, value)
+            given = [label for label, value in zip(("name", "email", "phone"), stated.values())
+                     if value is not None]
+            reason = (
+                f"the user gave the owner's {', '.join(given)}" if given
+                else "the user gave no owner details"
+            )
+            record_event(session, case, utcnow(), actor, status.value, status.value, reason)
+            return case_view(case)
 
     def get(self, code: str) -> CaseView:
         """The case with ``code`` (as typed by a person: case and separators do not matter)."""
         with self._database.session() as session:
-            return _case_view(_find_case(session, code))
+            return case_view(find_case(session, code))
 
     def latest_for_conversation(self, conversation_id: str) -> CaseView | None:
         """The most recently opened case of a conversation, if it has any."""
@@ -129,12 +164,12 @@ class CaseStore:
                 .order_by(SupportCase.created_at.desc(), SupportCase.id.desc())
                 .limit(1)
             ).first()
-            return None if case is None else _case_view(case)
+            return None if case is None else case_view(case)
 
     def events(self, code: str) -> list[CaseEventView]:
         """The audit trail of case ``code``, in the order it was written."""
         with self._database.session() as session:
-            case = _find_case(session, code)
+            case = find_case(session, code)
             rows = session.scalars(
                 select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
             ).all()
@@ -152,7 +187,7 @@ class CaseStore:
                 .where(SupportCase.status == CaseStatus.QUEUED.value)
                 .order_by(SupportCase.created_at, SupportCase.id)
             ).all()
-            return [_case_view(case) for case in cases]
+            return [case_view(case) for case in cases]
 
     def _insert_with_fresh_code(self, session: Session, **values: object) -> SupportCase:
         for _ in range(MAX_CODE_ATTEMPTS):
@@ -169,7 +204,7 @@ class CaseStore:
         )
 
 
-def _record(
+def record_event(
     session: Session,
     case: SupportCase,
     at: datetime,
@@ -191,7 +226,7 @@ def _record(
     )
 
 
-def _find_case(session: Session, code: str, *, lock: bool = False) -> SupportCase:
+def find_case(session: Session, code: str, *, lock: bool = False) -> SupportCase:
     query = select(SupportCase).where(SupportCase.code == normalise_case_code(code))
     if lock:
         query = query.with_for_update()
@@ -201,8 +236,8 @@ def _find_case(session: Session, code: str, *, lock: bool = False) -> SupportCas
     return case
 
 
-def _locked_case(session: Session, code: str) -> SupportCase:
-    return _find_case(session, code, lock=True)
+def locked_case(session: Session, code: str) -> SupportCase:
+    return find_case(session, code, lock=True)
 
 
 def _require_device(session: Session, device_id: str) -> None:
@@ -232,7 +267,7 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def _case_view(case: SupportCase) -> CaseView:
+def case_view(case: SupportCase) -> CaseView:
     return CaseView(
         code=case.code,
         channel=case.channel,
@@ -242,6 +277,11 @@ def _case_view(case: SupportCase) -> CaseView:
         status=CaseStatus(case.status),
         created_at=case.created_at,
         updated_at=case.updated_at,
+        agent_id=case.agent_id,
+        live_chat=bool(case.live_chat),
+        stated_name=case.stated_name,
+        stated_email=case.stated_email,
+        stated_phone=case.stated_phone,
     )
 
 

@@ -18,6 +18,12 @@ class CaseView:
     status: CaseStatus
     created_at: datetime
     updated_at: datetime
+    agent_id: int | None = None  # the agent who claimed it
+    live_chat: bool = False  # that agent is chatting with the user; the assistant waits
+    # What the user said about the owner, for the agent's verification card (None: not given).
+    stated_name: str | None = None
+    stated_email: str | None = None
+    stated_phone: str | None = None
 
     @property
     def is_closed(self) -> bool:

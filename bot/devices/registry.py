@@ -77,14 +77,14 @@ class DeviceRegistry:
             device = session.scalars(
                 select(Device).where(Device.device_id == device_id)
             ).first()
-            return None if device is None else _record(device)
+            return None if device is None else device_record(device)
 
     def find_by_serial(self, serial_number: str) -> DeviceRecord | None:
         with self._database.session() as session:
             device = session.scalars(
                 select(Device).where(Device.serial_number == serial_number)
             ).first()
-            return None if device is None else _record(device)
+            return None if device is None else device_record(device)
 
     def count(self) -> int:
         with self._database.session() as session:
@@ -109,7 +109,7 @@ class DeviceRegistry:
                 device = registered.get(row.device.device_id)
                 if device is None:
                     new_devices.append(Device(**_values(row.device)))
-                elif _record(device) == row.device:
+                elif device_record(device) == row.device:
                     unchanged += 1
                 else:
                     changes.append((device, row.device))
@@ -277,7 +277,7 @@ def _values(record: DeviceRecord) -> dict[str, object]:
     return {field.name: getattr(record, field.name) for field in fields(DeviceRecord)}
 
 
-def _record(device: Device) -> DeviceRecord:
+def device_record(device: Device) -> DeviceRecord:
     return DeviceRecord(
         device_id=device.device_id,
         model=device.model,

@@ -14,8 +14,10 @@ from sqlalchemy.engine import Connection
 
 # Imported for their side effect: each registers its tables on Base.metadata, which autogenerate
 # compares the database with.
+import bot.agents.models
 import bot.cases.models
-import bot.devices.models  # noqa: F401
+import bot.devices.models
+import bot.handoff.models  # noqa: F401
 from bot.db import Base, create_database_engine, database_url
 
 config = context.config

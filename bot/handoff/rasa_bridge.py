@@ -1,0 +1,147 @@
+"""How the agent console reaches the assistant: Rasa's HTTP API (token auth) and the ``handoff``
+channel's deposit endpoint.
+
+The temporary password travels once, over the loopback connection, into the Rasa process's
+memory (:mod:`bot.channels.handoff`); what Rasa's API and tracker see is its reference only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+
+from bot.handoff.temporary_password import TemporaryPassword
+
+# Intents the console triggers (domain/handoff.yml); the EXTERNAL_ prefix keeps them out of NLU.
+PASSWORD_RELEASED = "EXTERNAL_password_released"
+CASE_REJECTED = "EXTERNAL_case_rejected"
+HANDED_BACK = "EXTERNAL_handed_back"
+
+
+class AssistantUnreachable(RuntimeError):
+    """The Rasa server did not take the request; the message says what failed."""
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    at: datetime
+    speaker: str  # "user", "assistant" or the agent's display name
+    text: str
+    by_agent: bool = False
+
+
+class RasaBridge:
+    def __init__(self, rasa_url: str, api_token: str, *, timeout: float = 10.0) -> None:
+        self._url = rasa_url.rstrip("/")
+        self._token = api_token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def deposit(
+        self, conversation_id: str, reference: str, password: TemporaryPassword, expires_at: datetime
+    ) -> None:
+        """Hand the password to the Rasa process, to be swapped in for ``reference`` once."""
+        await self._request(
+            "POST",
+            "/webhooks/handoff/deposit",
+            json={
+                "conversation_id": conversation_id,
+                "reference": reference,
+                "password": password.value,
+                "expires_at": expires_at.isoformat(),
+            },
+            headers={"Authorization": f"Bearer {self._token}"},
+            with_token=False,
+        )
+
+    async def pause(self, conversation_id: str) -> None:
+        await self._append_events(conversation_id, [{"event": "pause"}])
+
+    async def resume_with(
+        self, conversation_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> None:
+        """Resume the paused assistant, then make it act on ``intent`` (answers go to the user)."""
+        await self._append_events(conversation_id, [{"event": "resume"}])
+        await self._request(
+            "POST",
+            f"/conversations/{conversation_id}/trigger_intent",
+            params={"output_channel": "latest"},
+            json={"name": intent, "entities": entities or {}},
+        )
+
+    async def say(self, conversation_id: str, text: str, agent_name: str) -> None:
+        """Send an agent's message to the user, labelled as a person, and keep it in the tracker."""
+        event = {
+            "event": "bot",
+            "text": text,
+            "timestamp": time.time(),
+            "data": {"custom": {"agent": {"name": agent_name}}},
+            "metadata": {"agent": agent_name},
+        }
+        await self._append_events(conversation_id, [event], send=True)
+
+    async def transcript(self, conversation_id: str) -> list[TranscriptLine]:
+        tracker = await self._request("GET", f"/conversations/{conversation_id}/tracker")
+        lines: list[TranscriptLine] = []
+        for event in tracker.get("events", []) if isinstance(tracker, dict) else []:
+            kind = event.get("event")
+            at = datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=timezone.utc)
+            text = (event.get("text") or "").strip()
+            if kind == "user" and text and not text.startswith("/"):
+                lines.append(TranscriptLine(at, "user", text))
+            elif kind == "bot" and text:
+                agent = (event.get("metadata") or {}).get("agent")
+                if agent:
+                    lines.append(TranscriptLine(at, str(agent), text, by_agent=True))
+                else:
+                    lines.append(TranscriptLine(at, "assistant", text))
+        return lines
+
+    async def _append_events(
+        self, conversation_id: str, events: list[dict[str, Any]], *, send: bool = False
+    ) -> None:
+        params = {"output_channel": "latest", "execute_side_effects": "true"} if send else {}
+        await self._request(
+            "POST", f"/conversations/{conversation_id}/tracker/events", params=params, json=events
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        with_token: bool = True,
+    ) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        query = dict(params or {})
+        if with_token:
+            query["token"] = self._token
+        try:
+            async with self._session.request(
+                method, self._url + path, params=query, json=json, headers=headers
+            ) as response:
+                if response.status >= 400:
+                    detail = (await response.text())[:200]
+                    raise AssistantUnreachable(
+                        f"the assistant refused {method} {path}: HTTP {response.status} {detail}"
+                    )
+                if response.content_type == "application/json":
+                    return await response.json()
+                return None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AssistantUnreachable(
+                f"the assistant at {self._url} did not answer ({type(exc).__name__})"
+            ) from exc

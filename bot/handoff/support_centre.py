@@ -1,0 +1,111 @@
+"""The support centre, as described in ``data/content/support.yml``: opening hours, the expected
+wait, and the reasons an agent may give for refusing a release."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.content import CONTENT_DIR, ContentMapping, load_mapping
+
+SUPPORT_FILE = CONTENT_DIR / "support.yml"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+@dataclass(frozen=True)
+class RejectionReason:
+    key: str
+    label: str  # for the agent
+    tell_user: str  # for the user
+    alternatives: tuple[str, ...]  # what the user is told they can do instead
+
+
+@dataclass(frozen=True)
+class SupportCentre:
+    time_zone: ZoneInfo
+    phone: str
+    minutes_per_case: int
+    hours: dict[int, tuple[time, time]]  # weekday (0 = Monday) -> opening, closing
+    rejection_reasons: dict[str, RejectionReason]
+    routes: dict[str, str]
+
+    def is_open(self, at: datetime) -> bool:
+        local = at.astimezone(self.time_zone)
+        span = self.hours.get(local.weekday())
+        return span is not None and span[0] <= local.time() < span[1]
+
+    def next_opening(self, at: datetime) -> datetime:
+        """When support next opens after ``at`` (local time zone)."""
+        local = at.astimezone(self.time_zone)
+        for days_ahead in range(8):
+            day: date = local.date() + timedelta(days=days_ahead)
+            span = self.hours.get(day.weekday())
+            if span is None:
+                continue
+            opening = datetime.combine(day, span[0], tzinfo=self.time_zone)
+            if opening > local:
+                return opening
+        raise ValueError("support.yml: no opening hours on any day")
+
+    def expected_wait_minutes(self, position: int) -> int:
+        return max(1, position) * self.minutes_per_case
+
+    def end_of_day(self, at: datetime) -> datetime:
+        """The last moment of ``at``'s day in the support centre's time zone."""
+        local = at.astimezone(self.time_zone)
+        return datetime.combine(local.date() + timedelta(days=1), time(0), self.time_zone) - (
+            timedelta(microseconds=1)
+        )
+
+    def alternatives_text(self, reason: RejectionReason) -> str:
+        return " ".join(self.routes[key] for key in reason.alternatives)
+
+
+@functools.lru_cache(maxsize=None)
+def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
+    data = load_mapping(path)
+    zone_name = data.require("time_zone", str)
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise data.error(f"unknown time zone {zone_name!r}") from exc
+    minutes = data.require("minutes_per_case", int)
+    if minutes < 1:
+        raise data.error("minutes_per_case must be at least 1")
+    hours_data = data.require("hours", ContentMapping)
+    hours: dict[int, tuple[time, time]] = {}
+    for day, span in hours_data.items():
+        if day not in WEEKDAYS:
+            raise hours_data.error(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+        match = HOURS.match(str(span))
+        if match is None:
+            raise hours_data.error(f"{day}: hours must look like 08:00-20:00, not {span!r}")
+        opens, closes = (time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4])))
+        if not opens < closes:
+            raise hours_data.error(f"{day}: closes ({closes}) before it opens ({opens})")
+        hours[WEEKDAYS.index(day)] = (opens, closes)
+    routes = {key: str(text) for key, text in data.require("routes", ContentMapping).items()}
+    reasons: dict[str, RejectionReason] = {}
+    for key, entry in data.require("rejection_reasons", ContentMapping).items():
+        if not isinstance(entry, ContentMapping):
+            raise data.error(f"rejection reason {key!r} must be a mapping")
+        alternatives = tuple(entry.optional("alternatives", list, []))
+        unknown = [route for route in alternatives if route not in routes]
+        if unknown:
+            raise entry.error(f"{key}: unknown route(s) {', '.join(unknown)}")
+        reasons[key] = RejectionReason(
+            key, entry.require("label", str), entry.require("tell_user", str), alternatives
+        )
+    return SupportCentre(
+        time_zone=zone,
+        phone=data.require("phone", str),
+        minutes_per_case=minutes,
+        hours=hours,
+        rejection_reasons=reasons,
+        routes=routes,
+    )
