@@ -13,6 +13,9 @@ from actions import services
 from actions.conversation import channel_name
 from actions.handoff import queue_for_agent
 from bot.devices.checks import CheckResult, Outcome, check_device_id
+from bot.handoff.owner_details import Answer, parse_email, parse_name, parse_phone
+
+OWNER_SLOTS = ["owner_name", "owner_email", "owner_phone"]
 
 # Which response explains each refusal; its {variables} come from CheckResult.details.
 REFUSAL_RESPONSES = {
@@ -60,6 +63,48 @@ class ActionStartCase(Action):
 class ValidateDeviceIdForm(FormValidationAction):
     def name(self) -> str:
         return "validate_device_id_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        # The owner's details only matter once support will release a password for the recorder.
+        if tracker.get_slot("device_id_outcome") == "supported":
+            return domain_slots
+        return [slot for slot in domain_slots if slot not in OWNER_SLOTS]
+
+    async def validate_owner_name(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        answer = parse_name(str(slot_value or ""), _skips())
+        return _owner_detail("owner_name", answer, dispatcher)
+
+    async def validate_owner_email(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        answer = parse_email(str(slot_value or ""), _skips())
+        return _owner_detail("owner_email", answer, dispatcher)
+
+    async def validate_owner_phone(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        answer = parse_phone(str(slot_value or ""), _skips())
+        return _owner_detail("owner_phone", answer, dispatcher)
 
     async def validate_device_id(
         self,
@@ -134,6 +179,16 @@ class ActionConcludeDeviceId(Action):
             tracker.sender_id, f"the {device.model} has its own recovery route ({route})"
         )
         return []
+
+
+def _skips() -> frozenset[str]:
+    return services.support_centre().skip_answers
+
+
+def _owner_detail(slot: str, answer: Answer, dispatcher: CollectingDispatcher) -> dict[str, Any]:
+    if answer.problem is not None:
+        dispatcher.utter_message(response=answer.problem)
+    return {slot: answer.value}
 
 
 def _refusal_response(result: CheckResult) -> str:

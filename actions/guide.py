@@ -50,7 +50,7 @@ class ActionResetGuide(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         procedure = services.procedure()
-        channel: Channel = "voice" if channel_name(tracker) == PHONE_CHANNEL else "chat"
+        channel = guide_channel(tracker)
         intent = latest_intent(tracker)
         guiding = bool(tracker.get_slot("guiding"))
         step = _whole(tracker.get_slot("reset_step"))
@@ -67,50 +67,54 @@ class ActionResetGuide(Action):
 
         if intent == "have_temporary_password" or (guiding and intent in NAVIGATION):
             turn = navigate(procedure, step, NAVIGATION[intent or ""], tips_given)
-            return self._show(dispatcher, tracker, turn, channel)
+            return show_step(dispatcher, tracker, turn, channel)
 
         if guiding and step:
             # Anything else mid-procedure: answer briefly, then show the current step again.
             if intent in SMALL_TALK:
                 dispatcher.utter_message(response=SMALL_TALK[intent])
             turn = navigate(procedure, step, Navigation.REPEAT, tips_given)
-            return self._show(dispatcher, tracker, turn, channel)
+            return show_step(dispatcher, tracker, turn, channel)
 
         dispatcher.utter_message(response="utter_not_guiding")
         return []
 
-    def _show(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        turn: GuideTurn,
-        channel: Channel,
-    ) -> list[EventType]:
-        cases = services.conversation_cases()
-        # Rasa's socket.io channel passes a custom payload's keys to emit() as arguments, so the
-        # card travels under `data` (it reaches the browser as the event's payload).
-        dispatcher.utter_message(
-            text=turn.render(channel), json_message={"data": _step_card(turn)}
-        )
-        if turn.finished:
-            cases.complete(tracker.sender_id)
-            return [
-                SlotSet("guiding", False),
-                SlotSet("reset_step", None),
-                SlotSet("tips_given", 0),
-                SlotSet("agent_offered", False),
-            ]
-        no_more_tips = services.procedure().wording("no_more_tips")
-        events: list[EventType] = [
-            SlotSet("guiding", True),
-            SlotSet("reset_step", turn.step_number),
-            SlotSet("tips_given", turn.tips_given),
-            SlotSet("agent_offered", turn.tip == no_more_tips),
+
+
+def guide_channel(tracker: Tracker) -> Channel:
+    return "voice" if channel_name(tracker) == PHONE_CHANNEL else "chat"
+
+
+def show_step(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    turn: GuideTurn,
+    channel: Channel,
+) -> list[EventType]:
+    """Say ``turn``'s step and move the conversation's case along with it."""
+    cases = services.conversation_cases()
+    # Rasa's socket.io channel passes a custom payload's keys to emit() as arguments, so the
+    # card travels under `data` (it reaches the browser as the event's payload).
+    dispatcher.utter_message(text=turn.render(channel), json_message={"data": _step_card(turn)})
+    if turn.finished:
+        cases.complete(tracker.sender_id)
+        return [
+            SlotSet("guiding", False),
+            SlotSet("reset_step", None),
+            SlotSet("tips_given", 0),
+            SlotSet("agent_offered", False),
         ]
-        if not tracker.get_slot("guiding"):
-            case = cases.start_guiding(tracker.sender_id, channel_name(tracker))
-            events.append(SlotSet("case_id", case.code))
-        return events
+    no_more_tips = services.procedure().wording("no_more_tips")
+    events: list[EventType] = [
+        SlotSet("guiding", True),
+        SlotSet("reset_step", turn.step_number),
+        SlotSet("tips_given", turn.tips_given),
+        SlotSet("agent_offered", turn.tip == no_more_tips),
+    ]
+    if not tracker.get_slot("guiding"):
+        case = cases.start_guiding(tracker.sender_id, channel_name(tracker))
+        events.append(SlotSet("case_id", case.code))
+    return events
 
 
 def _step_card(turn: GuideTurn) -> dict[str, Any]:

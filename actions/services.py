@@ -6,14 +6,16 @@ re-reads YAML or reconnects per turn.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 
 from bot.cases.conversation import ConversationCases
 from bot.cases.store import CaseStore
-from bot.db import Database
+from bot.db import Database, utcnow
 from bot.devices.formats import DeviceIdFormats, load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.guide.procedure import Procedure, load_procedure
+from bot.handoff.support_centre import SupportCentre, load_support_centre
 
 
 @cache
@@ -37,3 +39,12 @@ def formats() -> DeviceIdFormats:
 
 def procedure() -> Procedure:
     return load_procedure()
+
+
+def support_centre() -> SupportCentre:
+    return load_support_centre()
+
+
+def now() -> datetime:
+    """The current time (UTC); one place, so tests can fix the hour support is open."""
+    return utcnow()

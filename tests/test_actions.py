@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.nlu.training_data.message import Message
@@ -21,6 +23,12 @@ from actions import services
 from actions.device_id import ActionConcludeDeviceId, ActionStartCase, ValidateDeviceIdForm
 from actions.guide import ActionResetGuide
 from actions.handoff import ActionCloseCase, ActionQueueCase
+from actions.release import (
+    ActionDeliverTemporaryPassword,
+    ActionExplainRejection,
+    ActionHandedBack,
+)
+from bot.agents.accounts import AgentAccounts, AgentView
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
@@ -30,6 +38,9 @@ from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.guide.procedure import load_procedure
 from bot.guide.wording import Channel
+from bot.handoff.desk import SupportDesk
+from bot.handoff.support_centre import load_support_centre
+from bot.handoff.temporary_password import GeneratedPasswords
 from bot.nlu.device_id_entity import DeviceIdEntityExtractor
 
 S = CaseStatus
@@ -487,6 +498,22 @@ async def gather(
 
 
 PAUSED = {"event": "pause", "timestamp": None}
+# A Wednesday, 10:00 in Toronto (data/content/support.yml): support is open.
+OPEN_HOURS = datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc)
+# The same Wednesday, 21:30 in Toronto: closed until Thursday 08:00.
+AFTER_HOURS = datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def support_is_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "now", lambda: OPEN_HOURS)
+
+
+def wait_message(messages: Sequence[dict[str, Any]], position: int) -> None:
+    """The last message says the owner's place in the queue and the expected wait."""
+    wait = messages[-1]
+    assert wait["response"] == "utter_queue_position"
+    assert (wait["position"], wait["minutes"]) == (position, position * 4)
 
 
 # --- action_conclude_device_id --------------------------------------------------------------
@@ -511,15 +538,13 @@ async def test_conclude_a_supported_recorder_queues_the_case(
     assert case.code == slots["case_id"]
     assert case.status is S.QUEUED
     assert case.device_id == N_SERIES["device_id"]
-    [message] = messages
+    message, _ = messages
     assert message["response"] == "utter_case_queued"
-    assert (message["case_id"], message["model"], message["position"]) == (
-        case.code,
-        N_SERIES["model"],
-        1,
-    )
+    assert (message["case_id"], message["model"]) == (case.code, N_SERIES["model"])
+    wait_message(messages, 1)
     assert slot_sets(events) == {"case_id": case.code, "guiding": False}
-    assert events[-1] == PAUSED
+    # The assistant stays available while the owner waits; only a live agent pauses it.
+    assert PAUSED not in events
 
 
 async def test_conclude_after_too_many_attempts_offers_a_person(
@@ -589,20 +614,21 @@ async def test_queue_with_a_confirmed_device(
     assert case.code == slots["case_id"]
     assert case.status is S.QUEUED
     assert case.device_id == N_SERIES["device_id"]
-    assert reasons(store, case.code)[-1] == (
-        S.COLLECTING,
-        S.QUEUED,
-        f"Device ID {N_SERIES['device_id']} checked; an agent must release a temporary password",
-    )
-    [message] = messages
+    assert reasons(store, case.code)[-2:] == [
+        (
+            S.COLLECTING,
+            S.QUEUED,
+            f"Device ID {N_SERIES['device_id']} checked; an agent must release a temporary "
+            "password",
+        ),
+        (S.QUEUED, S.QUEUED, "the user gave no owner details"),
+    ]
+    message, _ = messages
     assert message["response"] == "utter_case_queued"
-    assert (message["case_id"], message["model"], message["position"]) == (
-        case.code,
-        N_SERIES["model"],
-        1,
-    )
+    assert (message["case_id"], message["model"]) == (case.code, N_SERIES["model"])
+    wait_message(messages, 1)
     assert slot_sets(events) == {"case_id": case.code, "guiding": False}
-    assert events[-1] == PAUSED
+    assert PAUSED not in events
 
 
 @pytest.mark.parametrize(
@@ -632,21 +658,19 @@ async def test_queue_without_a_device(
     assert case.status is S.QUEUED
     assert case.device_id is None
     assert reasons(store, case.code)[-1] == (S.COLLECTING, S.QUEUED, reason)
-    assert messages == [
-        {
-            "text": None,
-            "buttons": [],
-            "elements": [],
-            "custom": {},
-            "template": "utter_case_queued_without_device",
-            "response": "utter_case_queued_without_device",
-            "image": None,
-            "attachment": None,
-            "case_id": case.code,
-            "position": 2,
-        }
-    ]
-    assert events[-1] == PAUSED
+    assert messages[0] == {
+        "text": None,
+        "buttons": [],
+        "elements": [],
+        "custom": {},
+        "template": "utter_case_queued_without_device",
+        "response": "utter_case_queued_without_device",
+        "image": None,
+        "attachment": None,
+        "case_id": case.code,
+    }
+    wait_message(messages, 2)
+    assert PAUSED not in events
 
 
 async def test_a_device_with_another_route_is_not_attached(
@@ -659,7 +683,7 @@ async def test_a_device_with_another_route_is_not_attached(
     _, messages = await run(ActionQueueCase(), tracker, domain)
 
     assert only_case(store).device_id is None
-    assert responses(messages) == ["utter_case_queued_without_device"]
+    assert responses(messages) == ["utter_case_queued_without_device", "utter_queue_position"]
 
 
 async def test_queue_when_already_queued(
@@ -670,14 +694,14 @@ async def test_queue_when_already_queued(
     case = only_case(store)
     trail = store.events(case.code)
 
-    events, messages = await run(ActionQueueCase(), tracker, domain)
+    _, messages = await run(ActionQueueCase(), tracker, domain)
 
-    [message] = messages
+    message, _ = messages
     assert message["response"] == "utter_case_already_queued"
-    assert (message["case_id"], message["position"]) == (case.code, 1)
+    assert message["case_id"] == case.code
+    wait_message(messages, 1)
     assert store.events(case.code) == trail
     assert only_case(store) == case
-    assert events[-1] == PAUSED
 
 
 async def test_queue_while_guiding_replaces_the_guiding_case(
@@ -700,7 +724,7 @@ async def test_queue_while_guiding_replaces_the_guiding_case(
     assert store.get(guiding.code).status is S.ABANDONED
     assert reasons(store, new.code) == [(None, S.QUEUED, "the owner asked for a person")]
     assert slot_sets(events) == {"case_id": new.code, "guiding": False}
-    assert responses(messages) == ["utter_case_queued_without_device"]
+    assert responses(messages) == ["utter_case_queued_without_device", "utter_queue_position"]
 
 
 async def test_close_case_after_a_declined_person(
@@ -1077,3 +1101,257 @@ async def test_the_guide_remembers_when_it_offered_an_agent(
     events, _ = await run(ActionResetGuide(), tracker, domain)
 
     assert slot_sets(events)["agent_offered"] is offered
+
+
+# --- the owner's details, asked after a supported Device ID ------------------------------------
+
+
+async def validate_owner(
+    domain: DomainDict, extractor: DeviceIdEntityExtractor, slot: str, text: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    tracker = make_tracker(
+        domain,
+        extractor,
+        text,
+        "out_of_scope",
+        slots={"requested_slot": slot, "device_id_outcome": "supported"},
+        active_loop={"name": "device_id_form"},
+    )
+    dispatcher = CollectingDispatcher()
+    validator = getattr(ValidateDeviceIdForm(), f"validate_{slot}")
+    result: dict[str, Any] = await validator(text, dispatcher, tracker, domain)
+    return result, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("slot", "typed", "value", "problem"),
+    [
+        ("owner_name", "it's Dana Whitfield", "Dana Whitfield", None),
+        ("owner_name", "skip", "skipped", None),
+        ("owner_name", "12345", None, "utter_owner_name_unclear"),
+        ("owner_email", "my email is Dana@Example.com.", "dana@example.com", None),
+        ("owner_email", "dana at example", None, "utter_owner_email_unclear"),
+        ("owner_email", "I'd rather not", "skipped", None),
+        ("owner_phone", "(905) 555-0144", "(905) 555-0144", None),
+        ("owner_phone", "call me on +1 416 555 0101", "+1 416 555 0101", None),
+        ("owner_phone", "55", None, "utter_owner_phone_unclear"),
+    ],
+)
+async def test_the_owners_details_are_checked_as_typed(
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+    slot: str,
+    typed: str,
+    value: str | None,
+    problem: str | None,
+) -> None:
+    result, messages = await validate_owner(domain, entity_extractor, slot, typed)
+    assert result == {slot: value}
+    assert responses(messages) == ([problem] if problem else [])
+
+
+@pytest.mark.parametrize(
+    ("outcome", "asked"),
+    [
+        ("supported", ["device_id", "owner_name", "owner_email", "owner_phone"]),
+        (None, ["device_id"]),
+        ("other_route", ["device_id"]),
+    ],
+)
+async def test_the_owners_details_are_asked_only_for_a_supported_recorder(
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+    outcome: str | None,
+    asked: list[str],
+) -> None:
+    tracker = make_tracker(domain, entity_extractor, "x", slots={"device_id_outcome": outcome})
+    required = await ValidateDeviceIdForm().required_slots(
+        ["device_id", "owner_name", "owner_email", "owner_phone"],
+        CollectingDispatcher(),
+        tracker,
+        domain,
+    )
+    assert required == asked
+
+
+async def test_queueing_passes_the_owners_details_to_the_case(
+    store: CaseStore, domain: DomainDict, entity_extractor: DeviceIdEntityExtractor
+) -> None:
+    slots = await gather(domain, entity_extractor, "ND4810273945KXQ")
+    slots.update(
+        {"owner_name": "Dana Whitfield", "owner_email": "skipped", "owner_phone": "416 555 0101"}
+    )
+    tracker = make_tracker(domain, entity_extractor, "416 555 0101", "inform", slots=slots)
+
+    await run(ActionConcludeDeviceId(), tracker, domain)
+
+    case = only_case(store)
+    assert (case.stated_name, case.stated_email, case.stated_phone) == (
+        "Dana Whitfield",
+        None,
+        "416 555 0101",
+    )
+    assert reasons(store, case.code)[-1] == (
+        S.QUEUED,
+        S.QUEUED,
+        "the user gave the owner's name, phone",
+    )
+
+
+async def test_after_hours_the_owner_hears_when_support_opens(
+    store: CaseStore,
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "now", lambda: AFTER_HOURS)
+    tracker = make_tracker(domain, entity_extractor, "agent", "request_human")
+
+    _, messages = await run(ActionQueueCase(), tracker, domain)
+
+    case = only_case(store)
+    closed = messages[-1]
+    assert closed["response"] == "utter_support_closed"
+    assert closed["case_id"] == case.code
+    assert closed["opening"] == "Thursday at 8:00 AM (America/Toronto time)"
+    assert case.status is S.QUEUED  # kept for when support opens
+
+
+# --- what the agent console triggers ------------------------------------------------------------
+
+
+@pytest.fixture
+def desk(store: CaseStore, database: Database) -> SupportDesk:
+    return SupportDesk(
+        database, centre=load_support_centre(), provider=GeneratedPasswords()
+    )
+
+
+@pytest.fixture
+def agent(database: Database) -> AgentView:
+    accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    return accounts.create("alice", "Alice", "correct horse battery")
+
+
+def external(
+    domain: DomainDict,
+    extractor: DeviceIdEntityExtractor,
+    intent: str,
+    entities: dict[str, str],
+    slots: dict[str, Any] | None = None,
+) -> Tracker:
+    tracker = make_tracker(domain, extractor, f"/{intent}", intent, slots=slots)
+    tracker.latest_message["entities"] = [
+        {"entity": name, "value": value} for name, value in entities.items()
+    ]
+    return tracker
+
+
+async def queued_case(
+    domain: DomainDict, extractor: DeviceIdEntityExtractor
+) -> dict[str, Any]:
+    slots = await gather(domain, extractor, "ND4810273945KXQ")
+    tracker = make_tracker(domain, extractor, "x", "provide_device_id", slots=slots)
+    events, _ = await run(ActionConcludeDeviceId(), tracker, domain)
+    return {**slots, **slot_sets(events)}
+
+
+async def test_a_released_password_is_delivered_by_reference_then_step_one(
+    store: CaseStore,
+    desk: SupportDesk,
+    agent: AgentView,
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+) -> None:
+    slots = await queued_case(domain, entity_extractor)
+    desk.claim(slots["case_id"], agent)
+    release = desk.release(slots["case_id"], agent)
+    tracker = external(
+        domain,
+        entity_extractor,
+        "EXTERNAL_password_released",
+        {"release_ref": release.reference},
+        slots,
+    )
+
+    events, messages = await run(ActionDeliverTemporaryPassword(), tracker, domain)
+
+    password_message, step_message = messages
+    assert password_message["response"] == "utter_temporary_password"
+    assert password_message["custom"] == {
+        "data": {
+            "type": "temporary_password",
+            "temporary_password": {"reference": release.reference},
+        }
+    }
+    assert password_message["valid_until"] == "11:59 PM tonight (America/Toronto time)"
+    assert release.password.value not in repr(messages) + repr(events)
+    assert text_of(step_message).startswith(header(1))
+    assert slot_sets(events)["reset_step"] == 1
+    assert only_case(store).status is S.GUIDING
+
+
+async def test_an_unknown_release_is_not_delivered(
+    store: CaseStore, domain: DomainDict, entity_extractor: DeviceIdEntityExtractor
+) -> None:
+    tracker = external(
+        domain, entity_extractor, "EXTERNAL_password_released", {"release_ref": "nope"}
+    )
+    events, messages = await run(ActionDeliverTemporaryPassword(), tracker, domain)
+    assert events == []
+    assert responses(messages) == ["utter_temporary_password_unavailable"]
+
+
+@pytest.mark.parametrize("reason", ["owner_not_verified", "photos_needed"])
+async def test_a_rejection_is_explained_with_the_alternatives(
+    store: CaseStore,
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+    reason: str,
+) -> None:
+    centre = load_support_centre()
+    tracker = external(
+        domain, entity_extractor, "EXTERNAL_case_rejected", {"rejection_reason": reason}
+    )
+    _, messages = await run(ActionExplainRejection(), tracker, domain)
+    assert texts(messages) == [
+        centre.rejection_reasons[reason].tell_user,
+        centre.alternatives_text(centre.rejection_reasons[reason]),
+    ]
+
+
+async def test_a_rejection_without_a_known_reason_still_says_what_next(
+    store: CaseStore, domain: DomainDict, entity_extractor: DeviceIdEntityExtractor
+) -> None:
+    tracker = external(domain, entity_extractor, "EXTERNAL_case_rejected", {})
+    _, messages = await run(ActionExplainRejection(), tracker, domain)
+    assert responses(messages) == ["utter_case_rejected_unknown_reason"]
+
+
+async def test_handed_back_after_a_release_carries_on_with_the_current_step(
+    store: CaseStore,
+    desk: SupportDesk,
+    agent: AgentView,
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+) -> None:
+    slots = await queued_case(domain, entity_extractor)
+    desk.claim(slots["case_id"], agent)
+    desk.release(slots["case_id"], agent)
+    slots.update(guiding_slots(4))
+    tracker = external(domain, entity_extractor, "EXTERNAL_handed_back", {}, slots)
+
+    events, messages = await run(ActionHandedBack(), tracker, domain)
+
+    assert responses(messages)[0] == "utter_handed_back_to_steps"
+    assert text_of(messages[1]).startswith(header(4))
+    assert slot_sets(events)["reset_step"] == 4
+
+
+async def test_handed_back_without_a_release_just_says_so(
+    store: CaseStore, domain: DomainDict, entity_extractor: DeviceIdEntityExtractor
+) -> None:
+    tracker = external(domain, entity_extractor, "EXTERNAL_handed_back", {})
+    events, messages = await run(ActionHandedBack(), tracker, domain)
+    assert events == []
+    assert responses(messages) == ["utter_handed_back"]

@@ -30,7 +30,14 @@ from bot.db import (
 from bot.devices.models import Device
 from tests.conftest import SAMPLE_DEVICES
 
-TABLES = {"devices", "support_cases", "case_events"}
+TABLES = {
+    "devices",
+    "support_cases",
+    "case_events",
+    "agents",
+    "agent_sessions",
+    "password_releases",
+}
 
 
 def _schema_differences(url: str) -> list[object]:
@@ -70,8 +77,8 @@ def test_an_empty_database_differs_from_the_models(empty_database_url: str) -> N
 def test_migrate_is_repeatable_and_reports_the_head(empty_database_url: str) -> None:
     assert schema_revision(empty_database_url) is None
 
-    assert migrate(empty_database_url) == head_revision() == "0001"
-    assert migrate(empty_database_url) == "0001"
+    assert migrate(empty_database_url) == head_revision() == "0002"
+    assert migrate(empty_database_url) == "0002"
     assert _tables(empty_database_url) == TABLES
 
 

@@ -48,21 +48,22 @@ def model() -> Path:
 
 
 def test_training_data_and_domain_validate() -> None:
-    result = run_rasa(
-        "data",
-        "validate",
-        "--domain",
-        "domain",
-        *TRAINING_DATA,
-        "--fail-on-warnings",
-        timeout=300,
-    )
+    # Without --fail-on-warnings: intents the agent console triggers (EXTERNAL_*) are rightly
+    # absent from the NLU data, which that flag counts as a failure. Every warning is checked here
+    # instead.
+    result = run_rasa("data", "validate", "--domain", "domain", *TRAINING_DATA, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    # --fail-on-warnings lets unused intents and responses through (it only logs them), and it
-    # counts as unused a response that only a custom action utters: so each one it names must
+    warnings = re.findall(r"UserWarning: (.*)", output)
+    external = re.compile(
+        r"The intent 'EXTERNAL_\w+' is listed in the domain file, but is not found in the NLU"
+    )
+    unused_pattern = re.compile(r"The (?:utterance|intent) '(\w+)' is not used in any story")
+    unexpected = [w for w in warnings if not external.match(w) and not unused_pattern.match(w)]
+    assert unexpected == []
+    # Rasa counts as unused a response that only a custom action utters: so each one it names must
     # be uttered somewhere in actions/, or be a form's question (utter_ask_<required slot>).
-    flagged = re.findall(r"The (?:utterance|intent) '(\w+)' is not used in any story", output)
+    flagged = unused_pattern.findall(output)
     action_source = "\n".join(path.read_text() for path in (REPO / "actions").glob("*.py"))
     form_questions = {f"utter_ask_{slot}" for slot in _required_form_slots()}
     unused = [

@@ -78,6 +78,13 @@ class ConversationCases:
             )
         return QueuedCase(case, self.position(case), already_queued=False)
 
+    def record_owner_statement(
+        self, code: str, *, name: str | None, email: str | None, phone: str | None
+    ) -> CaseView:
+        return self._store.record_owner_statement(
+            code, name=name, email=email, phone=phone, actor=ASSISTANT
+        )
+
     def close_without_handoff(self, conversation_id: str, reason: str) -> CaseView | None:
         """The owner leaves gathering (declined a person, other recovery route)."""
         case = self.current(conversation_id)

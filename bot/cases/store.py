@@ -141,10 +141,10 @@ class CaseStore:
                 raise CaseClosed(case.code, status.value, "recording the owner's details")
             for column, value in stated.items():
                 setattr(case, column, value)
-            given = [label for label, value in zip(("name", "email", "phone"), stated.values())
-                     if value is not None]
+            given = [column.removeprefix("stated_") for column, value in stated.items() if value]
             reason = (
-                f"the user gave the owner's {', '.join(given)}" if given
+                f"the user gave the owner's {', '.join(given)}"
+                if given
                 else "the user gave no owner details"
             )
             record_event(session, case, utcnow(), actor, status.value, status.value, reason)

@@ -1,8 +1,13 @@
-"""The web chat's socket.io channel: Rasa's, with session persistence working again.
+"""The web chat's socket.io channel: Rasa's, with session persistence working again, and the
+temporary password put into its message only on the way out.
 
 Rasa 3.6 calls ``sio.enter_room`` without awaiting it; since python-socketio 5.10 that is a
 coroutine, so the browser never joins its session's room and receives no replies. We replace the
 ``session_request`` handler with one that awaits it, and keep everything else from Rasa.
+
+Messages pushed from outside a user's request (the agent released a password: Rasa's
+``trigger_intent`` with ``output_channel=latest``) go through :meth:`get_output_channel`, whose
+output reveals the password (:mod:`bot.channels.password_delivery`).
 """
 
 from __future__ import annotations
@@ -11,9 +16,27 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
+
+from bot.channels.password_delivery import reveal
+
+AGENT_MESSAGE = "agent_message"
+
+
+class SocketIOPushOutput(SocketIOOutput):
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        message = reveal(message, recipient_id)
+        data = (message.get("custom") or {}).get("data")
+        if isinstance(data, dict) and data.get("type") == AGENT_MESSAGE:
+            # A person's words: one event with the text and who wrote it, so the chat window
+            # can label it (Rasa would send text and payload as two events).
+            await self._send_message(
+                recipient_id, {"text": message.get("text") or "", "agent": data.get("agent")}
+            )
+            return
+        await super().send_response(recipient_id, message)
 
 
 class SocketIOChannel(SocketIOInput):
@@ -36,3 +59,8 @@ class SocketIOChannel(SocketIOInput):
         # Replaces the handler SocketIOInput registered for the same event.
         sio.on("session_request", handler=session_request, namespace=self.namespace)
         return socketio_webhook
+
+    def get_output_channel(self) -> OutputChannel | None:
+        if self.sio is None:
+            return None
+        return SocketIOPushOutput(self.sio, self.bot_message_evt)

@@ -182,8 +182,9 @@ class SupportDesk:
                 phone=view.stated_phone or view.caller_phone,
             ),
             releases=[
-                ReleaseView(r.reference, r.provider, name, r.released_at, r.expires_at,
-                            r.superseded_at)
+                ReleaseView(
+                    r.reference, r.provider, name, r.released_at, r.expires_at, r.superseded_at
+                )
                 for r, name in releases
             ],
             events=self._store.events(view.code),
@@ -356,3 +357,11 @@ def _holder_name(session: Session, case: SupportCase) -> str | None:
     holder = session.get(Agent, case.agent_id)
     return None if holder is None else str(holder.display_name)
 
+
+def release_expiry(database: Database, reference: str) -> datetime | None:
+    """When the release with ``reference`` stops working (None: no such release)."""
+    with database.session() as session:
+        expires_at: datetime | None = session.scalar(
+            select(PasswordRelease.expires_at).where(PasswordRelease.reference == reference)
+        )
+        return expires_at

@@ -47,7 +47,11 @@ class RasaBridge:
             self._session = None
 
     async def deposit(
-        self, conversation_id: str, reference: str, password: TemporaryPassword, expires_at: datetime
+        self,
+        conversation_id: str,
+        reference: str,
+        password: TemporaryPassword,
+        expires_at: datetime,
     ) -> None:
         """Hand the password to the Rasa process, to be swapped in for ``reference`` once."""
         await self._request(
@@ -84,7 +88,8 @@ class RasaBridge:
             "event": "bot",
             "text": text,
             "timestamp": time.time(),
-            "data": {"custom": {"agent": {"name": agent_name}}},
+            # Under custom.data: Rasa's socket.io output passes a payload's keys to emit().
+            "data": {"custom": {"data": {"type": "agent_message", "agent": {"name": agent_name}}}},
             "metadata": {"agent": agent_name},
         }
         await self._append_events(conversation_id, [event], send=True)

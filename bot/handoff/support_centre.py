@@ -33,6 +33,7 @@ class SupportCentre:
     hours: dict[int, tuple[time, time]]  # weekday (0 = Monday) -> opening, closing
     rejection_reasons: dict[str, RejectionReason]
     routes: dict[str, str]
+    skip_answers: frozenset[str]
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self.time_zone)
@@ -66,7 +67,7 @@ class SupportCentre:
         return " ".join(self.routes[key] for key in reason.alternatives)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
     data = load_mapping(path)
     zone_name = data.require("time_zone", str)
@@ -108,4 +109,7 @@ def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
         hours=hours,
         rejection_reasons=reasons,
         routes=routes,
+        skip_answers=frozenset(
+            str(answer).lower() for answer in data.optional("skip_answers", list, [])
+        ),
     )

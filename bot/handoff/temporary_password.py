@@ -44,8 +44,11 @@ class TemporaryPassword:
 
 
 class PasswordProvider(Protocol):
-    name: str
-    needs_agent_input: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def needs_agent_input(self) -> bool: ...
 
     def issue(self, agent_input: str | None) -> TemporaryPassword: ...
 
