@@ -1,0 +1,170 @@
+"""Turning what the desk knows into HTML: the Jinja2 environment, its filters, and the page
+*fragments* that both the first page load and the live updates render.
+
+A fragment is a named part of a page (the queue, "my cases", a case's actions, its transcript ...)
+rendered from the database alone. The server-sent events stream renders the same fragments every
+second and pushes the ones whose HTML changed, so a page and its live updates cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from bot.agents.accounts import AgentView
+from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
+from bot.cases.views import CaseView
+from bot.handoff.desk import CaseFile, QueueEntry
+from bot.handoff.rasa_bridge import TranscriptLine
+from bot.handoff.support_centre import SupportCentre
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+QUEUE_FRAGMENTS = ("queue-count", "queue", "my-cases")
+CASE_FRAGMENTS = (
+    "queue-count",
+    "case-status",
+    "registry",
+    "verification",
+    "releases",
+    "audit",
+    "transcript",
+)
+
+STATUS_WORDS = {
+    CaseStatus.COLLECTING: "The assistant is still gathering details",
+    CaseStatus.QUEUED: "Waiting in the queue",
+    CaseStatus.ASSIGNED: "Claimed, no password released yet",
+    CaseStatus.RELEASED: "Temporary password released",
+    CaseStatus.REJECTED: "Rejected (closed)",
+    CaseStatus.ABANDONED: "Abandoned by the user (closed)",
+    CaseStatus.GUIDING: "The assistant is guiding the reset",
+    CaseStatus.COMPLETED: "Completed (closed)",
+}
+
+
+def waiting_words(waited: timedelta) -> str:
+    """How long someone has waited, to the minute (the page's script keeps it current)."""
+    minutes = int(waited.total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def epoch_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def fingerprint(html: str) -> str:
+    return hashlib.sha256(html.encode()).hexdigest()[:16]
+
+
+def build_environment(centre: SupportCentre) -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def local(at: datetime | None) -> str:
+        if at is None:
+            return ""
+        shown = at.astimezone(centre.time_zone)
+        return f"{shown:%Y-%m-%d %H:%M} {shown.tzname()}"
+
+    def clock(at: datetime) -> str:
+        return f"{at.astimezone(centre.time_zone):%H:%M:%S}"
+
+    environment.filters["local"] = local
+    environment.filters["clock"] = clock
+    environment.filters["waiting"] = waiting_words
+    environment.filters["epoch_ms"] = epoch_ms
+    environment.globals["status_words"] = STATUS_WORDS
+    return environment
+
+
+@dataclass(frozen=True)
+class CaseActions:
+    """What the logged-in agent may do with a case right now (the buttons the page shows)."""
+
+    mine: bool
+    claim: bool
+    release: bool
+    reject: bool
+    put_back: bool
+    talk: bool  # send a message, take over, hand back
+
+    @classmethod
+    def for_case(cls, case: CaseView, agent: AgentView) -> CaseActions:
+        mine = case.agent_id == agent.id and not case.is_closed
+        allowed = ALLOWED_TRANSITIONS[case.status]
+        return cls(
+            mine=mine,
+            claim=case.status == CaseStatus.QUEUED,
+            release=mine and CaseStatus.RELEASED in allowed,
+            reject=mine and CaseStatus.REJECTED in allowed,
+            put_back=mine and CaseStatus.QUEUED in allowed,
+            talk=mine and case.status in (CaseStatus.ASSIGNED, CaseStatus.RELEASED),
+        )
+
+
+@dataclass(frozen=True)
+class Transcript:
+    lines: list[TranscriptLine]
+    unavailable: str | None = None  # why it could not be read, in words
+
+
+class Renderer:
+    def __init__(self, centre: SupportCentre, needs_agent_input: bool) -> None:
+        self.environment = build_environment(centre)
+        self.centre = centre
+        self.needs_agent_input = needs_agent_input
+
+    def page(self, name: str, **context: Any) -> str:
+        return self.environment.get_template(name).render(**context)
+
+    def queue_fragments(
+        self,
+        agent: AgentView,
+        csrf_token: str,
+        queue: list[QueueEntry],
+        mine: list[CaseView],
+    ) -> dict[str, str]:
+        context = {"agent": agent, "csrf_token": csrf_token, "queue": queue, "mine": mine}
+        return {
+            name: self.page(f"fragments/{name}.html", **context) for name in QUEUE_FRAGMENTS
+        }
+
+    def case_fragments(
+        self,
+        agent: AgentView,
+        csrf_token: str,
+        case_file: CaseFile,
+        queue_length: int,
+        transcript: Transcript | None,
+    ) -> dict[str, str]:
+        """The case page's fragments; ``transcript`` None leaves that one out (not re-read)."""
+        context = {
+            "agent": agent,
+            "csrf_token": csrf_token,
+            "file": case_file,
+            "case": case_file.case,
+            "actions": CaseActions.for_case(case_file.case, agent),
+            "reasons": self.centre.rejection_reasons,
+            "needs_agent_input": self.needs_agent_input,
+            "queue": [None] * queue_length,
+            "transcript": transcript,
+        }
+        names = [n for n in CASE_FRAGMENTS if transcript is not None or n != "transcript"]
+        return {name: self.page(f"fragments/{name}.html", **context) for name in names}
