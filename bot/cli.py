@@ -2,11 +2,16 @@
 
     migrate             bring the database schema up to date (alembic upgrade head)
     seed [--csv PATH]   add or update registered devices from a CSV (default data/devices.csv)
-    run                 start the action server and the Rasa server (what `make run` ends in)
-    announce            wait until both servers answer, then print their URLs (a Procfile process)
+    run                 start the action server, the Rasa server and the agent console
+                        (what `make run` ends in)
+    announce            wait until the servers answer, then print their URLs (a Procfile process)
+    agent add USERNAME --name "Display Name" [--password-stdin]
+                        create a support agent's console account (asks for the password twice)
+    report [--days N]   the support queue and its outcomes over the last N days (default 7)
 
-Each command prints one line saying what it did. Problems print one line on stderr, no traceback:
-exit code 2 for bad input (a missing or malformed file), 1 for a database that cannot be used.
+Each command prints one line saying what it did (``report`` prints the report). Problems print
+one line on stderr, no traceback: exit code 2 for bad input (a missing or malformed file, a bad
+username or password), 1 for a database that cannot be used.
 
 To add a command: write ``_add_<name>(subcommands)`` that adds its parser and sets ``run`` to a
 function taking the parsed arguments and returning the exit code, and list it in ``COMMANDS``.
@@ -15,6 +20,7 @@ function taking the parsed arguments and returning the exit code, and list it in
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -113,7 +119,9 @@ def _run_run(args: argparse.Namespace) -> int:
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = commands.add_parser("run", help="start the assistant's servers (Ctrl-C stops)")
+    parser = commands.add_parser(
+        "run", help="start the assistant's servers and the agent console (Ctrl-C stops)"
+    )
     parser.set_defaults(run=_run_run)
 
 
@@ -131,11 +139,104 @@ def _add_announce(commands: argparse._SubParsersAction) -> None:  # type: ignore
     parser.set_defaults(run=_run_announce)
 
 
+def _require_schema(database: Database, table: str) -> None:
+    if not database.has_table(table):
+        raise CommandError(
+            f"Database at {display_url(database.url)} has no {table} table yet; "
+            "run `python -m bot.cli migrate` first",
+            EXIT_UNUSABLE_DATABASE,
+        )
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        if not password:
+            raise CommandError("--password-stdin: no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password; use --password-stdin")
+    password = getpass.getpass(f"Password for {args.username}: ")
+    if getpass.getpass("The same password again: ") != password:
+        raise CommandError("the two passwords differ; nothing was created")
+    return password
+
+
+def _run_agent_add(args: argparse.Namespace) -> int:
+    from bot import serve
+    from bot.agents.accounts import AccountError, AgentAccounts, normalise_username
+
+    try:
+        normalise_username(args.username)  # before asking for a password
+        console_url = serve.settings_from(os.environ).console_url
+    except (AccountError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    password = _new_password(args)
+    database = Database(args.database_url)
+    try:
+        _require_schema(database, "agents")
+        try:
+            agent = AgentAccounts(database).create(args.username, args.name, password)
+        except AccountError as exc:
+            raise CommandError(str(exc)) from exc
+    finally:
+        database.dispose()
+    print(
+        f"Agent {agent.username} ({agent.display_name}) created; "
+        f"they can log in to the console at {console_url}"
+    )
+    return EXIT_OK
+
+
+def _add_agent(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser("agent", help="manage support agents' console accounts")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="create an agent account")
+    add.add_argument("username", metavar="USERNAME", help="what the agent logs in with")
+    add.add_argument(
+        "--name", required=True, metavar="NAME", help="the name users see in the chat"
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (for scripts)",
+    )
+    add.set_defaults(run=_run_agent_add)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from bot.handoff.report import build_report, render_report
+
+    if args.days < 1:
+        raise CommandError(f"--days must be at least 1, not {args.days}")
+    database = Database(args.database_url)
+    try:
+        _require_schema(database, "case_events")
+        report = build_report(database, days=args.days)
+    finally:
+        database.dispose()
+    print(render_report(report))
+    return EXIT_OK
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "report", help="the support queue and its outcomes (time to claim, to release ...)"
+    )
+    parser.add_argument(
+        "--days", type=int, default=7, metavar="N", help="the period, in days (default 7)"
+    )
+    parser.set_defaults(run=_run_report)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_migrate,
     _add_seed,
     _add_run,
     _add_announce,
+    _add_agent,
+    _add_report,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -9,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.agents.accounts import AgentAccounts
+from bot.cases.status import CaseStatus
+from bot.cases.store import CaseStore
 from bot.cli import main
 from bot.content import REPO_ROOT
-from bot.db import display_url, migrate
+from bot.db import Database, display_url, migrate
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 
 
@@ -151,3 +155,169 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     assert finished.stdout == (
         f"Database at {url}: schema upgraded from an empty database to revision 0002\n"
     )
+
+
+# -- agent add -----------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _typed(monkeypatch: pytest.MonkeyPatch, *answers: str) -> list[str]:
+    """The terminal: getpass answers ``answers`` in turn; returns the prompts it was shown."""
+    prompts: list[str] = []
+    replies = iter(answers)
+
+    def ask(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return next(replies)
+
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    monkeypatch.setattr("getpass.getpass", ask)
+    return prompts
+
+
+def test_agent_add_reads_the_password_from_stdin_for_scripts(
+    database: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    monkeypatch.setenv("CONSOLE_PORT", "5106")
+
+    result = _run(
+        capsys, "--database-url", database.url, "agent", "add", "Alice",
+        "--name", "Alice Martin", "--password-stdin",
+    )
+
+    assert result == (
+        0,
+        "Agent alice (Alice Martin) created; they can log in to the console at "
+        "http://127.0.0.1:5106\n",
+        "",
+    )
+    agent = AgentAccounts(database).authenticate("alice", "a long enough password")
+    assert agent is not None and agent.display_name == "Alice Martin"
+
+
+def test_agent_add_asks_for_the_password_twice(
+    database: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = _typed(monkeypatch, "twelve chars min", "twelve chars min")
+
+    exit_code, out, _ = _run(
+        capsys, "--database-url", database.url, "agent", "add", "bob", "--name", "Bob"
+    )
+
+    assert exit_code == 0 and out.startswith("Agent bob (Bob) created")
+    assert prompts == ["Password for bob: ", "The same password again: "]
+
+
+@pytest.mark.parametrize(
+    ("argv", "typed", "error"),
+    [
+        (["carol", "--name", "Carol"], ["one password!!", "another one!!"],
+         "the two passwords differ; nothing was created"),
+        (["carol", "--name", "Carol"], ["short", "short"],
+         "the password must be at least 12 characters long"),
+        (["carol", "--name", "  "], ["long enough pass", "long enough pass"],
+         "the display name must be 1 to 100 characters"),
+        (["carol!", "--name", "Carol"], [],
+         "a username is 2 to 64 characters: letters, digits, dots, dashes or underscores"),
+    ],
+)
+def test_agent_add_refuses_bad_input_in_one_line(
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    typed: list[str],
+    error: str,
+) -> None:
+    _typed(monkeypatch, *typed)
+
+    result = _run(capsys, "--database-url", database.url, "agent", "add", *argv)
+
+    assert result == (2, "", f"python -m bot.cli: error: {error}\n")
+
+
+def test_agent_add_refuses_a_taken_username(
+    database: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    AgentAccounts(database).create("dave", "Dave", "first password!")
+    monkeypatch.setattr("sys.stdin", io.StringIO("second password!\n"))
+
+    result = _run(
+        capsys, "--database-url", database.url, "agent", "add", "Dave", "--name", "Dave 2",
+        "--password-stdin",
+    )
+
+    assert result == (2, "", "python -m bot.cli: error: there is already an agent called 'dave'\n")
+
+
+def test_agent_add_without_a_terminal_asks_for_password_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'lorex.db'}"
+    migrate(url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    no_terminal = _run(capsys, "--database-url", url, "agent", "add", "erin", "--name", "Erin")
+    empty = _run(
+        capsys, "--database-url", url, "agent", "add", "erin", "--name", "Erin",
+        "--password-stdin",
+    )
+
+    assert no_terminal == (
+        2, "", "python -m bot.cli: error: no terminal to ask for the password; "
+        "use --password-stdin\n",
+    )
+    assert empty == (
+        2, "", "python -m bot.cli: error: --password-stdin: no password on standard input\n"
+    )
+
+
+def test_agent_add_before_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'unmigrated.db'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+
+    result = _run(
+        capsys, "--database-url", url, "agent", "add", "fay", "--name", "Fay", "--password-stdin"
+    )
+
+    assert result == (
+        1,
+        "",
+        f"python -m bot.cli: error: Database at {url} has no agents table yet; "
+        "run `python -m bot.cli migrate` first\n",
+    )
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def test_report_prints_the_queue_report(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    CaseStore(database).open_case(
+        channel="chat", conversation_id="c1", actor="assistant", reason="queued",
+        status=CaseStatus.QUEUED,
+    )
+
+    exit_code, out, err = _run(capsys, "--database-url", database.url, "report", "--days", "3")
+
+    assert (exit_code, err) == (0, "")
+    assert out.startswith("Support queue report, last 3 days")
+    assert "Open cases: 1" in out and "Cases queued in the period: 1" in out
+
+
+def test_report_needs_a_positive_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'lorex.db'}"
+
+    result = _run(capsys, "--database-url", url, "report", "--days", "0")
+
+    assert result == (2, "", "python -m bot.cli: error: --days must be at least 1, not 0\n")
