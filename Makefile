@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 MODEL := models/lorex.tar.gz
 TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/rules/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
 
-.PHONY: help install db run test lint validate train clean
+.PHONY: help install browser db run test lint validate train clean
 
 help:
 	@echo "make run    start the assistant (installs, migrates, seeds, trains if needed)"
@@ -43,6 +43,16 @@ $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
 
 train: $(MODEL)
 
+# The browser tests drive Debian's Chromium with Playwright (no browser download from elsewhere).
+BROWSER := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser: $(BROWSER)
+
+$(BROWSER):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
 db: install
 	$(PY) -m bot.cli migrate
 	$(PY) -m bot.cli seed
@@ -57,7 +67,7 @@ lint: install
 	$(VENV)/bin/ruff check bot actions tests
 	$(VENV)/bin/mypy
 
-test: install train
+test: install train browser
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 

@@ -1,8 +1,9 @@
 """Starting the product: the environment every process shares, and the "ready" announcement.
 
 ``make run`` ends in :func:`run`, which fills in defaults for every setting that is not already in
-the environment and hands over to honcho (``Procfile``): the action server, the Rasa server and a
-small process that waits until both answer and then prints where everything is.
+the environment and hands over to honcho (``Procfile``): the action server, the Rasa server, the
+agent console, and a small process that waits until all of them answer and then prints where
+everything is.
 """
 
 from __future__ import annotations
@@ -97,10 +98,11 @@ def run(environ: Mapping[str, str] | None = None) -> None:
 
 
 def wait_until_ready(settings: Settings, timeout: float = 300.0) -> bool:
-    """Poll both servers until they answer, or ``timeout`` seconds pass."""
+    """Poll the servers (Rasa, actions, console) until they answer, or ``timeout`` seconds pass."""
     checks = [
         f"{settings.rasa_url}/status?token={settings.rasa_api_token}",
         f"http://127.0.0.1:{settings.actions_port}/health",
+        f"{settings.console_url}/health",
     ]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,6 +133,9 @@ def announcement(settings: Settings) -> str:
             f"  Rasa HTTP API:    {rasa}/status?token={settings.rasa_api_token}",
             f"  Action server:    http://127.0.0.1:{settings.actions_port}/health",
             f"  Product database: {display_url(settings.database_url)}",
+            f"  Agent console:    {settings.console_url}",
+            "                    create an agent with: "
+            ".venv/bin/python -m bot.cli agent add alice --name Alice",
             "Press Ctrl-C to stop.",
             "",
         ]
@@ -138,7 +143,7 @@ def announcement(settings: Settings) -> str:
 
 
 def announce(environ: Mapping[str, str] | None = None) -> int:
-    """The Procfile's ``ready`` process: print the URLs once both servers answer, then idle
+    """The Procfile's ``ready`` process: print the URLs once the servers answer, then idle
     (honcho stops every process when one of them exits)."""
     settings = settings_from(os.environ if environ is None else environ)
     if not wait_until_ready(settings):
