@@ -8,12 +8,7 @@ slots back through Rasa's HTTP API with the token.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,18 +21,11 @@ import requests
 import socketio  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, text
 
-from bot.serve import Settings, settings_from, wait_until_ready
+from bot.serve import Settings
+from tests.running_product import running_product
 
-REPO = Path(__file__).resolve().parent.parent
-MODEL = REPO / "models" / "lorex.tar.gz"
 SUPPORTED_ID = "ND4810273945KXQ"  # an N841 in data/devices.csv
 PASSWORD = "Sunset2024!Orchid"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -86,43 +74,14 @@ class Product:
 
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    if not MODEL.is_file():
-        pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
     folder = tmp_path_factory.mktemp("product")
     product_db, tracker_db = folder / "lorex.db", folder / "tracker.db"
-    settings = settings_from(
-        {
-            "RASA_PORT": str(free_port()),
-            "ACTIONS_PORT": str(free_port()),
-            "RASA_API_TOKEN": uuid.uuid4().hex,
-            "DATABASE_URL": f"sqlite:///{product_db}",
-            "TRACKER_STORE_URL": f"sqlite:///{tracker_db}",
-        }
-    )
-    env = {**os.environ, **settings.environment()}
-    for command in (["migrate"], ["seed"]):
-        subprocess.run([sys.executable, "-m", "bot.cli", *command], env=env, cwd=REPO, check=True)
-    log_path = folder / "servers.log"
-    with open(log_path, "w") as log:
-        servers = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown stops every server
-        )
-    try:
-        if not wait_until_ready(settings, timeout=240):
-            pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
+    with running_product(
+        folder,
+        database_url=f"sqlite:///{product_db}",
+        tracker_store_url=f"sqlite:///{tracker_db}",
+    ) as (settings, log_path):
         yield Product(settings, log_path, tracker_db, product_db)
-    finally:
-        os.killpg(servers.pid, signal.SIGINT)
-        try:
-            servers.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(servers.pid, signal.SIGKILL)
-            servers.wait()
 
 
 def new_sender() -> str:
@@ -139,7 +98,9 @@ def test_the_ready_process_prints_where_everything_is(product: Product) -> None:
     assert f"{product.settings.rasa_url}/webhooks/rest/webhook" in log
 
 
-def test_a_supported_recorder_is_checked_queued_and_paused(product: Product) -> None:
+def test_a_supported_recorder_is_checked_the_owner_asked_and_the_case_queued(
+    product: Product,
+) -> None:
     sender = new_sender()
     assert "Lorex recorder assistant" in product.texts(sender, "hi")
     assert "Device ID" in product.texts(sender, "I forgot my recorder's password")
@@ -148,18 +109,23 @@ def test_a_supported_recorder_is_checked_queued_and_paused(product: Product) -> 
 
     reply = product.texts(sender, "nd48-1027-3945-kxq")
     assert "ND48 1027 3945 KXQ is a registered N841" in reply
+    assert "What name is it registered under?" in reply
+    assert "didn't catch a name" in product.texts(sender, "12345")
+    assert "email address" in product.texts(sender, "Dana Whitfield")
+    assert "phone number" in product.texts(sender, "skip")
+    reply = product.texts(sender, "+1 416 555 0101")
     code = re.search(r"case \*\*(LX-[A-Z0-9]{6})\*\*", reply)
     assert code, reply
-    assert "number 1 in the queue" in reply or "in the queue" in reply
+    assert "in the queue" in reply or "support team is away" in reply
 
     tracker = product.tracker(sender)
-    assert tracker["paused"] is True
+    # The assistant stays available while the owner waits; only a live agent pauses it.
+    assert tracker["paused"] is False
     assert tracker["slots"]["device_id"] == SUPPORTED_ID
     assert tracker["slots"]["device_model"] == "N841"
     assert tracker["slots"]["case_id"] == code.group(1)
     assert product.case_status(code.group(1)) == "queued"
-    # Paused for the agent: the assistant itself says nothing more.
-    assert product.say(sender, "hello?") == []
+    assert "QR code" in product.texts(sender, "where is the device id?")
 
 
 def test_a_serial_number_and_unknown_ids_get_their_own_answers(product: Product) -> None:
@@ -173,8 +139,9 @@ def test_a_serial_number_and_unknown_ids_get_their_own_answers(product: Product)
     assert "couldn't find ND99 9999 9999 ZZZ" in offer
     assert "support agent" in offer  # third failed attempt: a person is offered
     queued = product.texts(sender, "yes please")
-    assert re.search(r"case \*\*LX-[A-Z0-9]{6}\*\*", queued), queued
-    assert product.tracker(sender)["paused"] is True
+    code = re.search(r"case \*\*(LX-[A-Z0-9]{6})\*\*", queued)
+    assert code, queued
+    assert product.case_status(code.group(1)) == "queued"
 
 
 def test_other_recovery_routes_are_explained(product: Product) -> None:

@@ -64,6 +64,10 @@ NOT_PASSWORDS = [
     "done",
     "hello",
     "HELLO",
+    # The owner's email address, asked for so the agent can verify ownership.
+    "dana@example.com",
+    "Grace.Liu@Example.net",
+    "my email is dana@example.com",
     "",
     "   ",
 ]
@@ -82,6 +86,7 @@ PASSWORDS = [
     "the new password will be 'Garage7x'",
     "passcode was kx7pq2m9",
     "HUNTER!22",
+    "p@ssw0rd!",
 ]
 
 

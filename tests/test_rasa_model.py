@@ -177,6 +177,13 @@ def test_password_shaped_messages_are_classified_as_such(agent: Any, text: str) 
 
 
 @pytest.mark.parametrize(
+    "text", ["Zion.Juniperfield@example.com", "dana@example.com", "grace.liu@example.net."]
+)
+def test_an_email_address_is_never_taken_for_a_password(agent: Any, text: str) -> None:
+    assert parse(agent, text)["intent"]["name"] != "share_password"
+
+
+@pytest.mark.parametrize(
     ("text", "intent"),
     [
         ("I forgot the password for my NVR", "request_password_reset"),

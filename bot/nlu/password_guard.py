@@ -23,7 +23,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.privacy.password_shape import looks_like_password
+from bot.privacy.password_shape import is_email_address, looks_like_password
 
 SHARE_PASSWORD_INTENT = "share_password"
 
@@ -40,7 +40,9 @@ def device_id_spans(message: Message) -> list[tuple[int, int]]:
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
 class PasswordGuard(GraphComponent, IntentClassifier):
-    """Overrides the predicted intent with ``share_password`` for password-shaped text."""
+    """Overrides the predicted intent with ``share_password`` for password-shaped text, and
+    takes it back from a bare email address (asked for to verify the owner; its ``@`` and mixed
+    case can fool the statistical classifier)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.component_config = config
@@ -62,6 +64,9 @@ class PasswordGuard(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
+            if is_email_address(text):
+                _demote_share_password(message)
+                continue
             if not looks_like_password(text, device_id_spans(message)):
                 continue
             intent = {INTENT_NAME_KEY: SHARE_PASSWORD_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
@@ -73,3 +78,17 @@ class PasswordGuard(GraphComponent, IntentClassifier):
             ]
             message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
         return messages
+
+
+def _demote_share_password(message: Message) -> None:
+    predicted = message.get(INTENT) or {}
+    if predicted.get(INTENT_NAME_KEY) != SHARE_PASSWORD_INTENT:
+        return
+    ranking = [
+        ranked
+        for ranked in message.get(INTENT_RANKING_KEY) or []
+        if ranked.get(INTENT_NAME_KEY) != SHARE_PASSWORD_INTENT
+    ]
+    if ranking:
+        message.set(INTENT, ranking[0], add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

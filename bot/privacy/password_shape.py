@@ -27,6 +27,8 @@ _PASSWORD_STATEMENT = re.compile(
     r"[\"'“‘]?(?P<value>\S{4,})",
     re.IGNORECASE,
 )
+# The owner's email address is asked for (to verify ownership): its @ is not a password's symbol.
+_EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 def is_password_like_token(token: str, *, called_a_password: bool = False) -> bool:
@@ -42,6 +44,8 @@ def is_password_like_token(token: str, *, called_a_password: bool = False) -> bo
         return False
     if token[:2].upper() == "LX" and is_case_code(normalise_case_code(token)):
         return False  # a case code, however it is typed ("lx-4k7q9m")
+    if is_email_address(token):
+        return False
     letters = any(c.isalpha() for c in token)
     lower = any(c.islower() for c in token)
     upper = any(c.isupper() for c in token)
@@ -53,6 +57,10 @@ def is_password_like_token(token: str, *, called_a_password: bool = False) -> bo
         return True
     word = "".join(c for c in token if c.isalpha())
     return lower and upper and not (word.istitle() or word[1:].islower())
+
+
+def is_email_address(text: str) -> bool:
+    return bool(_EMAIL_ADDRESS.match(text.strip().strip(_SURROUNDING_PUNCTUATION)))
 
 
 def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()) -> bool:

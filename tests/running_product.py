@@ -1,0 +1,74 @@
+"""Starting the whole product for a test, the way `make run` does: migrate, seed, then
+`python -m bot.cli run` (honcho and the Procfile) on free ports, with the databases given."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bot.serve import Settings, settings_from, wait_until_ready
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = REPO / "models" / "lorex.tar.gz"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_product(
+    folder: Path,
+    *,
+    database_url: str,
+    tracker_store_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[Settings, Path]]:
+    """The running product's settings and the file its servers log to."""
+    if not MODEL.is_file():
+        pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
+    settings = settings_from(
+        {
+            "RASA_PORT": str(free_port()),
+            "ACTIONS_PORT": str(free_port()),
+            "CONSOLE_PORT": str(free_port()),
+            "RASA_API_TOKEN": uuid.uuid4().hex,
+            "DATABASE_URL": database_url,
+            "TRACKER_STORE_URL": tracker_store_url,
+        }
+    )
+    env = {**os.environ, **settings.environment(), **(extra_env or {})}
+    for command in (["migrate"], ["seed"]):
+        subprocess.run([sys.executable, "-m", "bot.cli", *command], env=env, cwd=REPO, check=True)
+    log_path = folder / "servers.log"
+    with open(log_path, "w") as log:
+        servers = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown stops every server
+        )
+    try:
+        if not wait_until_ready(settings, timeout=300):
+            pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
+        yield settings, log_path
+    finally:
+        os.killpg(servers.pid, signal.SIGINT)
+        try:
+            servers.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(servers.pid, signal.SIGKILL)
+            servers.wait()

@@ -1,0 +1,190 @@
+"""A whole release, on the real servers: a chat user on the socket.io channel is queued, an agent
+claims the case and releases a temporary password, and the user's chat receives it, once, then
+step 1. Afterwards the databases (product and tracker store) and every server log are searched for
+the password: it is not there. Run over SQLite files and over PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import socketio  # type: ignore[import-untyped]
+from argon2 import PasswordHasher
+from sqlalchemy import create_engine, inspect, text
+
+from bot.agents.accounts import AgentAccounts
+from bot.db import Database
+from bot.handoff.agent_desk import AgentDesk
+from bot.handoff.desk import SupportDesk
+from bot.handoff.rasa_bridge import PASSWORD_RELEASED, RasaBridge
+from bot.handoff.support_centre import load_support_centre
+from bot.handoff.temporary_password import GeneratedPasswords
+from bot.serve import Settings
+from tests.conftest import PostgresServer
+from tests.running_product import running_product
+
+SUPPORTED_ID = "ND4810273945KXQ"
+# The registered owner of SUPPORTED_ID in data/devices.csv, as a user might type it.
+OWNER = ("zion juniperfield", "Zion.Juniperfield@example.com", "(202) 555-0110")
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    log_path: Path
+    database_urls: list[str]  # product database, tracker store
+    sqlite_files: list[Path]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Deployment]:
+    if request.param == "sqlite":
+        files = [tmp_path / "lorex.db", tmp_path / "tracker.db"]
+        urls = [f"sqlite:///{path}" for path in files]
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        files = []
+        urls = [server.create_database(), server.create_database()]
+    with running_product(tmp_path, database_url=urls[0], tracker_store_url=urls[1]) as (
+        settings,
+        log_path,
+    ):
+        yield Deployment(settings, log_path, urls, files)
+
+
+class ChatUser:
+    """A web chat visitor: the real socket.io channel, with a persistent session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session_id = uuid.uuid4().hex
+        self.client = socketio.AsyncClient()
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on("bot_uttered", lambda data: self.received.put_nowait(data))
+
+    async def connect(self) -> None:
+        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        await self.client.connect(
+            self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
+        )
+        await self.client.emit("session_request", {"session_id": self.session_id})
+        assert await asyncio.wait_for(confirmed, 10) == self.session_id
+
+    async def say(self, message: str, *, until: str) -> list[dict[str, Any]]:
+        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
+        return await self.wait_for(until)
+
+    async def wait_for(self, text_part: str) -> list[dict[str, Any]]:
+        """Messages received until one whose text contains ``text_part``."""
+        messages: list[dict[str, Any]] = []
+        while not any(text_part in (m.get("text") or "") for m in messages):
+            try:
+                messages.append(await asyncio.wait_for(self.received.get(), 60))
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no {text_part!r} within 60 s; got {messages}") from None
+        return messages
+
+    async def next_matching(self, key: str) -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(self.received.get(), 60)
+            if key in message:
+                return message
+
+
+def test_a_release_reaches_the_user_once_and_rests_nowhere(deployment: Deployment) -> None:
+    settings = deployment.settings
+    database = Database(deployment.database_urls[0])
+    desk = SupportDesk(database, centre=load_support_centre(), provider=GeneratedPasswords())
+    accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+    agent = accounts.create("alice", "Alice", "correct horse battery staple")
+    bridge = RasaBridge(settings.rasa_url, settings.rasa_api_token)
+
+    async def visit() -> dict[str, Any]:
+        user = ChatUser(settings)
+        await user.connect()
+        await user.say("I forgot my recorder password", until="Device ID")
+        await user.say(SUPPORTED_ID, until="What name")
+        await user.say(OWNER[0], until="email")
+        await user.say(OWNER[1], until="phone")
+        queued = await user.say(OWNER[2], until="support case")
+        code = next(m["text"] for m in queued if "support case" in m["text"]).split("**")[1]
+
+        [entry] = desk.queue()
+        assert entry.case.code == code
+        card = desk.case_file(code).verification
+        assert [row.verdict.value for row in card] == ["match", "match", "match"]
+
+        agent_desk = AgentDesk(desk, bridge)
+        await agent_desk.claim(code, agent)
+        outcome = await agent_desk.release(code, agent, releases_seen=0)
+        assert outcome.problem is None, outcome.problem
+
+        announced = await user.wait_for("temporary password")
+        password = await user.next_matching("temporary_password")
+        step_one = await user.wait_for("Step 1 of")
+        card_message = await user.next_matching("type")
+
+        # The same release triggered again (a replayed request): the value is not given twice.
+        reference = desk.case_file(code).releases[-1].reference
+        await bridge.resume_with(user.session_id, PASSWORD_RELEASED, {"release_ref": reference})
+        again = await user.next_matching("temporary_password")
+        await bridge.close()
+        await user.client.disconnect()
+        return {
+            "session_id": user.session_id,
+            "code": code,
+            "announced": announced,
+            "password": password,
+            "again": again,
+            "step_one": step_one,
+            "card": card_message,
+        }
+
+    seen = asyncio.run(visit())
+
+    value = seen["password"]["temporary_password"]["value"]
+    assert seen["password"]["type"] == "temporary_password"
+    assert len(value) == 10 and desk.verify_secret(seen["code"], value)
+    assert seen["again"]["temporary_password"] == {"unavailable": True}
+    assert "Type it exactly" in seen["announced"][-1]["text"]
+    assert seen["card"]["type"] == "reset_step" and seen["card"]["step"] == 1
+    assert desk.case_file(seen["code"]).case.status.value == "guiding"
+
+    # Where the password must not be: the tracker (what the assistant said holds the reference),
+    # the product's tables, and every server's log.
+    tracker = requests.get(
+        f"{settings.rasa_url}/conversations/{seen['session_id']}/tracker",
+        params={"token": settings.rasa_api_token},
+        timeout=30,
+    )
+    assert value not in tracker.text
+    for path in deployment.sqlite_files:
+        for file in path.parent.glob(path.name + "*"):  # with -wal / -journal files
+            assert value.encode() not in file.read_bytes(), file
+    for url in deployment.database_urls:
+        assert value not in _every_row(url), url
+    assert value not in deployment.log_path.read_text()
+
+
+def _every_row(url: str) -> str:
+    """Every row of every table, as text."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            dump = []
+            for table in inspect(connection).get_table_names():
+                rows = connection.execute(text(f'SELECT * FROM "{table}"')).all()
+                dump.extend(repr(tuple(row)) for row in rows)
+            return "\n".join(dump)
+    finally:
+        engine.dispose()
