@@ -213,7 +213,7 @@ def test_a_double_submitted_release_sends_nothing_twice(
     code = queued(database)
     desk.claim(code, alice)
     desk.release(code, alice, releases_seen=0)
-    with pytest.raises(StaleCase, match="already released .* nothing was sent again"):
+    with pytest.raises(StaleCase, match=r"already released .* nothing was sent again"):
         desk.release(code, alice, releases_seen=0)
     assert desk.release_count(code) == 1
 
