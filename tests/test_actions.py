@@ -1229,7 +1229,8 @@ def desk(store: CaseStore, database: Database) -> SupportDesk:
 
 @pytest.fixture
 def agent(database: Database) -> AgentView:
-    accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    accounts = AgentAccounts(database, hasher=cheap)
     return accounts.create("alice", "Alice", "correct horse battery")
 
 
