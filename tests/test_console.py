@@ -8,10 +8,14 @@ database's job), and the console says what did not reach the user. That is real 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,9 +25,11 @@ from bot.agents.accounts import AgentAccounts
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
+from bot.content import REPO_ROOT
 from bot.db import Database, utcnow
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import ManualPasswords
+from bot.serve import announcement, settings_from
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 from tests.console_server import CHEAP_HASHER, PASSWORD, Browser, RunningConsole, start_console
 
@@ -284,7 +290,7 @@ def test_the_case_view_shows_registry_verification_and_an_unreachable_transcript
     console: RunningConsole, registry: Database
 ) -> None:
     case = queued_case(registry)
-    page = logged_in(console).get(f"/cases/{case.code}").text
+    page = logged_in(console).get(f"/cases/{case.code}").text.replace("<wbr>", "")
 
     for shown in (DANA["model"], DANA["device_id"], DANA["serial_number"], DANA["owner_name"],
                   DANA["owner_email"], DANA["owner_phone"], "Warranty registered"):
@@ -475,3 +481,36 @@ def test_a_pasted_temporary_password_never_comes_back(registry: Database) -> Non
         assert running.console.desk.verify_secret(case.code, secret)
     finally:
         running.stop()
+
+
+# -- starting it ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("TEMP_PASSWORD_PROVIDER", "dice", "TEMP_PASSWORD_PROVIDER must be 'generator' or "
+         "'manual', not 'dice'"),
+        ("CONSOLE_SESSION_HOURS", "forever", "CONSOLE_SESSION_HOURS must be a number of hours "
+         "up to 168, not 'forever'"),
+        ("CONSOLE_PORT", "99999", "CONSOLE_PORT must be a port number from 1 to 65535, not "
+         "'99999'"),
+    ],
+)
+def test_a_bad_setting_stops_the_console_in_one_line(
+    tmp_path: Path, variable: str, value: str, error: str
+) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'lorex.db'}", variable: value}
+    finished = subprocess.run(
+        [sys.executable, "-m", "bot.console"], env=env, cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=60, check=False,
+    )
+    assert (finished.returncode, finished.stderr) == (
+        2, f"python -m bot.console: error: {error}\n"
+    )
+
+
+def test_the_ready_announcement_says_where_the_console_is() -> None:
+    text = announcement(settings_from({"CONSOLE_PORT": "5106", "RASA_API_TOKEN": "t"}))
+    assert "Agent console:    http://127.0.0.1:5106" in text
+    assert "create an agent with: .venv/bin/python -m bot.cli agent add alice --name Alice" in text

@@ -60,6 +60,7 @@ FORM_CHECK_FAILED = (
     "so nothing was done. Go back, reload the page and try again."
 )
 KEEP_ALIVE_TICKS = 15
+EXTERNAL_PREFIX = "EXTERNAL: "
 
 
 @dataclass(frozen=True)
@@ -361,9 +362,15 @@ class _Routes:
 
     async def _transcript(self, case: CaseView) -> Transcript:
         try:
-            return Transcript(await self.console.agent_desk.bridge.transcript(case.conversation_id))
+            lines = await self.console.agent_desk.bridge.transcript(case.conversation_id)
         except AssistantUnreachable as exc:
             return Transcript([], unavailable=_sentence(str(exc)))
+        # The intents the console triggers are stored as user messages ("EXTERNAL: <intent>",
+        # Rasa's trigger_intent); the user never typed them.
+        return Transcript(
+            [line for line in lines
+             if not (line.speaker == "user" and line.text.startswith(EXTERNAL_PREFIX))]
+        )
 
     # -- live updates ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from bot.agents.accounts import AgentView
 from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
@@ -60,6 +61,12 @@ def waiting_words(waited: timedelta) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def breakable(value: str) -> Markup:
+    """``value`` escaped, with a line-break opportunity before each ``@`` (long emails in
+    narrow cells), without changing what is copied."""
+    return Markup("<wbr>@").join(escape(part) for part in value.split("@"))
+
+
 def epoch_ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
@@ -86,6 +93,7 @@ def build_environment(centre: SupportCentre) -> Environment:
     def clock(at: datetime) -> str:
         return f"{at.astimezone(centre.time_zone):%H:%M:%S}"
 
+    environment.filters["breakable"] = breakable
     environment.filters["local"] = local
     environment.filters["clock"] = clock
     environment.filters["waiting"] = waiting_words
@@ -115,7 +123,8 @@ class CaseActions:
             release=mine and CaseStatus.RELEASED in allowed,
             reject=mine and CaseStatus.REJECTED in allowed,
             put_back=mine and CaseStatus.QUEUED in allowed,
-            talk=mine and case.status in (CaseStatus.ASSIGNED, CaseStatus.RELEASED),
+            talk=mine
+            and case.status in (CaseStatus.ASSIGNED, CaseStatus.RELEASED, CaseStatus.GUIDING),
         )
 
 
