@@ -98,6 +98,10 @@ CASES: list[tuple[str, str | None, Outcome | None]] = [
     ("6O92 3740 3578 FQN", "GO9237403578FQN", OK),
     ("G092 3740 3578 FQN", "GO9237403578FQN", OK),
     ("IM91 3849 7061 VR0", "IM9138497061VRO", OK),
+    # Two look-alikes, where the first twelve characters alone would fit an older recorder's
+    # pattern with one: the whole typed ID wins, not a shorter reading that drops "KXQ".
+    ("NDQ4 7Q93 4533 KXQ", "ND0470934533KXQ", UNKNOWN),
+    ("ND4B 1O27 3945 KXQ", "ND4810273945KXQ", OK),
     ("1M91 3849 7O61 VRO", "IM9138497061VRO", OK),
     # other N-series rows
     ("KR21 7149 7774 PNF", "KR2171497774PNF", OK),

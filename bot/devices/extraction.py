@@ -84,6 +84,7 @@ class _Window:
     filler_count: int  # stop words and not_id_words inside
     serial_only: bool  # fits the serial-number pattern but no Device ID pattern
     length: int
+    left_out: int  # ID-like chunks of the run (not small words) outside the window
 
 
 class _ChunkTokenizer:
@@ -270,16 +271,30 @@ class DeviceIdExtractor:
                             filler_count=sum(fillers[first : last + 1]),
                             serial_only=not as_device_id,
                             length=len(value),
+                            left_out=sum(
+                                not filler
+                                for index, filler in enumerate(fillers)
+                                if index < first or index > last
+                            ),
                         )
                     )
         if fitting:
-            # The reading that needs the fewest look-alikes wins ("AB12 3456 7890 THE" is that
-            # ID, not "ABI234567890"); then the one without small words attached ("SN: 15LG..."
-            # is a serial number, not "SNIS..."); then a Device ID over a serial number; then
-            # the longest; then the first.
+            # The reading that leaves out fewest of the run's ID-like chunks wins ("OHQ4 7Q93
+            # 4533 FVD" is one ID with two look-alikes, not a shorter ID followed by "FVD");
+            # then the one that needs the fewest look-alikes ("AB12 3456 7890 THE" is that ID,
+            # not "ABI234567890"); then the one without small words attached ("SN: 15LG..." is
+            # a serial number, not "SNIS..."); then a Device ID over a serial number; then the
+            # longest; then the first.
             return min(
                 fitting,
-                key=lambda w: (w.lookalikes, w.filler_count, w.serial_only, -w.length, w.first),
+                key=lambda w: (
+                    w.left_out,
+                    w.lookalikes,
+                    w.filler_count,
+                    w.serial_only,
+                    -w.length,
+                    w.first,
+                ),
             )
         return self._attempt(run, fillers)
 
@@ -313,6 +328,7 @@ class DeviceIdExtractor:
                     filler_count=0,
                     serial_only=False,
                     length=len(value),
+                    left_out=0,
                 )
             first = last + 1
         return best
