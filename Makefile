@@ -60,8 +60,10 @@ db: install
 run: install db train
 	$(PY) -m bot.cli run
 
+# No --fail-on-warnings: the intents the agent console triggers (EXTERNAL_*) are rightly absent
+# from the NLU data. tests/test_rasa_model.py checks every warning instead.
 validate: install
-	$(RASA) data validate --domain domain --data data/nlu data/rules data/stories --fail-on-warnings
+	$(RASA) data validate --domain domain --data data/nlu data/rules data/stories
 
 lint: install
 	$(VENV)/bin/ruff check bot actions tests
