@@ -86,7 +86,7 @@ class Console:
 def create_app(
     console: Console, *, name: str = "lorex_console", configure_logging: bool = True
 ) -> Sanic:
-    app = Sanic(name, configure_logging=configure_logging, register=False)
+    app = Sanic(name, configure_logging=configure_logging)
     app.config.REQUEST_MAX_SIZE = 1_000_000
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     routes = _Routes(console)
