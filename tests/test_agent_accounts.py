@@ -16,7 +16,7 @@ from bot.agents.accounts import (
     csrf_matches,
 )
 from bot.agents.models import Agent, AgentSession
-from bot.agents.throttle import FREE_ATTEMPTS, LoginThrottle
+from bot.agents.throttle import ADDRESS_FREE_ATTEMPTS, FREE_ATTEMPTS, LoginThrottle
 from bot.db import Database
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -117,3 +117,12 @@ def test_repeated_failures_slow_down_and_success_resets() -> None:
     now[0] = 2000.0
     throttle.failed("ip:1")
     assert throttle.wait_seconds("ip:1") == 0  # old failures were forgotten
+
+
+def test_a_shared_address_gets_a_larger_allowance() -> None:
+    throttle = LoginThrottle(clock=lambda: 0.0, free_attempts=ADDRESS_FREE_ATTEMPTS)
+    for _ in range(ADDRESS_FREE_ATTEMPTS - 1):
+        throttle.failed("ip:10.0.0.1")
+    assert throttle.wait_seconds("ip:10.0.0.1") == 0
+    throttle.failed("ip:10.0.0.1")
+    assert throttle.wait_seconds("ip:10.0.0.1") == 1.0

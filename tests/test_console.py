@@ -365,7 +365,10 @@ def test_releasing_on_a_rejected_case_is_refused_in_words(
 
     refused = browser.post(f"/cases/{case.code}/release", form)
     assert refused.status_code == 409
-    assert f"Case {case.code} is rejected; it cannot move to assigned" in refused.text
+    assert (
+        f"Case {case.code} is rejected and closed; releasing a temporary password is not "
+        "possible" in refused.text
+    )
     assert status_of(registry, case.code) == "rejected"
     assert console.console.desk.release_count(case.code) == 0
 

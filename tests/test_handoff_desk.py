@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from bot.agents.accounts import AgentAccounts, AgentView
-from bot.cases.errors import CaseNotFound, IllegalTransition
+from bot.cases.errors import CaseClosed, CaseNotFound
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.channels.password_delivery import reveal
@@ -239,7 +239,10 @@ def test_release_on_a_rejected_or_vanished_case_is_refused_in_words(
     code = queued(database)
     desk.claim(code, alice)
     desk.reject(code, alice, "owner_not_verified")
-    with pytest.raises(IllegalTransition, match="a rejected case is closed"):
+    with pytest.raises(
+        CaseClosed,
+        match=f"Case {code} is rejected and closed; releasing a temporary password is not",
+    ):
         desk.release(code, alice)
     with pytest.raises(CaseNotFound, match="There is no support case LX-ZZZZZZ"):
         desk.release("LX-ZZZZZZ", alice)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 FREE_ATTEMPTS = 3
+ADDRESS_FREE_ATTEMPTS = 20  # for a key shared by several people (one office's address)
 MAX_DELAY = 300.0
 FORGET_AFTER = 900.0  # a quarter of an hour without failures starts afresh
 
@@ -25,6 +26,7 @@ class _Failures:
 @dataclass
 class LoginThrottle:
     clock: Callable[[], float] = time.monotonic
+    free_attempts: int = FREE_ATTEMPTS
     _failures: dict[str, _Failures] = field(default_factory=dict)
 
     def wait_seconds(self, *keys: str) -> float:
@@ -35,8 +37,8 @@ class LoginThrottle:
             failures = self._failures.get(key)
             if failures is None or now - failures.last > FORGET_AFTER:
                 continue
-            if failures.count >= FREE_ATTEMPTS:
-                delay = min(2.0 ** (failures.count - FREE_ATTEMPTS), MAX_DELAY)
+            if failures.count >= self.free_attempts:
+                delay = min(2.0 ** (failures.count - self.free_attempts), MAX_DELAY)
                 waits.append(max(0.0, failures.last + delay - now))
         return max(waits)
 

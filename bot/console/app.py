@@ -33,7 +33,7 @@ from bot.agents.accounts import (
     LoginSession,
     csrf_matches,
 )
-from bot.agents.throttle import LoginThrottle
+from bot.agents.throttle import ADDRESS_FREE_ATTEMPTS, LoginThrottle
 from bot.cases.errors import CaseError, CaseNotFound
 from bot.cases.views import CaseView
 from bot.console.render import STATIC_DIR, CaseActions, Renderer, Transcript, fingerprint
@@ -60,7 +60,6 @@ FORM_CHECK_FAILED = (
     "so nothing was done. Go back, reload the page and try again."
 )
 KEEP_ALIVE_TICKS = 15
-EXTERNAL_PREFIX = "EXTERNAL: "
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,12 @@ class Console:
 
     accounts: AgentAccounts
     agent_desk: AgentDesk
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)  # per username
+    # Per address, with a larger allowance: agents behind one office address (or localhost)
+    # should not slow each other down for a few typos.
+    address_throttle: LoginThrottle = field(
+        default_factory=lambda: LoginThrottle(free_attempts=ADDRESS_FREE_ATTEMPTS)
+    )
     poll_seconds: float = 1.0  # how often the live stream re-reads the database
     transcript_every: int = 2  # ... and every how many polls it re-reads the transcript
 
@@ -275,9 +279,11 @@ class _Routes:
             )
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
-        keys = (f"user:{username.lower()}", f"ip:{request.ip}")
-        throttle = self.console.throttle
-        wait = throttle.wait_seconds(*keys)
+        user_key, address_key = f"user:{username.lower()}", f"ip:{request.ip}"
+        wait = max(
+            self.console.throttle.wait_seconds(user_key),
+            self.console.address_throttle.wait_seconds(address_key),
+        )
         if wait > 0:
             message = f"Too many failed attempts. Try again in {_seconds(wait)}."
             return self._login_page(
@@ -285,11 +291,12 @@ class _Routes:
             )
         agent = await asyncio.to_thread(self.console.accounts.authenticate, username, password)
         if agent is None:
-            throttle.failed(*keys)
+            self.console.throttle.failed(user_key)
+            self.console.address_throttle.failed(address_key)
             return self._login_page(
                 request, username=username, notice=Notice(problem=WRONG_LOGIN), status=401
             )
-        throttle.succeeded(keys[0])
+        self.console.throttle.succeeded(user_key)
         session = await asyncio.to_thread(self.console.accounts.log_in, agent)
         response = self._redirect(_safe_next(request.form.get("next")))
         set_session_cookie(response, session.token, session.expires_at)
@@ -365,12 +372,7 @@ class _Routes:
             lines = await self.console.agent_desk.bridge.transcript(case.conversation_id)
         except AssistantUnreachable as exc:
             return Transcript([], unavailable=_sentence(str(exc)))
-        # The intents the console triggers are stored as user messages ("EXTERNAL: <intent>",
-        # Rasa's trigger_intent); the user never typed them.
-        return Transcript(
-            [line for line in lines
-             if not (line.speaker == "user" and line.text.startswith(EXTERNAL_PREFIX))]
-        )
+        return Transcript(lines)
 
     # -- live updates ---------------------------------------------------------------------------
 

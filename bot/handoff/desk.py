@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents.accounts import AgentView
 from bot.agents.models import Agent
-from bot.cases.errors import CaseError
+from bot.cases.errors import CaseClosed, CaseError
 from bot.cases.models import SupportCase
 from bot.cases.status import CaseStatus, require_transition
 from bot.cases.store import CaseStore, case_view, find_case, locked_case, record_event
@@ -202,7 +202,7 @@ class SupportDesk:
 
     def put_back(self, code: str, agent: AgentView) -> CaseView:
         with self._database.session() as session:
-            case = self._own_case(session, code, agent)
+            case = self._own_case(session, code, agent, "putting it back in the queue")
             require_transition(case.code, CaseStatus(case.status), CaseStatus.QUEUED)
             case.agent_id = None
             case.live_chat = False
@@ -223,7 +223,7 @@ class SupportDesk:
         sending the user a second password.
         """
         with self._database.session() as session:
-            case = self._own_case(session, code, agent)
+            case = self._own_case(session, code, agent, "releasing a temporary password")
             require_transition(case.code, CaseStatus(case.status), CaseStatus.RELEASED)
             earlier = session.scalars(
                 select(PasswordRelease)
@@ -275,7 +275,7 @@ class SupportDesk:
                 + ", ".join(self._centre.rejection_reasons)
             )
         with self._database.session() as session:
-            case = self._own_case(session, code, agent)
+            case = self._own_case(session, code, agent, "rejecting it")
             case.live_chat = False
             why = f"rejected: {reason.label}" + (f" ({note.strip()})" if note.strip() else "")
             view = self._move(session, case, CaseStatus.REJECTED, agent, why)
@@ -283,13 +283,21 @@ class SupportDesk:
 
     def note_message(self, code: str, agent: AgentView) -> CaseView:
         """Record that ``agent`` wrote to the user (the words are in the conversation)."""
-        return self._note(code, agent, "sent the user a message")
+        return self._note(code, agent, "sent the user a message", "writing to the user")
 
     def take_over(self, code: str, agent: AgentView) -> CaseView:
-        return self._note(code, agent, "took over the chat", live_chat=True)
+        return self._note(
+            code, agent, "took over the chat", "taking over the chat", live_chat=True
+        )
 
     def hand_back(self, code: str, agent: AgentView) -> CaseView:
-        return self._note(code, agent, "handed the chat back to the assistant", live_chat=False)
+        return self._note(
+            code,
+            agent,
+            "handed the chat back to the assistant",
+            "handing the chat back",
+            live_chat=False,
+        )
 
     def verify_secret(self, code: str, candidate: str) -> bool:
         """Whether ``candidate`` is the case's current temporary password (audit, support)."""
@@ -311,21 +319,29 @@ class SupportDesk:
             return count
 
     def _note(
-        self, code: str, agent: AgentView, what: str, *, live_chat: bool | None = None
+        self,
+        code: str,
+        agent: AgentView,
+        what: str,
+        what_refused: str,
+        *,
+        live_chat: bool | None = None,
     ) -> CaseView:
         with self._database.session() as session:
-            case = self._own_case(session, code, agent)
+            case = self._own_case(session, code, agent, what_refused)
             if live_chat is not None:
                 case.live_chat = live_chat
             status = CaseStatus(case.status)
             return self._move(session, case, status, agent, what, check=False)
 
-    def _own_case(self, session: Session, code: str, agent: AgentView) -> SupportCase:
+    def _own_case(
+        self, session: Session, code: str, agent: AgentView, doing: str
+    ) -> SupportCase:
         case = locked_case(session, code)
         status = CaseStatus(case.status)
         if status.is_closed:
             # Say what happened to it rather than "not yours".
-            require_transition(case.code, status, CaseStatus.ASSIGNED)
+            raise CaseClosed(case.code, status.value, doing)
         if case.agent_id != agent.id:
             raise NotYourCase(case.code, _holder_name(session, case))
         return case

@@ -17,6 +17,8 @@ import aiohttp
 from bot.handoff.temporary_password import TemporaryPassword
 
 # Intents the console triggers (domain/handoff.yml); the EXTERNAL_ prefix keeps them out of NLU.
+# Rasa stores each trigger as a user message "EXTERNAL: <intent>"; the user never typed it.
+TRIGGERED_TEXT_PREFIX = "EXTERNAL: "
 PASSWORD_RELEASED = "EXTERNAL_password_released"
 CASE_REJECTED = "EXTERNAL_case_rejected"
 HANDED_BACK = "EXTERNAL_handed_back"
@@ -101,7 +103,7 @@ class RasaBridge:
             kind = event.get("event")
             at = datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=timezone.utc)
             text = (event.get("text") or "").strip()
-            if kind == "user" and text and not text.startswith("/"):
+            if kind == "user" and text and not text.startswith(("/", TRIGGERED_TEXT_PREFIX)):
                 lines.append(TranscriptLine(at, "user", text))
             elif kind == "bot" and text:
                 agent = (event.get("metadata") or {}).get("agent")
