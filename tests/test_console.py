@@ -517,3 +517,12 @@ def test_the_ready_announcement_says_where_the_console_is() -> None:
     text = announcement(settings_from({"CONSOLE_PORT": "5106", "RASA_API_TOKEN": "t"}))
     assert "Agent console:    http://127.0.0.1:5106" in text
     assert "create an agent with: .venv/bin/python -m bot.cli agent add alice --name Alice" in text
+
+
+def test_chat_text_shows_bold_and_escapes_everything_else() -> None:
+    from bot.console.render import chat_text
+
+    shown = chat_text("Your case **LX-4K7Q9M** <script>x</script>\nnext")
+    assert str(shown) == (
+        "Your case <strong>LX-4K7Q9M</strong> &lt;script&gt;x&lt;/script&gt;<br>next"
+    )

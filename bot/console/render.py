@@ -9,6 +9,7 @@ second and pushes the ones whose HTML changed, so a page and its live updates ca
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,16 @@ def breakable(value: str) -> Markup:
     return Markup("<wbr>@").join(escape(part) for part in value.split("@"))
 
 
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def chat_text(value: str) -> Markup:
+    """A chat message as the user saw it: escaped, with the assistant's **bold** shown bold and
+    its line breaks kept."""
+    escaped = str(escape(value))
+    return Markup(_BOLD.sub(r"<strong>\1</strong>", escaped).replace("\n", "<br>"))
+
+
 def epoch_ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
@@ -94,6 +105,7 @@ def build_environment(centre: SupportCentre) -> Environment:
         return f"{at.astimezone(centre.time_zone):%H:%M:%S}"
 
     environment.filters["breakable"] = breakable
+    environment.filters["chat_text"] = chat_text
     environment.filters["local"] = local
     environment.filters["clock"] = clock
     environment.filters["waiting"] = waiting_words
