@@ -1,0 +1,228 @@
+"""The phone channel's wording and settings, loaded from ``data/content/phone.yml``.
+
+Validated once at load time (a missing key stops start-up naming the file and line), and every
+piece of wording is checked for the ear with :func:`bot.guide.wording.voice_problems`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.content import CONTENT_DIR, ContentMapping, load_mapping
+from bot.guide.wording import voice_problems
+
+PHONE_FILE = CONTENT_DIR / "phone.yml"
+_PLACEHOLDER = re.compile(r"\{\w+\}")
+
+
+@dataclass(frozen=True)
+class KeypadScheme:
+    help: str
+    finish_key: str
+    groups: dict[str, str]  # key -> the letters on it
+    not_found: str
+
+    def letters_for(self, key: str) -> str:
+        return self.groups.get(key, "")
+
+
+@dataclass(frozen=True)
+class QueueWording:
+    name: str
+    hold_music_url: str | None
+    placed: str
+    position: str
+    agent_has_case: str
+    closed: str
+    back_with_nothing: str
+
+
+@dataclass(frozen=True)
+class PasswordWording:
+    intro: str
+    letter: str
+    lower_letter: str
+    digit: str
+    symbol: str
+    again: str
+    offer_repeat: str
+    repeat_words: tuple[str, ...]
+    ready_words: tuple[str, ...]
+    unavailable: str
+
+
+@dataclass(frozen=True)
+class DeviceIdWording:
+    got_piece: str
+    read_back: str
+    next_candidate: str
+    retry: str
+    start_again: str
+    not_a_device_id: str
+    chunk_pause: str
+
+
+@dataclass(frozen=True)
+class PhoneContent:
+    voice: str
+    language: str
+    timeout: int
+    device_id_timeout: int
+    speech_timeout: str
+    welcome: str
+    first_message: str
+    reprompts: tuple[str, ...]
+    no_input_handoff: str
+    goodbye: str
+    agent_words: tuple[str, ...]
+    agent_key: str
+    agent_message: str
+    device_id_prompt_markers: tuple[str, ...]
+    device_id: DeviceIdWording
+    keypad: KeypadScheme
+    yes_words: tuple[str, ...]
+    no_words: tuple[str, ...]
+    yes_key: str
+    no_key: str
+    hints: dict[str, str]
+    confusable: tuple[frozenset[str], ...]
+    max_confusable_swaps: int
+    queue: QueueWording
+    password: PasswordWording
+    symbol_names: dict[str, str]
+    spelling_words: dict[str, str]
+
+    def confusable_with(self, char: str) -> tuple[str, ...]:
+        """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
+        found: set[str] = set()
+        for group in self.confusable:
+            if char in group:
+                found |= group
+        found.discard(char)
+        return tuple(sorted(found))
+
+    def hint(self, kind: str) -> str:
+        return self.hints.get(kind, self.hints["default"])
+
+
+def _words(mapping: ContentMapping, key: str) -> tuple[str, ...]:
+    values = mapping.require(key, list)
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise mapping.error(f"'{key}' must be a non-empty list of words")
+    return tuple(v.strip().lower() for v in values)
+
+
+def _problems(text: str) -> list[str]:
+    """What would sound wrong in ``text``, its ``{placeholders}`` left out."""
+    return voice_problems(_PLACEHOLDER.sub("", text))
+
+
+def _voice(mapping: ContentMapping, key: str) -> str:
+    text = mapping.require(key, str).strip()
+    problems = _problems(text)
+    if problems:
+        raise mapping.error(f"'{key}' is read aloud but has {'; '.join(problems)}")
+    return text
+
+
+def _voices(mapping: ContentMapping, keys: tuple[str, ...]) -> dict[str, str]:
+    return {key: _voice(mapping, key) for key in keys}
+
+
+def _str_map(mapping: ContentMapping, key: str) -> dict[str, str]:
+    raw = mapping.require(key, ContentMapping)
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+@functools.cache
+def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
+    data = load_mapping(path)
+    gather = data.require("gather", ContentMapping)
+    reprompts = data.require("reprompts", list)
+    if not reprompts or not all(isinstance(r, str) for r in reprompts):
+        raise data.error("'reprompts' must be a non-empty list of wording")
+    for text in reprompts:
+        if _problems(text):
+            raise data.error(f"reprompt {text!r} has {'; '.join(_problems(text))}")
+    device_id = data.require("device_id", ContentMapping)
+    keypad = data.require("keypad", ContentMapping)
+    groups = _str_map(keypad, "groups")
+    letters = "".join(groups.values())
+    if sorted(letters) != sorted(set(letters)) or set(letters) != set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        raise keypad.error("'groups' must put every letter A-Z on exactly one key")
+    queue = data.require("queue", ContentMapping)
+    password = data.require("password", ContentMapping)
+    confusable_raw = data.require("confusable", list)
+    confusable = []
+    for group in confusable_raw:
+        if not isinstance(group, list) or len(group) < 2:
+            raise data.error("each 'confusable' entry must list at least two characters")
+        chars = [str(c).upper() for c in group]
+        if not all(len(c) == 1 and c.isalnum() for c in chars):
+            raise data.error(f"confusable group {group!r} must hold single letters or digits")
+        confusable.append(frozenset(chars))
+    hints = _str_map(data, "hints")
+    if "default" not in hints:
+        raise data.error("'hints' needs a 'default' entry")
+    swaps = data.require("max_confusable_swaps", int)
+    if not 0 <= swaps <= 4:
+        raise data.error("'max_confusable_swaps' must be between 0 and 4")
+    music = queue.optional("hold_music_url", str, "").strip()
+    return PhoneContent(
+        voice=data.require("voice", str),
+        language=data.require("language", str),
+        timeout=gather.require("timeout", int),
+        device_id_timeout=gather.require("device_id_timeout", int),
+        speech_timeout=str(gather.require("speech_timeout", str)),
+        welcome=_voice(data, "welcome"),
+        first_message=data.require("first_message", str),
+        reprompts=tuple(str(r) for r in reprompts),
+        no_input_handoff=data.require("no_input_handoff", str),
+        goodbye=_voice(data, "goodbye"),
+        agent_words=_words(data, "agent_words"),
+        agent_key=data.require("agent_key", str),
+        agent_message=data.require("agent_message", str),
+        device_id_prompt_markers=_words(data, "device_id_prompt_markers"),
+        device_id=DeviceIdWording(
+            chunk_pause=device_id.require("chunk_pause", str),
+            **_voices(
+                device_id,
+                ("got_piece", "read_back", "next_candidate", "retry", "start_again",
+                 "not_a_device_id"),
+            ),
+        ),
+        keypad=KeypadScheme(
+            help=_voice(keypad, "help"),
+            finish_key=keypad.require("finish_key", str),
+            groups=groups,
+            not_found=_voice(keypad, "not_found"),
+        ),
+        yes_words=_words(data, "yes_words"),
+        no_words=_words(data, "no_words"),
+        yes_key=data.require("yes_key", str),
+        no_key=data.require("no_key", str),
+        hints=hints,
+        confusable=tuple(confusable),
+        max_confusable_swaps=swaps,
+        queue=QueueWording(
+            name=queue.require("name", str),
+            hold_music_url=music or None,
+            **_voices(
+                queue, ("placed", "position", "agent_has_case", "closed", "back_with_nothing")
+            ),
+        ),
+        password=PasswordWording(
+            repeat_words=_words(password, "repeat_words"),
+            ready_words=_words(password, "ready_words"),
+            **_voices(
+                password,
+                ("intro", "letter", "lower_letter", "digit", "symbol", "again", "offer_repeat",
+                 "unavailable"),
+            ),
+        ),
+        symbol_names=_str_map(data, "symbol_names"),
+        spelling_words={k.upper(): v for k, v in _str_map(data, "spelling_words").items()},
+    )
