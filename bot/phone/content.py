@@ -94,6 +94,8 @@ class PhoneContent:
     password: PasswordWording
     symbol_names: dict[str, str]
     spelling_words: dict[str, str]
+    keys: dict[str, dict[str, str]]  # prompt kind ("steps", "default") -> key -> words
+    not_understood_markers: tuple[str, ...]
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
         """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
@@ -225,4 +227,13 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         ),
         symbol_names=_str_map(data, "symbol_names"),
         spelling_words={k.upper(): v for k, v in _str_map(data, "spelling_words").items()},
+        keys=_keys(data),
+        not_understood_markers=_words(data, "not_understood_markers"),
     )
+
+
+def _keys(data: ContentMapping) -> dict[str, dict[str, str]]:
+    keys = data.require("keys", ContentMapping)
+    if "default" not in keys:
+        raise keys.error("'keys' needs a 'default' keymap")
+    return {kind: _str_map(keys, kind) for kind in keys}

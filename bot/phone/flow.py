@@ -1,0 +1,422 @@
+"""A phone call, turn by turn: what the caller said or pressed, what reaches the dialogue, and the
+TwiML that answers Twilio.
+
+The dialogue (Rasa) is the same one the web chat talks to; this module is what makes it work by
+ear and by keypad:
+
+* **Device ID entry.** While the assistant's last prompt asks for the Device ID, speech is read
+  with :mod:`bot.phone.spoken` and keys with :mod:`bot.phone.keypad`; pieces accumulate across
+  turns. When what was heard matches registered IDs, they are **read back here, in the channel**,
+  in the label's chunks ("N D 4 8, 1 0 2 7, ..."): "say yes or press 1, say no or press 2". Only
+  the ID the caller confirms is passed to the dialogue (as the plain ID, exactly as a chat user
+  would type it), so the dialogue's checks, attempt counting and case handling stay the same for
+  every channel. "No" offers the next registered reading, then asks again; "start again" clears
+  the pieces. Nothing the caller did not confirm is ever passed on as an ID.
+* **Reprompts.** Silence, a transcript with nothing usable, or a reply from the dialogue that
+  means it did not understand, counts as a failed turn: the first rephrases the last prompt, the
+  second offers the keypad, the third offers an agent, and after that the caller is put through
+  to one. Any understood turn resets the count.
+* **Queue.** When the dialogue has queued the conversation's case, the caller is put on hold with
+  ``<Enqueue>``. The wait URL tells the position and expected wait and plays hold music, and
+  answers ``<Leave/>`` once the case is released or rejected (or the assistant has something to
+  say). The assistant's messages produced meanwhile (Rasa's ``output_channel=latest``) are kept
+  in the call's memory and spoken when the caller is back (the ``<Enqueue>`` action URL).
+* **Temporary password.** Revealed from the vault just before it is spoken, read one character
+  at a time (letters with a spelling word), repeated as often as asked, kept in memory for the
+  call only, then the steps begin.
+* **Hang-up.** The conversation's case, if it is still collecting or queued, is abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
+
+from bot.cases.conversation import ConversationCases
+from bot.cases.errors import IllegalTransition
+from bot.cases.status import CaseStatus
+from bot.cases.store import CaseStore
+from bot.channels.password_delivery import password_reference, reveal
+from bot.db import utcnow
+from bot.devices.formats import DeviceIdFormats
+from bot.handoff.support_centre import SupportCentre
+from bot.phone import twiml
+from bot.phone.calls import Call, Calls
+from bot.phone.content import PhoneContent
+from bot.phone.keypad import resolve_keys
+from bot.phone.speech import for_the_ear, read_back, spell_password
+from bot.phone.spoken import RegisteredIds, Resolution, hear, join_pieces, resolve
+
+logger = logging.getLogger(__name__)
+
+# The dialogue: given the conversation (CallSid) and what the caller said, the messages it answers.
+Dialogue = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+
+ENDED = frozenset({"completed", "canceled", "busy", "failed", "no-answer"})
+WAITING = frozenset({CaseStatus.COLLECTING, CaseStatus.QUEUED})
+ON_HOLD = frozenset({CaseStatus.QUEUED, CaseStatus.ASSIGNED})
+START_AGAIN = ("start again", "start over", "scratch that", "from the beginning")
+MAX_CHECKS_AFTER_QUEUE = 5
+
+
+@dataclass
+class CallFlow:
+    content: PhoneContent
+    formats: DeviceIdFormats
+    calls: Calls
+    registry: RegisteredIds
+    store: CaseStore
+    centre: SupportCentre
+    urls: twiml.Urls
+    dialogue: Dialogue
+    now: Callable[[], datetime] = utcnow
+
+    @property
+    def cases(self) -> ConversationCases:
+        return ConversationCases(self.store)
+
+    # --- Twilio's requests ---------------------------------------------------------------
+
+    async def voice(self, params: Mapping[str, str]) -> VoiceResponse:
+        sid = params.get("CallSid", "")
+        call = self.calls.get(sid)
+        if call is None:
+            call = self.calls.start(sid, params.get("From") or None)
+            messages = await self.dialogue(sid, self.content.first_message)
+            return self._answer(call, messages, before=[self.content.welcome])
+        speech = (params.get("SpeechResult") or "").strip()
+        digits = (params.get("Digits") or "").strip()
+        if call.reading_password:
+            return await self._password_turn(call, speech, digits)
+        if call.candidates:
+            return await self._confirm_turn(call, speech, digits)
+        if digits == self.content.agent_key or _said(speech, self.content.agent_words):
+            call.reset_device_id()
+            return await self._to_dialogue(call, self.content.agent_message)
+        if not speech and not digits:
+            return await self._failed_turn(call)
+        if call.expecting_device_id:
+            return await self._device_id_turn(call, speech, digits)
+        if digits:
+            keymap = self.content.keys.get(call.prompt_kind, self.content.keys["default"])
+            words = keymap.get(digits)
+            if words is None:
+                return await self._failed_turn(call)
+            return await self._to_dialogue(call, words)
+        return await self._to_dialogue(call, speech)
+
+    async def wait(self, params: Mapping[str, str]) -> VoiceResponse:
+        """The ``<Enqueue>`` wait URL: where the caller stands, or ``<Leave/>`` when it's time."""
+        sid = params.get("CallSid", "")
+        call = self.calls.get(sid)
+        case = self.store.latest_for_conversation(sid)
+        if call is None or case is None:
+            return twiml.leave()
+        if call.pending or case.status not in ON_HOLD:
+            return twiml.leave()
+        queue = self.content.queue
+        now = self.now()
+        if not self.centre.is_open(now):
+            opening = self.centre.next_opening(now)
+            saying = queue.closed.format(opening=f"{opening:%A at %-I:%M %p}")
+        else:
+            position = self.cases.position(case)
+            if position == 0:
+                saying = queue.agent_has_case
+            else:
+                minutes = self.centre.expected_wait_minutes(position)
+                saying = queue.position.format(position=position, minutes=minutes)
+        return twiml.hold(self.content, [saying])
+
+    async def after_queue(self, params: Mapping[str, str]) -> VoiceResponse:
+        """The ``<Enqueue>`` action URL: the caller is back from hold."""
+        sid = params.get("CallSid", "")
+        call = self.calls.get(sid)
+        if call is None or params.get("QueueResult") == "hangup":
+            return twiml.empty()
+        call.enqueued = False
+        pending = self.calls.take_pending(sid)
+        if pending:
+            call.checks_after_queue = 0
+            return self._answer(call, pending)
+        case = self.store.latest_for_conversation(sid)
+        if case is not None and case.status in ON_HOLD and call.checks_after_queue == 0:
+            # Left the queue while still waiting (queue full, an error): back in line.
+            call.enqueued = True
+            return twiml.enqueue(self.content, self.urls, [self.content.queue.placed])
+        # Released or rejected, and the assistant's message is on its way: wait briefly for it.
+        call.checks_after_queue += 1
+        if call.checks_after_queue <= MAX_CHECKS_AFTER_QUEUE:
+            sayings = [self.content.queue.back_with_nothing] if call.checks_after_queue == 1 else []
+            return twiml.say_and_redirect(self.content, sayings, self.urls["after_queue"], pause=2)
+        call.checks_after_queue = 0
+        return self._prompt(call, call.last_prompt, call.prompt_kind)
+
+    def status(self, params: Mapping[str, str]) -> CaseStatus | None:
+        """The status callback: when the call has ended, forget it and abandon a waiting case.
+
+        Returns the status the conversation's case was left in (None: no case).
+        """
+        sid = params.get("CallSid", "")
+        if params.get("CallStatus") not in ENDED:
+            return None
+        self.calls.end(sid)
+        case = self.cases.current(sid)
+        if case is None:
+            return None
+        if case.status in WAITING:
+            try:
+                case = self.store.transition(
+                    case.code, CaseStatus.ABANDONED, actor="assistant", reason="the caller hung up"
+                )
+            except IllegalTransition:  # an agent claimed it a moment ago
+                case = self.store.get(case.code)
+        return case.status
+
+    # --- turns ---------------------------------------------------------------------------
+
+    async def _to_dialogue(self, call: Call, text: str) -> VoiceResponse:
+        messages = await self.dialogue(call.sid, text)
+        return self._answer(call, messages)
+
+    async def _failed_turn(self, call: Call) -> VoiceResponse:
+        call.reprompts += 1
+        reprompts = self.content.reprompts
+        if call.reprompts > len(reprompts):
+            call.reprompts = 0
+            call.reset_device_id()
+            return await self._to_dialogue(call, self.content.agent_message)
+        last = " ".join(call.last_prompt)
+        saying = reprompts[call.reprompts - 1].format(
+            prompt=last, keypad_help=self.content.keypad.help
+        )
+        return self._prompt(call, [saying], call.prompt_kind, remember=False)
+
+    async def _device_id_turn(self, call: Call, speech: str, digits: str) -> VoiceResponse:
+        wording = self.content.device_id
+        if _said(speech, START_AGAIN):
+            call.reset_device_id()
+            return self._prompt(call, [wording.start_again], "device_id", remember=False)
+        if digits:
+            keys = call.keys + "".join(d for d in digits if d.isdigit())
+            resolution = resolve_keys(keys, self.formats, self.content.keypad, self.registry)
+            if resolution.found:
+                call.keys = ""
+                return self._read_back(call, resolution.found)
+            if resolution.could_continue and not resolution.complete:
+                call.keys = keys
+                chunks = " ".join(keys)
+                return self._prompt(
+                    call, [wording.got_piece.format(chunks=chunks)], "device_id", remember=False
+                )
+            call.keys = ""
+            saying = self.content.keypad.not_found.format(keypad_help=self.content.keypad.help)
+            return await self._failed_turn_with(call, saying)
+        heard = hear(speech, self.content)
+        if not heard.pieces:
+            if call.id_pieces:
+                return await self._failed_turn(call)
+            # A question or a request, not an ID ("where do I find it?"): the dialogue answers.
+            return await self._to_dialogue(call, speech)
+        pieces = join_pieces(call.id_pieces, heard.pieces)
+        resolution = resolve(
+            pieces, self.formats, self.registry, max_swaps=self.content.max_confusable_swaps
+        )
+        if resolution.found:
+            call.id_pieces = ()
+            return self._read_back(call, resolution.found)
+        if resolution.could_continue:
+            call.id_pieces = pieces
+            call.reprompts = 0
+            saying = wording.got_piece.format(chunks=self._spoken_chunks(resolution))
+            return self._prompt(call, [saying], "device_id", remember=False)
+        # Complete but not registered, or no Device ID shape: the dialogue's checks say why, and
+        # count the attempt (after three it offers a person).
+        call.id_pieces = ()
+        return await self._to_dialogue(call, resolution.heard)
+
+    async def _failed_turn_with(self, call: Call, saying: str) -> VoiceResponse:
+        call.reprompts += 1
+        if call.reprompts > len(self.content.reprompts):
+            return await self._failed_turn(call)
+        return self._prompt(call, [saying], call.prompt_kind, remember=False)
+
+    def _read_back(self, call: Call, found: tuple[str, ...]) -> VoiceResponse:
+        call.candidates, call.candidate = found, 0
+        call.reprompts = 0
+        chunks = read_back(found[0], self.formats, self.content)
+        saying = self.content.device_id.read_back.format(chunks=chunks)
+        return self._prompt(call, [saying], "confirm", remember=False)
+
+    async def _confirm_turn(self, call: Call, speech: str, digits: str) -> VoiceResponse:
+        answer = _yes_no(self.content, speech, digits)
+        wording = self.content.device_id
+        if answer is True:
+            device_id = call.candidates[call.candidate]
+            call.reset_device_id()
+            call.reprompts = 0
+            return await self._to_dialogue(call, device_id)
+        if answer is False:
+            call.candidate += 1
+            if call.candidate < len(call.candidates):
+                chunks = read_back(call.candidates[call.candidate], self.formats, self.content)
+                saying = wording.next_candidate.format(chunks=chunks)
+                return self._prompt(call, [saying], "confirm", remember=False)
+            call.reset_device_id()
+            return self._prompt(call, [wording.retry], "device_id", remember=False)
+        call.reprompts += 1
+        if call.reprompts > len(self.content.reprompts):
+            call.reset_device_id()
+            return await self._failed_turn(call)
+        chunks = read_back(call.candidates[call.candidate], self.formats, self.content)
+        saying = wording.read_back.format(chunks=chunks)
+        return self._prompt(call, [saying], "confirm", remember=False)
+
+    async def _password_turn(self, call: Call, speech: str, digits: str) -> VoiceResponse:
+        wording = self.content.password
+        ready = digits == self.content.yes_key or _said(speech, wording.ready_words)
+        again = digits == self.content.no_key or _said(speech, wording.repeat_words)
+        if ready and not again:
+            call.reading_password = False
+            call.reprompts = 0
+            sayings, call.after_password = call.after_password, []
+            return self._prompt(call, sayings or call.last_prompt, "steps")
+        if not again:
+            call.reprompts += 1
+            if call.reprompts > len(self.content.reprompts):
+                call.reading_password = False
+                return await self._failed_turn(call)
+        return self._password(call, again=True)
+
+    # --- answering ---------------------------------------------------------------------------
+
+    def _answer(
+        self, call: Call, messages: list[dict[str, Any]], before: list[str] | None = None
+    ) -> VoiceResponse:
+        """TwiML for the dialogue's ``messages``: spoken, then listen; hold; or the password."""
+        for index, message in enumerate(messages):
+            if password_reference(message) is not None:
+                sayings, _, _ = self._speakable(call, [*messages[:index], message])
+                self._speakable(call, messages[index + 1 :])  # the steps' prompt, for later
+                call.after_password = list(call.last_prompt)
+                return self._deliver_password(call, [*(before or []), *sayings], message)
+        sayings, kind, understood = self._speakable(call, messages)
+        sayings = [*(before or []), *sayings]
+        call.reprompts = 0 if understood else call.reprompts + 1
+        case = self.store.latest_for_conversation(call.sid)
+        if case is not None and case.status in ON_HOLD and not call.enqueued:
+            self._record_caller(call)
+            call.enqueued = True
+            call.checks_after_queue = 0
+            return twiml.enqueue(self.content, self.urls, [*sayings, self.content.queue.placed])
+        if call.reprompts > len(self.content.reprompts):
+            call.reprompts = 0
+        return self._prompt(call, sayings, kind)
+
+    def _speakable(
+        self, call: Call, messages: list[dict[str, Any]]
+    ) -> tuple[list[str], str, bool]:
+        """What to say for ``messages``, which prompt kind follows, and whether the dialogue
+        understood; remembered on the call as its last prompt."""
+        sayings: list[str] = []
+        kind = "default"
+        understood = True
+        for message in messages:
+            data = (message.get("custom") or {}).get("data")
+            if isinstance(data, dict) and data.get("type") == "reset_step":
+                kind = "steps"
+            text = message.get("text")
+            if isinstance(text, str) and text.strip() and password_reference(message) is None:
+                spoken = for_the_ear(text)
+                sayings.append(spoken)
+                if _said(spoken, self.content.not_understood_markers):
+                    understood = False
+        asks_for_id = any(_said(s, self.content.device_id_prompt_markers) for s in sayings)
+        call.expecting_device_id = asks_for_id and kind != "steps"
+        if call.expecting_device_id:
+            kind = "device_id"
+        if sayings:
+            call.last_prompt, call.prompt_kind = sayings, kind
+        return sayings, kind, understood
+
+    def _prompt(
+        self, call: Call, sayings: list[str], kind: str, *, remember: bool = True
+    ) -> VoiceResponse:
+        if remember:
+            call.last_prompt, call.prompt_kind = sayings, kind
+        return twiml.prompt(self.content, self.urls, sayings, kind)
+
+    def _deliver_password(
+        self, call: Call, sayings: list[str], message: dict[str, Any]
+    ) -> VoiceResponse:
+        revealed = reveal(message, call.sid)
+        value = revealed["custom"]["data"]["temporary_password"].get("value")
+        text = message.get("text")
+        if not isinstance(value, str):
+            call.after_password = []
+            return self._prompt(call, [*sayings, self.content.password.unavailable], "default")
+        call.password = value
+        call.reading_password = True
+        if isinstance(text, str) and text.strip():
+            sayings.append(for_the_ear(text))
+        return self._password(call, again=False, before=sayings)
+
+    def _password(
+        self, call: Call, *, again: bool, before: list[str] | None = None
+    ) -> VoiceResponse:
+        wording = self.content.password
+        password = call.password or ""
+        characters = spell_password(password, self.content)
+        if again:
+            lead = [wording.again]
+        else:
+            lead = [*(before or []), wording.intro.format(length=len(password))]
+        return twiml.prompt(
+            self.content,
+            self.urls,
+            [*lead, *characters, wording.offer_repeat],
+            "password",
+            pause_between=True,
+        )
+
+    def _record_caller(self, call: Call) -> None:
+        """The caller's number on the queued case, for the agent's verification card."""
+        if call.caller_recorded or not call.caller:
+            return
+        case = self.cases.current(call.sid)
+        if case is None or case.stated_phone:
+            call.caller_recorded = case is not None
+            return
+        self.store.record_owner_statement(
+            case.code,
+            name=case.stated_name,
+            email=case.stated_email,
+            phone=call.caller,
+            actor="assistant",
+        )
+        call.caller_recorded = True
+
+    def _spoken_chunks(self, resolution: Resolution) -> str:
+        heard = resolution.heard
+        return self.content.device_id.chunk_pause.join(
+            " ".join(heard[i : i + 4]) for i in range(0, len(heard), 4)
+        )
+
+
+def _said(text: str, phrases: tuple[str, ...]) -> bool:
+    """Whether ``text`` contains one of ``phrases`` as whole words (case does not matter)."""
+    cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in text.lower())
+    words = " " + " ".join(cleaned.split()) + " "
+    return any(f" {phrase} " in words for phrase in phrases)
+
+
+def _yes_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
+    """The caller's answer to a yes/no question: True, False, or None (neither, or both)."""
+    yes = digits == content.yes_key or _said(speech, content.yes_words)
+    no = digits == content.no_key or _said(speech, content.no_words)
+    return None if yes == no else yes

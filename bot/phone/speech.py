@@ -1,0 +1,56 @@
+"""Text written for the ear: the assistant's chat wording made speakable, IDs and passwords spelt.
+
+The dialogue already words the reset steps for the phone; other replies may still carry chat
+formatting, so :func:`for_the_ear` removes markdown, numbered-list markers, web addresses and
+"click" before anything is spoken. Device IDs are read back in the chunks printed on the label,
+one character at a time; a temporary password is read slowly, letters spelt with a word.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.devices.formats import DeviceIdFormats
+from bot.phone.content import PhoneContent
+
+_URL = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+\.(?:com|ca|net|org)\b\S*", re.IGNORECASE)
+_LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+", re.MULTILINE)
+_MARKUP = re.compile(r"\*\*|__|[*_`#|<>\[\]]")
+_MENU_ARROW = re.compile(r"\s*>\s*")
+_CLICK = re.compile(r"\b(right-|double-)?click(s|ed|ing)?\b", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t]+")
+
+
+def for_the_ear(text: str) -> str:
+    """``text`` fit to be spoken: no markdown, list markers, URLs or "click"; one paragraph."""
+    text = _URL.sub("the Lorex website", text)
+    text = _LIST_MARKER.sub("", text)
+    text = _MENU_ARROW.sub(", then ", text)
+    text = _MARKUP.sub("", text)
+    text = _CLICK.sub(lambda m: "press the right mouse button" if m.group(1) else "select", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    sentences = [line if line[-1] in ".?!:" else line + "." for line in lines]
+    return _SPACES.sub(" ", " ".join(sentences)).strip()
+
+
+def read_back(device_id: str, formats: DeviceIdFormats, content: PhoneContent) -> str:
+    """``ND48 1027 3945 KXQ`` as "N D 4 8, 1 0 2 7, ..." so the synthesiser says each character."""
+    chunks = formats.group(device_id).split()
+    return content.device_id.chunk_pause.join(" ".join(chunk) for chunk in chunks)
+
+
+def spell_character(char: str, content: PhoneContent) -> str:
+    wording = content.password
+    if char.isdigit():
+        return wording.digit.format(digit=char)
+    if char.isalpha():
+        template = wording.letter if char.isupper() else wording.lower_letter
+        word = content.spelling_words.get(char.upper(), char.upper())
+        return template.format(letter=char.upper(), word=word)
+    name = content.symbol_names.get(char, "symbol")
+    return wording.symbol.format(name=name)
+
+
+def spell_password(password: str, content: PhoneContent) -> list[str]:
+    """One phrase per character, to be spoken with a pause between each."""
+    return [spell_character(char, content) for char in password]

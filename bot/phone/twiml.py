@@ -1,0 +1,114 @@
+"""TwiML for the phone channel, built with twilio's ``VoiceResponse`` (never string templates).
+
+Every prompt that expects an answer is a ``<Gather input="dtmf speech" bargeIn="true">`` with the
+speech hints for what is expected and a timeout from ``data/content/phone.yml``; an empty result
+still posts back (``actionOnEmptyResult``), so silence reaches the channel and is reprompted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
+
+from bot.phone.content import PhoneContent
+
+PATHS = {
+    "voice": "/webhooks/phone/voice",
+    "status": "/webhooks/phone/status",
+    "wait": "/webhooks/phone/wait",
+    "after_queue": "/webhooks/phone/after-queue",
+}
+
+
+@dataclass(frozen=True)
+class Urls:
+    base: str  # PUBLIC_BASE_URL: what Twilio calls, e.g. https://lorex.example.com
+
+    def __getitem__(self, name: str) -> str:
+        return self.base.rstrip("/") + PATHS[name]
+
+
+def prompt(
+    content: PhoneContent,
+    urls: Urls,
+    sayings: list[str],
+    kind: str,
+    *,
+    pause_between: bool = False,
+) -> VoiceResponse:
+    """Say ``sayings`` and listen for an answer (speech or keys)."""
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf speech",
+        action=urls["voice"],
+        method="POST",
+        barge_in=True,
+        hints=content.hint(kind),
+        timeout=content.device_id_timeout if kind == "device_id" else content.timeout,
+        speech_timeout=content.speech_timeout,
+        language=content.language,
+        action_on_empty_result=True,
+    )
+    for saying in sayings:
+        gather.say(saying, voice=content.voice, language=content.language)
+        if pause_between:
+            gather.pause(length=1)
+    return response
+
+
+def say_and_redirect(
+    content: PhoneContent, sayings: list[str], url: str, pause: int = 0
+) -> VoiceResponse:
+    response = VoiceResponse()
+    for saying in sayings:
+        response.say(saying, voice=content.voice, language=content.language)
+    if pause:
+        response.pause(length=pause)
+    response.redirect(url, method="POST")
+    return response
+
+
+def enqueue(content: PhoneContent, urls: Urls, sayings: list[str]) -> VoiceResponse:
+    """Say ``sayings``, then hold the caller in the support queue."""
+    response = VoiceResponse()
+    for saying in sayings:
+        response.say(saying, voice=content.voice, language=content.language)
+    response.enqueue(
+        content.queue.name,
+        wait_url=urls["wait"],
+        wait_url_method="POST",
+        action=urls["after_queue"],
+        method="POST",
+    )
+    return response
+
+
+def hold(content: PhoneContent, sayings: list[str]) -> VoiceResponse:
+    """What the wait URL plays: where the caller stands, then hold music (if configured)."""
+    response = VoiceResponse()
+    for saying in sayings:
+        response.say(saying, voice=content.voice, language=content.language)
+    if content.queue.hold_music_url:
+        response.play(content.queue.hold_music_url)
+    else:
+        response.pause(length=20)
+    return response
+
+
+def leave() -> VoiceResponse:
+    response = VoiceResponse()
+    response.leave()
+    return response
+
+
+def goodbye(content: PhoneContent, sayings: list[str]) -> VoiceResponse:
+    response = VoiceResponse()
+    for saying in [*sayings, content.goodbye]:
+        response.say(saying, voice=content.voice, language=content.language)
+    response.hangup()
+    return response
+
+
+def empty() -> VoiceResponse:
+    return VoiceResponse()

@@ -1,0 +1,477 @@
+"""The phone channel over HTTP, as Twilio calls it: signed form posts, TwiML back.
+
+A real Sanic server with just the channel's blueprint, on SQLite and PostgreSQL. The dialogue is
+a small stand-in that answers through the output channel it is given (as Rasa does) and opens
+and queues cases through the real case store: it tests the channel, not the dialogue (which has
+its own tests). Signatures are computed with twilio's RequestValidator and checked for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
+from twilio.request_validator import RequestValidator
+
+from bot.cases.conversation import ConversationCases
+from bot.cases.status import CaseStatus
+from bot.cases.store import CaseStore
+from bot.channels.phone import PhoneChannel
+from bot.db import UTC, Database
+from bot.devices.registry import DeviceRegistry
+from bot.handoff.temporary_password import TemporaryPassword
+from bot.handoff.vault import VAULT
+from bot.phone.content import load_phone_content
+from tests.conftest import WriteCsv
+from tests.console_server import free_port
+
+TOKEN = "test-auth-token-" + uuid.uuid4().hex
+PUBLIC = "https://lorex.example.test"
+CONTENT = load_phone_content()
+ASK_ID = (
+    "Lorex releases a temporary password for a specific recorder, so I need its **Device ID**. "
+    "What is it? If you're not sure where to find it, just ask."
+)
+NOT_UNDERSTOOD = "Sorry, I didn't catch that. Say \"agent\" to reach a person."
+
+
+@dataclass
+class FakeDialogue:
+    """Stands in for Rasa: records each UserMessage and answers through its output channel."""
+
+    database: Database
+    received: list[UserMessage] = field(default_factory=list)
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.received.append(message)
+        out, sid, text = message.output_channel, message.sender_id, message.text or ""
+        cases = ConversationCases(CaseStore(self.database))
+        registry = DeviceRegistry(self.database)
+        if text == CONTENT.first_message:
+            cases.start_gathering(sid, "phone")
+            await out.send_text_message(sid, ASK_ID)
+        elif registry.find_by_device_id(text) is not None:
+            queued = cases.queue_for_agent(sid, "phone", device_id=text, reason="checked")
+            await out.send_text_message(
+                sid, f"Thanks. I've opened support case **{queued.case.code}** for your N841."
+            )
+        elif text == CONTENT.agent_message:
+            queued = cases.queue_for_agent(sid, "phone", device_id=None, reason="asked")
+            await out.send_text_message(sid, f"I've opened support case **{queued.case.code}**.")
+        elif text in ("where do I find it", "help"):
+            await out.send_text_message(
+                sid, "1. On the label, beside the QR code.\n2. In the Lorex app: **Settings > "
+                "Device Info**.\nIt is not the serial number. What is the Device ID?"
+            )
+        else:
+            await out.send_text_message(sid, NOT_UNDERSTOOD)
+
+
+@dataclass
+class Phone:
+    """A Twilio stand-in: signs and posts what Twilio would, parses the TwiML answered."""
+
+    url: str
+    channel: PhoneChannel
+    dialogue: FakeDialogue
+    call_sid: str = field(default_factory=lambda: "CA" + uuid.uuid4().hex)
+    caller: str = "+14165550101"
+
+    def post(
+        self,
+        path: str,
+        params: dict[str, str],
+        *,
+        token: str = TOKEN,
+        sign_url: str | None = None,
+        signature: str | None = None,
+    ) -> requests.Response:
+        form = {"CallSid": self.call_sid, "From": self.caller, "AccountSid": "AC1", **params}
+        if signature is None:
+            signature = RequestValidator(token).compute_signature(
+                sign_url or PUBLIC + path, form
+            )
+        headers = {"X-Twilio-Signature": signature} if signature else {}
+        return requests.post(self.url + path, data=form, headers=headers, timeout=20)
+
+    def twiml(self, path: str, **params: str) -> ET.Element:
+        answer = self.post(path, params)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/xml")
+        return ET.fromstring(answer.text)
+
+    def ring(self) -> ET.Element:
+        return self.twiml("/webhooks/phone/voice", CallStatus="ringing")
+
+    def say(self, speech: str) -> ET.Element:
+        return self.twiml("/webhooks/phone/voice", SpeechResult=speech, Confidence="0.9")
+
+    def press(self, digits: str) -> ET.Element:
+        return self.twiml("/webhooks/phone/voice", Digits=digits)
+
+    def silence(self) -> ET.Element:
+        return self.twiml("/webhooks/phone/voice")
+
+    def hang_up(self, status: str = "completed") -> requests.Response:
+        return self.post("/webhooks/phone/status", {"CallStatus": status})
+
+
+def spoken(twiml: ET.Element) -> str:
+    return " ".join(say.text or "" for say in twiml.iter("Say"))
+
+
+def gather(twiml: ET.Element) -> ET.Element:
+    found = twiml.find("Gather")
+    assert found is not None, ET.tostring(twiml)
+    return found
+
+
+@pytest.fixture
+def phone(
+    database: Database, write_devices_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Phone]:
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    DeviceRegistry(database).seed_from_csv(write_devices_csv())
+    channel = PhoneChannel(database=database)
+    dialogue = FakeDialogue(database)
+    port = free_port()
+    Sanic.test_mode = True
+    app = Sanic(f"phone_test_{port}")
+    app.blueprint(channel.blueprint(dialogue), url_prefix="/webhooks/phone")
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(
+            app.create_server(
+                host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+            )
+        )
+        loop.run_until_complete(server.startup())
+        holder["server"] = server
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(20)
+    try:
+        yield Phone(f"http://127.0.0.1:{port}", channel, dialogue)
+    finally:
+
+        async def shut_down() -> None:
+            await holder["server"].close()
+
+        asyncio.run_coroutine_threadsafe(shut_down(), loop).result(20)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(20)
+        loop.close()
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+
+def test_a_signed_call_is_answered_with_a_gather(phone: Phone) -> None:
+    twiml = phone.ring()
+    prompt = gather(twiml)
+    assert prompt.get("input") == "dtmf speech"
+    assert prompt.get("bargeIn") == "true"
+    assert prompt.get("action") == PUBLIC + "/webhooks/phone/voice"
+    assert prompt.get("actionOnEmptyResult") == "true"
+    assert prompt.get("timeout") == str(CONTENT.device_id_timeout)
+    assert "november" in (prompt.get("hints") or "")  # the Device ID hints
+    text = spoken(twiml)
+    assert text.startswith(CONTENT.welcome)
+    assert "Device ID" in text and "**" not in text
+    message = phone.dialogue.received[0]
+    assert (message.sender_id, message.input_channel) == (phone.call_sid, "phone")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["missing", "wrong token", "other url", "tampered body", "garbage"],
+)
+def test_requests_without_a_valid_signature_are_refused(phone: Phone, tamper: str) -> None:
+    path = "/webhooks/phone/voice"
+    if tamper == "missing":
+        answer = phone.post(path, {}, signature="")
+    elif tamper == "wrong token":
+        answer = phone.post(path, {}, token="not-the-token")
+    elif tamper == "other url":
+        answer = phone.post(path, {}, sign_url="https://elsewhere.example" + path)
+    elif tamper == "tampered body":
+        good = RequestValidator(TOKEN).compute_signature(
+            PUBLIC + path, {"CallSid": phone.call_sid, "From": phone.caller, "AccountSid": "AC1"}
+        )
+        answer = phone.post(path, {"SpeechResult": "agent"}, signature=good)
+    else:
+        answer = phone.post(path, {}, signature="AAAA")
+    assert answer.status_code == 403
+    assert phone.dialogue.received == []
+    assert len(phone.channel.calls) == 0
+    for other in ("/webhooks/phone/status", "/webhooks/phone/wait", "/webhooks/phone/after-queue"):
+        assert phone.post(other, {}, signature="").status_code == 403
+
+
+def test_an_unconfigured_channel_refuses_everything(
+    phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    assert phone.post("/webhooks/phone/voice", {}).status_code == 403
+    assert phone.dialogue.received == []
+
+
+def test_the_token_is_never_logged(phone: Phone, caplog: pytest.LogCaptureFixture) -> None:
+    phone.post("/webhooks/phone/voice", {}, token="wrong")
+    phone.ring()
+    assert TOKEN not in caplog.text
+
+
+# --- Device ID by voice and keypad ---------------------------------------------------------
+
+
+def test_a_spoken_device_id_is_read_back_and_only_passed_on_when_confirmed(phone: Phone) -> None:
+    phone.ring()
+    twiml = phone.say("um it's N as in Nancy D four eight, ten twenty seven, 3945 K X Q")
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(twiml)
+    assert "press 1" in spoken(twiml)
+    assert gather(twiml).get("hints") == CONTENT.hint("confirm")
+    assert len(phone.dialogue.received) == 1  # nothing passed on yet
+    twiml = phone.press("1")
+    assert phone.dialogue.received[-1].text == "ND4810273945KXQ"
+    # the dialogue queued the case: the caller is put on hold
+    enqueue = twiml.find("Enqueue")
+    assert enqueue is not None and enqueue.text == CONTENT.queue.name
+    assert enqueue.get("waitUrl") == PUBLIC + "/webhooks/phone/wait"
+    assert enqueue.get("action") == PUBLIC + "/webhooks/phone/after-queue"
+    case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
+    assert case is not None and case.status is CaseStatus.QUEUED
+    assert case.stated_phone == phone.caller  # for the agent's verification card
+
+
+def test_pieces_over_several_turns(phone: Phone) -> None:
+    phone.ring()
+    twiml = phone.say("L R X")
+    assert "Go on" in spoken(twiml) and gather(twiml).get("hints") == CONTENT.hint("device_id")
+    phone.say("one oh four five nine two")
+    twiml = phone.say("eight three seven")
+    assert "L R X, 1 0 4, 5 9 2, 8 3 7" in spoken(twiml)
+    phone.say("yes")
+    assert phone.dialogue.received[-1].text == "LRX104592837"
+
+
+def test_no_reads_back_the_next_registered_reading_then_asks_again(
+    phone: Phone, write_devices_csv: WriteCsv
+) -> None:
+    rows = [
+        {
+            "device_id": device_id,
+            "model": "N841",
+            "serial_number": f"21LX04839201{number:02d}",
+            "owner_name": "Dana Whitfield",
+            "owner_email": "dana@example.com",
+            "owner_phone": "+1 416 555 0101",
+            "warranty_registered": "yes",
+        }
+        for number, device_id in enumerate(("NB4810273945KXQ", "ND4810273945KXQ"))
+    ]
+    DeviceRegistry(phone.dialogue.database).seed_from_csv(write_devices_csv(rows, name="b.csv"))
+    phone.ring()
+    first = spoken(phone.say("N B 4810 2739 45 KXQ"))
+    assert "N B 4 8" in first
+    second = spoken(phone.say("no"))
+    assert "N D 4 8" in second
+    third = spoken(phone.press("2"))
+    assert third == CONTENT.device_id.retry
+    assert len(phone.dialogue.received) == 1  # no guess was passed on
+
+
+def test_an_unregistered_id_goes_to_the_dialogue_to_be_refused(phone: Phone) -> None:
+    phone.ring()
+    phone.say("X X 1 2 3 4 5 6 7 8 9 0 X X X")
+    assert phone.dialogue.received[-1].text == "XX1234567890XXX"
+
+
+def test_keypad_entry_resolves_letters_with_the_registry(phone: Phone) -> None:
+    phone.ring()
+    twiml = phone.press("634810273945597")  # N=6 D=3 ... K=5 X=9 Q=7
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(twiml)
+    phone.press("1")
+    assert phone.dialogue.received[-1].text == "ND4810273945KXQ"
+
+
+def test_a_question_while_asked_for_the_id_goes_to_the_dialogue(phone: Phone) -> None:
+    phone.ring()
+    twiml = phone.say("where do I find it")
+    text = spoken(twiml)
+    assert phone.dialogue.received[-1].text == "where do I find it"
+    assert "**" not in text and "1." not in text and ">" not in text
+    assert "Settings, then Device Info" in text
+
+
+# --- reprompts --------------------------------------------------------------------------------
+
+
+def test_silence_escalates_and_never_loops(phone: Phone) -> None:
+    phone.ring()
+    first = spoken(phone.silence())
+    assert first.startswith("Sorry, I didn't catch that.") and "Device ID" in first
+    second = spoken(phone.silence())
+    assert CONTENT.keypad.help in second
+    third = spoken(phone.silence())
+    assert "agent" in third and "star" in third
+    fourth = phone.silence()
+    assert phone.dialogue.received[-1].text == CONTENT.agent_message
+    assert fourth.find("Enqueue") is not None
+
+
+def test_star_asks_for_an_agent(phone: Phone) -> None:
+    phone.ring()
+    twiml = phone.press("*")
+    assert phone.dialogue.received[-1].text == CONTENT.agent_message
+    assert twiml.find("Enqueue") is not None
+
+
+def test_not_understood_replies_count_as_failed_turns(phone: Phone) -> None:
+    phone.ring()
+    phone.say("N D 4 8")  # a piece
+    phone.dialogue.received.clear()
+    # Words the dialogue does not understand, outside Device ID entry: count up too.
+    phone.channel.calls.get(phone.call_sid).expecting_device_id = False  # type: ignore[union-attr]
+    phone.say("bananas")
+    call = phone.channel.calls.get(phone.call_sid)
+    assert call is not None and call.reprompts == 1
+
+
+# --- queue, release, password -------------------------------------------------------------
+
+
+def _queued(phone: Phone) -> str:
+    phone.ring()
+    phone.say("N D 4 8 1 0 2 7 3 9 4 5 K X Q")
+    phone.press("1")
+    case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
+    assert case is not None
+    return case.code
+
+
+def test_the_wait_url_tells_position_and_plays_hold_music(phone: Phone) -> None:
+    _queued(phone)
+    twiml = phone.twiml("/webhooks/phone/wait", QueuePosition="1")
+    text = spoken(twiml)
+    assert "number 1 in the queue" in text or "Support is closed" in text
+    play = twiml.find("Play")
+    assert play is not None and play.text == CONTENT.queue.hold_music_url
+    assert twiml.find("Leave") is None
+
+
+def _release(phone: Phone, code: str, password: str) -> str:
+    """What the console and Rasa do on a release: the case moves, the password goes into the
+    vault, and the dialogue's message (by reference) is pushed through the output channel."""
+    store = CaseStore(phone.dialogue.database)
+    store.transition(code, CaseStatus.ASSIGNED, actor="agent:alice", reason="claimed")
+    store.transition(code, CaseStatus.RELEASED, actor="agent:alice", reason="released")
+    reference = uuid.uuid4().hex
+    VAULT.deposit(
+        reference,
+        phone.call_sid,
+        TemporaryPassword(password),
+        datetime.now(UTC) + timedelta(hours=8),
+    )
+    output = phone.channel.get_output_channel()
+    message = {
+        "data": {"type": "temporary_password", "temporary_password": {"reference": reference}}
+    }
+
+    async def push() -> None:
+        await output.send_text_message(phone.call_sid, "Good news: support released it.")
+        await output.send_custom_json(phone.call_sid, message)
+        await output.send_text_message(phone.call_sid, "Step 1 of 10: Right-click on the screen.")
+        await output.send_custom_json(phone.call_sid, {"data": {"type": "reset_step", "step": 1}})
+
+    asyncio.run(push())
+    return reference
+
+
+def test_release_leaves_the_queue_and_reads_the_password_slowly(phone: Phone) -> None:
+    code = _queued(phone)
+    password = "K7qX3mNP4a"
+    _release(phone, code, password)
+    assert phone.twiml("/webhooks/phone/wait").find("Leave") is not None
+    twiml = phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    says = [say.text or "" for say in twiml.iter("Say")]
+    assert "capital K, as in kilo" in says
+    assert "the number 7" in says
+    assert "small Q, as in quebec" in says
+    assert len(twiml.findall(".//Pause")) >= len(password)
+    assert password not in " ".join(says)  # spelt, never said as a word
+    assert CONTENT.password.offer_repeat in says
+    # repeat as often as asked
+    for _ in range(3):
+        again = [say.text for say in phone.say("say it again").iter("Say")]
+        assert "capital K, as in kilo" in again
+    # then the steps
+    steps = phone.say("ready")
+    text = spoken(steps)
+    assert "Step 1 of 10" in text and "click" not in text.lower().replace("right mouse", "")
+    assert gather(steps).get("hints") == CONTENT.hint("steps")
+
+
+def test_a_rejection_also_leaves_the_queue(phone: Phone) -> None:
+    code = _queued(phone)
+    store = CaseStore(phone.dialogue.database)
+    store.transition(code, CaseStatus.ASSIGNED, actor="agent:alice", reason="claimed")
+    store.transition(code, CaseStatus.REJECTED, actor="agent:alice", reason="not the owner")
+    assert phone.twiml("/webhooks/phone/wait").find("Leave") is not None
+
+
+def test_keys_at_a_step_become_the_step_words(phone: Phone) -> None:
+    code = _queued(phone)
+    _release(phone, code, "ACDE34")
+    phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    phone.press("1")  # ready: the steps begin
+    phone.press("2")
+    assert phone.dialogue.received[-1].text == "repeat"
+
+
+# --- hang-up ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["collecting", "queued"])
+def test_hanging_up_abandons_a_waiting_case(phone: Phone, when: str) -> None:
+    if when == "queued":
+        code = _queued(phone)
+    else:
+        phone.ring()
+        case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
+        assert case is not None
+        code = case.code
+    assert phone.hang_up().status_code == 204
+    store = CaseStore(phone.dialogue.database)
+    assert store.get(code).status is CaseStatus.ABANDONED
+    assert store.events(code)[-1].reason == "the caller hung up"
+    assert phone.channel.calls.get(phone.call_sid) is None
+
+
+def test_hanging_up_after_release_keeps_the_case_and_forgets_the_password(phone: Phone) -> None:
+    code = _queued(phone)
+    _release(phone, code, "ACDE34")
+    phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    call = phone.channel.calls.get(phone.call_sid)
+    assert call is not None and call.password == "ACDE34"
+    phone.hang_up()
+    assert CaseStore(phone.dialogue.database).get(code).status is CaseStatus.RELEASED
+    assert phone.channel.calls.get(phone.call_sid) is None
