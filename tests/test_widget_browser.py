@@ -1,0 +1,372 @@
+# mypy: disable-error-code="import-untyped"
+"""The web chat widget in a real browser (Playwright driving Debian's headless Chromium) on the
+demo page, against the whole product started the way `make run` starts it.
+
+A whole visit on a 360 px wide screen, mostly by keyboard: open the chat, ask where the Device ID
+is, give it and the owner's details, wait in the queue; an agent (this test process, through the
+support desk) releases a temporary password; the password box and the step cards follow; a
+reload half-way keeps the conversation (but not the password); the steps go on to the end. Then
+the label photo (a generated QR code, an unreadable photo, a file too large), the files the
+channel serves, and an axe-core accessibility check. Screenshots go to test-artifacts/widget/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import qrcode
+import requests
+from argon2 import PasswordHasher
+from PIL import Image
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+
+from bot.agents.accounts import AgentAccounts
+from bot.db import Database
+from bot.handoff.agent_desk import AgentDesk
+from bot.handoff.desk import SupportDesk
+from bot.handoff.rasa_bridge import RasaBridge
+from bot.handoff.support_centre import load_support_centre
+from bot.handoff.temporary_password import GeneratedPasswords
+from bot.serve import Settings
+from tests.running_product import running_product
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts" / "widget"
+BROWSER_TOOLS = REPO / "tests" / "browser-tools"
+AXE = BROWSER_TOOLS / "node_modules" / "axe-core" / "axe.min.js"
+SUPPORTED_ID = "ND4810273945KXQ"  # an N841 registered to Zion Juniperfield in data/devices.csv
+REPLY_MS = 120_000  # Rasa on a busy two-core machine
+PHONE = {"width": 360, "height": 740}
+
+ASYNC = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Database]]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `make test` installs it")
+    folder = tmp_path_factory.mktemp("widget-product")
+    database_url = f"sqlite:///{folder / 'lorex.db'}"
+    with running_product(
+        folder,
+        database_url=database_url,
+        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
+        extra_env={"LOREX_DATA_DIR": str(support_always_open(folder / "data"))},
+    ) as (settings, _log):
+        yield settings, Database(database_url)
+
+
+def support_always_open(data: Path) -> Path:
+    """A copy of the product's content whose support centre is open around the clock, so the
+    visit is queued with a position whatever the hour the test runs."""
+    shutil.copytree(REPO / "data" / "content", data / "content")
+    shutil.copy(REPO / "data" / "devices.csv", data / "devices.csv")
+    support = data / "content" / "support.yml"
+    text = support.read_text()
+    hours = text[text.index("hours:") : text.index("rejection_reasons:")]
+    every_day = "hours:\n" + "".join(
+        f'  {day}: "00:00-23:59"\n'
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+    support.write_text(text.replace(hours, every_day + "\n"))
+    return data
+
+
+@pytest.fixture(scope="module")
+def axe_script() -> str:
+    if not AXE.is_file():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_TOOLS, check=True)
+    return AXE.read_text()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        await browser.close()
+
+
+def demo_url(settings: Settings) -> str:
+    return f"{settings.rasa_url}/webhooks/widget/demo"
+
+
+async def snap(page: Page, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+async def say(page: Page, text: str) -> None:
+    chat_input = page.get_by_role("textbox", name="Message")
+    await expect(chat_input).to_be_focused()
+    await page.keyboard.type(text)
+    await page.keyboard.press("Enter")
+
+
+async def bot_says(page: Page, text: str) -> Locator:
+    message = page.locator(".lw-log > *").filter(has_text=text).last
+    await expect(message).to_be_visible(timeout=REPLY_MS)
+    return message
+
+
+async def check_accessibility(page: Page, axe: str, stage: str) -> None:
+    await page.add_script_tag(content=axe)
+    result: dict[str, Any] = await page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})"
+    )
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{stage}: " + "\n".join(bad)
+
+
+def release_password(settings: Settings, database: Database) -> str:
+    """What the agent does in the console: claim the only queued case and release."""
+    desk = SupportDesk(database, centre=load_support_centre(), provider=GeneratedPasswords())
+    accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+    agent = accounts.create("alice", "Alice", "correct horse battery staple")
+    [entry] = desk.queue()
+
+    async def release() -> None:
+        bridge = RasaBridge(settings.rasa_url, settings.rasa_api_token)
+        agent_desk = AgentDesk(desk, bridge)
+        await agent_desk.claim(entry.case.code, agent)
+        outcome = await agent_desk.release(entry.case.code, agent, releases_seen=0)
+        await bridge.close()
+        assert outcome.problem is None, outcome.problem
+
+    asyncio.run(release())
+    return str(entry.case.code)
+
+
+@ASYNC
+async def test_a_whole_visit_from_the_demo_page(
+    product: tuple[Settings, Database], browser: Browser, axe_script: str
+) -> None:
+    settings, database = product
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    await snap(page, "01-demo-page-360px")
+
+    # Keyboard only: the launcher is the first stop, Enter opens the chat with the input focused.
+    await page.keyboard.press("Tab")
+    launcher = page.get_by_role("button", name="Chat: reset my recorder password")
+    await expect(launcher).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog", name="Recorder password help")).to_be_visible()
+    await check_accessibility(page, axe_script, "the open chat")
+
+    await say(page, "I forgot my recorder password")
+    await bot_says(page, "I need its Device ID")
+    # The quick reply is the last button in the conversation: one Shift+Tab past the photo button.
+    await page.keyboard.press("Shift+Tab")
+    await page.keyboard.press("Shift+Tab")
+    where = page.get_by_role("button", name="Where do I find it?")
+    await expect(where).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(where).to_be_disabled()
+    location = await bot_says(page, "three places")
+    await expect(location.get_by_role("img", name="Recorder label")).to_be_visible()
+    info_screen = location.get_by_role("img", name="Device Info screen")
+    await expect(info_screen).to_be_visible()
+    await location.get_by_role("img", name="Recorder label").scroll_into_view_if_needed()
+    await snap(page, "02-where-is-the-device-id")
+
+    await say(page, SUPPORTED_ID)
+    await bot_says(page, "What name")
+    await say(page, "Zion Juniperfield")
+    await bot_says(page, "email address")
+    await say(page, "zion.juniperfield@example.com")
+    await bot_says(page, "phone number")
+    await say(page, "+1 202-555-0110")
+    waiting = page.get_by_role("status").filter(has_text="waiting for an agent")
+    await expect(waiting).to_have_text(
+        "You are waiting for an agent (position 1). Please keep this window open.",
+        timeout=REPLY_MS,
+    )
+    await snap(page, "03-waiting-for-an-agent")
+
+    await asyncio.get_running_loop().run_in_executor(
+        None, release_password, settings, database
+    )
+    box = page.locator(".lw-password")
+    await expect(box).to_be_visible(timeout=REPLY_MS)
+    await expect(waiting).to_be_hidden()
+    value_node = box.locator(".lw-password-value")
+    await expect(value_node).to_have_text("•" * 10)  # hidden until asked for
+    await box.get_by_role("button", name="Show").click()
+    password = (await value_node.text_content() or "").strip()
+    assert len(password) == 10 and "•" not in password
+    await expect(box.get_by_role("button", name="Hide")).to_have_attribute("aria-pressed", "true")
+
+    card = page.locator(".lw-card").last
+    await expect(card).to_contain_text("Step 1 of 10", timeout=REPLY_MS)
+    await expect(card.get_by_role("heading")).to_have_text("Get ready at the recorder")
+    await expect(card.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "1")
+    await expect(card.get_by_role("img")).to_have_attribute("alt", "A recorder with a monitor "
+        "connected by an HDMI or VGA cable and a USB mouse plugged into the recorder's USB port.")
+    await card.scroll_into_view_if_needed()
+    await snap(page, "04-password-and-step-1")
+    await check_accessibility(page, axe_script, "password box and step card")
+
+    # Done, by keyboard; each next card takes the focus, so Enter goes on.
+    await card.get_by_role("button", name="Done").focus()
+    for step in (2, 3, 4):
+        await page.keyboard.press("Enter")
+        card = page.locator(".lw-card").last
+        await expect(card).to_contain_text(f"Step {step} of 10", timeout=REPLY_MS)
+        await expect(card.get_by_role("button", name="Done")).to_be_focused()
+    assert (await card.get_by_role("img").get_attribute("src") or "").endswith("main-menu.svg")
+    await snap(page, "05-step-4")
+
+    # A reload: the conversation is intact, the password is not shown again nor stored.
+    before = await page.locator(".lw-log > *").count()
+    await page.reload()
+    await expect(page.get_by_role("dialog", name="Recorder password help")).to_be_visible()
+    await expect(page.locator(".lw-log > *")).to_have_count(before)
+    await expect(page.locator(".lw-password")).to_have_count(0)
+    await expect(page.locator(".lw-password-gone")).to_contain_text("ask the agent for a new one")
+    await expect(page.locator(".lw-card").last).to_contain_text("Step 4 of 10")
+    stored = await page.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+    assert password not in stored and password not in await page.content()
+    await snap(page, "06-after-reload")
+
+    # Back and repeat work; then Done to the end.
+    card = page.locator(".lw-card").last
+    await card.get_by_role("button", name="Back").click()
+    await expect(page.locator(".lw-card").last).to_contain_text("Step 3 of 10", timeout=REPLY_MS)
+    await page.locator(".lw-card").last.get_by_role("button", name="Repeat").click()
+    await expect(page.locator(".lw-card")).to_have_count(6, timeout=REPLY_MS)
+    await expect(page.locator(".lw-card").last).to_contain_text("Step 3 of 10")
+    await page.locator(".lw-card").last.get_by_role("button", name="I'm stuck").click()
+    await expect(page.locator(".lw-card")).to_have_count(7, timeout=REPLY_MS)
+    await expect(page.locator(".lw-card").last).to_contain_text("case-sensitive")
+    for step in range(4, 11):
+        await page.locator(".lw-card").last.get_by_role("button", name="Done").click()
+        card = page.locator(".lw-card").last
+        await expect(card).to_contain_text(f"Step {step} of 10", timeout=REPLY_MS)
+        if step == 8:
+            await expect(card.locator(".lw-sensitive")).to_be_visible()
+            await card.scroll_into_view_if_needed()
+            await snap(page, "07-step-8-new-password")
+    await card.get_by_role("button", name="Done").click()
+    finished = page.locator(".lw-card-finished")
+    await expect(finished).to_contain_text("All 10 steps done", timeout=REPLY_MS)
+    await expect(finished.get_by_role("heading")).to_have_text("Your password is reset")
+    await expect(finished).to_contain_text("Congratulations")
+    await expect(finished.get_by_role("heading")).to_be_focused()
+    await snap(page, "08-finished")
+
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await snap(page, "09-finished-desktop")
+    await context.close()
+
+
+def label_photo_png(text: str) -> bytes:
+    photo = Image.new("RGB", (800, 600), (190, 184, 176))
+    photo.paste(qrcode.make(text, box_size=8).get_image().convert("RGB"), (60, 60))
+    out = io.BytesIO()
+    photo.save(out, "PNG")
+    return out.getvalue()
+
+
+@ASYNC
+async def test_the_label_photo_offers_the_device_id_it_reads(
+    product: tuple[Settings, Database], browser: Browser, tmp_path: Path
+) -> None:
+    settings, _ = product
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    await page.get_by_role("button", name="Chat: reset my recorder password").click()
+    photo_button = page.get_by_role("button", name="Read the Device ID from a photo of the label")
+
+    unreadable = tmp_path / "blurry.jpg"
+    Image.new("RGB", (640, 480), (120, 130, 140)).save(unreadable, "JPEG")
+    async with page.expect_file_chooser() as chooser:
+        await photo_button.click()
+    await (await chooser.value).set_files(str(unreadable))
+    await bot_says(page, "couldn't read a QR code in that photo")
+
+    too_large = tmp_path / "huge.jpg"
+    too_large.write_bytes(b"\xff\xd8\xff" + bytes(20 * 1024 * 1024))
+    async with page.expect_file_chooser() as chooser:
+        await photo_button.click()
+    await (await chooser.value).set_files(str(too_large))
+    await bot_says(page, "That file is too large")
+
+    label = tmp_path / "label.png"
+    label.write_bytes(label_photo_png(SUPPORTED_ID))
+    async with page.expect_file_chooser() as chooser:
+        await photo_button.click()
+    await (await chooser.value).set_files(str(label))
+    offer = await bot_says(page, "from your photo")
+    await expect(offer).to_contain_text("ND48 1027 3945 KXQ")
+    use_it = offer.get_by_role("button", name="Yes, use it")
+    await expect(use_it).to_be_focused()
+    await snap(page, "10-label-photo-offer")
+    await page.keyboard.press("Enter")
+    await bot_says(page, "is a registered N841")
+    await snap(page, "11-label-photo-confirmed")
+    await context.close()
+
+
+def test_the_label_photo_endpoint_answers_every_bad_file_in_json(
+    product: tuple[Settings, Database],
+) -> None:
+    settings, _ = product
+    url = f"{settings.rasa_url}/webhooks/widget/label-photo"
+    cases = [
+        (b"%PDF-1.7\n", 415, "not_an_image"),
+        (b"", 400, "empty"),
+        (b"\xff\xd8\xff" + bytes(20 * 1024 * 1024), 413, "too_large"),
+        (label_photo_png("not a device id"), 422, "no_device_id"),
+    ]
+    for body, status, error in cases:
+        answer = requests.post(url, data=body, timeout=60)
+        assert (answer.status_code, answer.json()["error"]) == (status, error)
+        assert answer.json()["message"]
+    good = requests.post(url, data=label_photo_png(SUPPORTED_ID), timeout=60)
+    assert good.json() == {
+        "device_id": SUPPORTED_ID, "grouped": "ND48 1027 3945 KXQ", "outcome": "ok", "ok": True
+    }
+    # The server still chats after all that.
+    chat = requests.post(
+        f"{settings.rasa_url}/webhooks/rest/webhook",
+        json={"sender": "after-photos", "message": "hi"},
+        timeout=60,
+    )
+    assert chat.status_code == 200
+
+
+def test_the_widget_files_are_served_and_nothing_else(product: tuple[Settings, Database]) -> None:
+    settings, _ = product
+    base = f"{settings.rasa_url}/webhooks/widget"
+    expected = {
+        "widget.js": "text/javascript",
+        "widget.css": "text/css",
+        "vendor/socket.io.min.js": "text/javascript",
+        "pictures/label.svg": "image/svg+xml",
+        "demo": "text/html",
+    }
+    for path, content_type in expected.items():
+        answer = requests.get(f"{base}/{path}", timeout=30)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-type"].startswith(content_type), path
+    for path in ("demo.html", "nothing.js", "..%2f..%2fcredentials.yml", "vendor/x.js"):
+        assert requests.get(f"{base}/{path}", timeout=30).status_code == 404, path

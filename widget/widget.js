@@ -1,0 +1,684 @@
+/*
+ * The assistant's web chat widget. One tag embeds it:
+ *
+ *   <script src="https://assistant.example/webhooks/widget/widget.js" defer
+ *           data-title="Recorder password help" data-color="#0b5cad" data-lang="en"></script>
+ *
+ * Options (data attributes, all optional): data-server (the assistant's address; default: where
+ * this script came from), data-title, data-color (buttons and header; pick one with 4.5:1
+ * contrast against white), data-lang (the widget's own wording; "en" is the only one so far),
+ * data-open ("true": open on load).
+ *
+ * Plain ES2017, served as written (no build step). The chat goes over the assistant's socket.io
+ * channel with session persistence: the session id and the conversation (without any temporary
+ * password) are kept in localStorage, so the chat survives reloads and navigation on the site.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || window.__lorexWidgetLoaded) return;
+  window.__lorexWidgetLoaded = true;
+
+  var BASE = new URL(".", script.src).href; // .../webhooks/widget/
+  var options = {
+    server: script.dataset.server || new URL(script.src).origin,
+    title: script.dataset.title || "Recorder password help",
+    color: script.dataset.color || "",
+    lang: script.dataset.lang || "en",
+    open: script.dataset.open === "true",
+  };
+
+  var STRINGS = {
+    en: {
+      launcher: "Chat: reset my recorder password",
+      close: "Close chat",
+      log: "Conversation",
+      message: "Message",
+      placeholder: "Type your message",
+      send: "Send",
+      photo: "Read the Device ID from a photo of the label",
+      you: "You",
+      assistant: "Assistant",
+      agent: "Support agent",
+      typing: "The assistant is typing",
+      connecting: "Connecting…",
+      offline: "Connection lost. Reconnecting…",
+      waiting: "You are waiting for an agent (position {n}). Please keep this window open.",
+      waitingNoPosition: "You are waiting for an agent. Please keep this window open.",
+      stepOf: "Step {n} of {m}",
+      finished: "All {m} steps done",
+      finishedTitle: "Your password is reset",
+      progress: "Progress",
+      done: "Done",
+      back: "Back",
+      repeat: "Repeat",
+      stuck: "I'm stuck",
+      sensitive: "Type your new password on the recorder only, never in this chat.",
+      passwordTitle: "Temporary password",
+      show: "Show",
+      hide: "Hide",
+      copy: "Copy",
+      copied: "Copied",
+      copyFailed: "Copy didn't work: select the password and copy it yourself.",
+      validUntil: "Valid until {t}",
+      hidden: "Hidden. Press Show to see it.",
+      passwordGone: "A temporary password was shown here once. For your safety it is not shown " +
+        "again: if you still need it, ask the agent for a new one.",
+      passwordUnavailable: "The temporary password could not be shown. Please ask the agent for " +
+        "a new one.",
+      reading: "Reading the photo…",
+      photoFound: "I read the Device ID {id} from your photo. Is that the one to use?",
+      photoSerial: "The code in your photo looks like a serial number ({id}), not the Device ID.",
+      photoNotFound: "I read {id} from your photo, but it doesn't match a registered recorder. " +
+        "Use it anyway?",
+      photoYes: "Yes, use it",
+      photoNo: "No",
+      photoTooLarge: "That file is too large (the limit is 10 MB). Please send a smaller photo, " +
+        "or type the Device ID instead.",
+      photoFailed: "The photo could not be sent. Please try again, or type the Device ID.",
+      pictureLabel: "Recorder label: the Device ID is printed beside the QR code; the serial " +
+        "number (S/N) is below it.",
+      pictureInfo: "The recorder's Device Info screen, opened with right-click > Info, showing " +
+        "the Device ID.",
+    },
+  };
+  var T = STRINGS[options.lang] || STRINGS.en;
+  function t(key, values) {
+    return String(T[key]).replace(/\{(\w+)\}/g, function (_, name) {
+      return values && name in values ? values[name] : "";
+    });
+  }
+
+  // Step pictures, by the name data/content/reset_steps.yml gives each step.
+  var PICTURES = {
+    "connect-monitor-mouse": "A recorder with a monitor connected by an HDMI or VGA cable and " +
+      "a USB mouse plugged into the recorder's USB port.",
+    "right-click-menu": "The camera view with the right-click menu open; Main Menu is the " +
+      "first item.",
+    login: "The login box: User Name admin, the temporary password in the Password field, " +
+      "and the OK button.",
+    "main-menu": "The Main Menu path: Settings, then System, then Account, then User.",
+    "user-list": "The list of users; in the admin row, the pencil icon in the Modify column.",
+    "modify-password": "The Modify User window: the Modify Password box ticked, the Old " +
+      "Password, New Password and Confirm Password fields, and the OK button at the bottom.",
+  };
+  // Bot messages that explain where the Device ID is get the matching pictures.
+  var HINT_PICTURES = [
+    { contains: "beside the QR code", picture: "label", alt: "pictureLabel" },
+    { contains: "choose **Info**", picture: "info-screen", alt: "pictureInfo" },
+  ];
+  var CAMERA_ICON = "M9 4 7.5 6H4a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V8a2 2 0 0 " +
+    "0-2-2h-3.5L15 4H9zm3 4.5a4.5 4.5 0 1 1 0 9 4.5 4.5 0 0 1 0-9zm0 2a2.5 2.5 0 1 0 0 5 2.5 2.5 " +
+    "0 0 0 0-5z";
+  var CHAT_ICON = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 " +
+    "2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 " +
+    "0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z";
+  var QUEUE = /You're number (\d+) in the queue/;
+  var MAX_UPLOAD = 10 * 1024 * 1024;
+  var STORE = "lorex-widget:" + options.server + ":";
+
+  // ---- storage: session id, open state, and the conversation without any password ----------
+  function load(key, fallback) {
+    try {
+      var raw = localStorage.getItem(STORE + key);
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch (e) {
+      return fallback;
+    }
+  }
+  function save(key, value) {
+    try {
+      // Never the DOM nodes kept beside the history (callbacks are dropped by JSON itself).
+      localStorage.setItem(STORE + key, JSON.stringify(value, function (name, item) {
+        return name === "node" ? undefined : item;
+      }));
+    } catch (e) { /* private mode or full: the chat still works, it just won't survive reloads */ }
+  }
+  var sessionId = load("session", null);
+  if (!sessionId) {
+    sessionId = (window.crypto && crypto.randomUUID ? crypto.randomUUID() :
+      String(Date.now()) + Math.random().toString(16).slice(2)).replace(/-/g, "");
+    save("session", sessionId);
+  }
+  var state = load("state", null) || { history: [], waiting: null, open: options.open };
+  state.history = state.history.slice(-200);
+
+  function record(entry) {
+    state.history.push(entry);
+    persist();
+    return entry;
+  }
+  function persist() {
+    save("state", state);
+  }
+
+  // ---- DOM helpers --------------------------------------------------------------------------
+  var uid = 0;
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (value === null || value === undefined || value === false) return;
+      if (name === "text") node.textContent = value;
+      else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : value);
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+  function id(prefix) {
+    uid += 1;
+    return "lw-" + prefix + "-" + uid;
+  }
+
+  // **bold**, numbered lines and paragraphs; everything else is text (never HTML).
+  function rich(text) {
+    var box = el("div", { class: "lw-text" });
+    String(text || "").split(/\n{2,}/).forEach(function (paragraph) {
+      var lines = paragraph.split("\n");
+      var list = null;
+      var para = null;
+      lines.forEach(function (line) {
+        var item = /^\s*(\d+)\.\s+(.*)$/.exec(line);
+        if (item) {
+          if (!list) {
+            list = el("ol", { start: item[1] });
+            box.appendChild(list);
+          }
+          list.appendChild(inline(el("li"), item[2]));
+          para = null;
+        } else {
+          list = null;
+          if (para) para.appendChild(el("br"));
+          else {
+            para = el("p");
+            box.appendChild(para);
+          }
+          inline(para, line);
+        }
+      });
+    });
+    return box;
+  }
+  function inline(node, text) {
+    text.split(/(\*\*[^*]+\*\*)/).forEach(function (part) {
+      if (/^\*\*[^*]+\*\*$/.test(part)) node.appendChild(el("strong", { text: part.slice(2, -2) }));
+      else if (part) node.appendChild(document.createTextNode(part));
+    });
+    return node;
+  }
+  function clock(iso) {
+    var when = new Date(iso);
+    return el("time", {
+      datetime: iso,
+      text: when.toLocaleTimeString(options.lang, { hour: "2-digit", minute: "2-digit" }),
+    });
+  }
+
+  // ---- the widget's frame (in a shadow root, so the host page's CSS can't reach it) ---------
+  var host = el("div", { id: "lorex-chat-widget" });
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  root.appendChild(el("link", { rel: "stylesheet", href: BASE + "widget.css" }));
+
+  var panelId = id("panel");
+  var titleId = id("title");
+  var launcher = el("button", {
+    type: "button", class: "lw-launcher", "aria-expanded": "false", "aria-controls": panelId,
+    onclick: function () { setOpen(true); },
+  }, [icon(CHAT_ICON), t("launcher")]);
+  var closeButton = el("button", {
+    type: "button", class: "lw-close", "aria-label": t("close"),
+    onclick: function () { setOpen(false); },
+  }, [el("span", { "aria-hidden": "true", text: "×" })]);
+  var connection = el("p", { class: "lw-connection", role: "status" });
+  var waitingBanner = el("p", { class: "lw-waiting", role: "status", hidden: true });
+  var log = el("div", {
+    class: "lw-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+    "aria-label": t("log"), tabindex: "0",
+  });
+  var typing = el("p", { class: "lw-typing", hidden: true }, [
+    el("span", { class: "lw-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
+    el("span", { class: "lw-visually-hidden", text: t("typing") }),
+  ]);
+  var inputId = id("input");
+  var input = el("input", {
+    id: inputId, type: "text", class: "lw-input", autocomplete: "off", maxlength: "500",
+    placeholder: t("placeholder"),
+  });
+  var fileInput = el("input", {
+    type: "file", accept: "image/jpeg,image/png,image/webp", class: "lw-visually-hidden",
+    tabindex: "-1", "aria-hidden": "true", onchange: function () { uploadPhoto(fileInput.files[0]); },
+  });
+  var photoButton = el("button", {
+    type: "button", class: "lw-photo", "aria-label": t("photo"), title: t("photo"),
+    onclick: function () { fileInput.click(); },
+  }, [icon(CAMERA_ICON)]);
+  var composer = el("form", { class: "lw-composer", onsubmit: function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text, text);
+  } }, [
+    photoButton, fileInput,
+    el("label", { for: inputId, class: "lw-visually-hidden", text: t("message") }), input,
+    el("button", { type: "submit", class: "lw-send", text: t("send") }),
+  ]);
+  var panel = el("section", {
+    id: panelId, class: "lw-panel", role: "dialog", "aria-labelledby": titleId, hidden: true,
+    onkeydown: function (event) { if (event.key === "Escape") setOpen(false); },
+  }, [
+    el("header", { class: "lw-header" }, [el("h2", { id: titleId, text: options.title }), closeButton]),
+    connection, waitingBanner, log, typing, composer,
+  ]);
+  var frame = el("div", { class: "lw-root", lang: options.lang }, [launcher, panel]);
+  if (options.color) frame.style.setProperty("--lw-accent", options.color);
+  root.appendChild(frame);
+
+  function icon(pathData) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "lw-icon");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", pathData);
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function setOpen(open) {
+    state.open = open;
+    persist();
+    panel.hidden = !open;
+    launcher.hidden = open;
+    launcher.setAttribute("aria-expanded", String(open));
+    if (open) {
+      connect();
+      input.focus();
+      scrollDown();
+    } else {
+      launcher.focus();
+    }
+  }
+
+  // The conversation follows new messages unless the visitor scrolled up to read.
+  var following = true;
+  log.addEventListener("scroll", function () {
+    following = log.scrollTop + log.clientHeight >= log.scrollHeight - 48;
+  });
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+    following = true;
+  }
+  function picture(name, alt) {
+    return el("img", {
+      class: "lw-picture", src: BASE + "pictures/" + name + ".svg", alt: alt,
+      onload: function () { if (following) scrollDown(); },
+    });
+  }
+
+  // ---- rendering one history entry ------------------------------------------------------------
+  function render(entry) {
+    var node;
+    if (entry.kind === "user") {
+      node = el("div", { class: "lw-msg lw-user" }, [
+        el("span", { class: "lw-visually-hidden", text: t("you") + ": " }),
+        rich(entry.text), clock(entry.time),
+      ]);
+    } else if (entry.kind === "bot" || entry.kind === "local") {
+      node = el("div", { class: "lw-msg lw-bot" }, [
+        el("span", { class: "lw-visually-hidden", text: t("assistant") + ": " }),
+        rich(entry.text),
+      ]);
+      (entry.pictures || []).forEach(function (item) {
+        node.appendChild(picture(item.name, item.alt));
+      });
+      if (entry.choices && entry.choices.length) node.appendChild(choices(entry));
+      node.appendChild(clock(entry.time));
+    } else if (entry.kind === "agent") {
+      var name = entry.agent || t("agent");
+      node = el("div", { class: "lw-msg lw-agent" }, [
+        el("p", { class: "lw-agent-name" }, [
+          el("span", { class: "lw-avatar", "aria-hidden": "true", text: name.charAt(0) }),
+          el("span", { text: name }),
+          el("span", { class: "lw-agent-role", text: " · " + t("agent") }),
+        ]),
+        rich(entry.text), clock(entry.time),
+      ]);
+    } else if (entry.kind === "card") {
+      node = stepCard(entry);
+    } else if (entry.kind === "password") {
+      node = el("div", { class: "lw-msg lw-bot lw-password-gone" }, [
+        el("p", { text: t(entry.unavailable ? "passwordUnavailable" : "passwordGone") }),
+      ]);
+    } else {
+      return null;
+    }
+    entry.node = node;
+    return node;
+  }
+
+  function choices(entry) {
+    var group = el("div", { class: "lw-choices", role: "group" });
+    entry.choices.forEach(function (choice) {
+      group.appendChild(el("button", {
+        type: "button", class: "lw-choice", disabled: entry.used, text: choice.title,
+        onclick: function () {
+          if (entry.used) return;
+          if (choice.local) choice.local();
+          else send(choice.payload, choice.title);
+        },
+      }));
+    });
+    return group;
+  }
+
+  function stepCard(entry) {
+    var card = entry.card;
+    var headingId = id("step");
+    var paragraphs = String(entry.text || "").split(/\n{2,}/);
+    var header = /^Step (\d+) of (\d+): (.*)$/.exec(paragraphs[0] || "");
+    var title = header ? header[3] : "";
+    var body = (header ? paragraphs.slice(1) : paragraphs).filter(function (p) {
+      return !/^Reply done when ready/.test(p); // the buttons say it
+    });
+    var total = card.total || 1;
+    var number = card.finished ? total : card.step || 0;
+    var label = card.finished ? t("finished", { m: total }) : t("stepOf", { n: number, m: total });
+    var node = el("div", { class: "lw-card" + (card.finished ? " lw-card-finished" : "") }, [
+      el("section", { "aria-labelledby": headingId }, [
+        el("p", { class: "lw-card-step", text: label }),
+        el("div", {
+          class: "lw-progress", role: "progressbar", "aria-label": t("progress"),
+          "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(number),
+          "aria-valuetext": label,
+        }, [el("div", { class: "lw-progress-bar", style: "width:" + (100 * number / total) + "%" })]),
+        el("h3", { id: headingId, text: title || (card.finished ? t("finishedTitle") : label) }),
+        rich(body.join("\n\n")),
+        card.sensitive_input ? el("p", { class: "lw-sensitive", text: t("sensitive") }) : null,
+        card.picture && PICTURES[card.picture] ? picture(card.picture, PICTURES[card.picture]) : null,
+        card.finished ? null : el("div", { class: "lw-card-actions", role: "group",
+          "aria-label": label }, [
+          stepButton(entry, "done", t("done"), true),
+          stepButton(entry, "back", t("back")),
+          stepButton(entry, "repeat", t("repeat")),
+          stepButton(entry, "I'm stuck", t("stuck")),
+        ]),
+        clock(entry.time),
+      ]),
+    ]);
+    return node;
+  }
+  function stepButton(entry, message, title, primary) {
+    return el("button", {
+      type: "button", class: "lw-step-button" + (primary ? " lw-primary" : ""),
+      disabled: entry.used, text: title,
+      onclick: function () {
+        if (entry.used) return;
+        focusNextCard = true; // the pressed button is disabled: keep keyboard users on the cards
+        send(message, title);
+      },
+    });
+  }
+
+  var focusNextCard = false;
+  function show(entry) {
+    var node = render(entry);
+    if (node) log.appendChild(node);
+    scrollDown();
+    if (entry.kind === "card" && focusNextCard && node) {
+      focusNextCard = false;
+      var next = node.querySelector(".lw-primary") || node.querySelector("h3");
+      if (next && next.tagName === "H3") next.setAttribute("tabindex", "-1");
+      if (next) next.focus();
+    }
+  }
+
+  // Only the newest buttons work: answering disables the older ones.
+  function retireChoices() {
+    state.history.forEach(function (entry) {
+      if ((entry.choices || entry.kind === "card") && !entry.used) {
+        entry.used = true;
+        if (entry.node) {
+          entry.node.querySelectorAll("button").forEach(function (button) {
+            if (!button.closest(".lw-password")) button.disabled = true;
+          });
+        }
+      }
+    });
+  }
+
+  function showWaiting() {
+    if (state.waiting === null) {
+      waitingBanner.hidden = true;
+      waitingBanner.textContent = "";
+    } else {
+      waitingBanner.hidden = false;
+      waitingBanner.textContent = state.waiting > 0 ? t("waiting", { n: state.waiting }) :
+        t("waitingNoPosition");
+    }
+  }
+  function setWaiting(position) {
+    state.waiting = position;
+    persist();
+    showWaiting();
+  }
+
+  // ---- the temporary password: shown once, never stored -------------------------------------
+  function passwordBox(message) {
+    var details = message.temporary_password || {};
+    record({ kind: "password", unavailable: !!details.unavailable, time: now() });
+    if (details.unavailable || !details.value) {
+      show({ kind: "password", unavailable: true });
+      return;
+    }
+    var value = String(details.value);
+    var masked = "•".repeat(value.length);
+    var visible = false;
+    var valueNode = el("code", { class: "lw-password-value", text: masked, "aria-label": t("hidden") });
+    var feedback = el("p", { class: "lw-password-feedback", role: "status" });
+    var toggle = el("button", {
+      type: "button", class: "lw-step-button", "aria-pressed": "false", text: t("show"),
+      onclick: function () {
+        visible = !visible;
+        valueNode.textContent = visible ? value : masked;
+        if (visible) valueNode.removeAttribute("aria-label");
+        else valueNode.setAttribute("aria-label", t("hidden"));
+        toggle.textContent = visible ? t("hide") : t("show");
+        toggle.setAttribute("aria-pressed", String(visible));
+      },
+    });
+    var copy = el("button", {
+      type: "button", class: "lw-step-button", text: t("copy"),
+      onclick: function () {
+        var done = function () { feedback.textContent = t("copied"); };
+        var failed = function () { feedback.textContent = t("copyFailed"); };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(value).then(done, failed);
+        } else failed();
+      },
+    });
+    var headingId = id("password");
+    var expires = details.expires_at ? new Date(details.expires_at) : null;
+    var box = el("div", { class: "lw-password", "aria-labelledby": headingId }, [
+      el("h3", { id: headingId, text: t("passwordTitle") }),
+      valueNode,
+      el("div", { class: "lw-card-actions" }, [toggle, copy]),
+      expires && !isNaN(expires) ? el("p", { class: "lw-password-expiry",
+        text: t("validUntil", { t: expires.toLocaleString(options.lang, {
+          dateStyle: "medium", timeStyle: "short" }) }) }) : null,
+      feedback,
+    ]);
+    log.appendChild(box);
+    scrollDown();
+  }
+
+  function now() {
+    return new Date().toISOString();
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------
+  function receive(message) {
+    if (!message || typeof message !== "object") return;
+    typing.hidden = true;
+    if (message.type === "temporary_password") {
+      setWaiting(null);
+      passwordBox(message);
+      return;
+    }
+    if (message.type === "reset_step") {
+      setWaiting(null);
+      // The step's words came just before as text messages (Rasa's channel sends each
+      // paragraph as its own): from "Step N of M: title" on, the card takes them over.
+      var text = takeStepText(message.finished);
+      show(record({ kind: "card", card: {
+        step: message.step, total: message.total, finished: !!message.finished,
+        picture: message.picture, sensitive_input: !!message.sensitive_input,
+      }, text: text, time: now() }));
+      return;
+    }
+    if (typeof message.text !== "string") return;
+    if (message.agent) {
+      setWaiting(null);
+      show(record({ kind: "agent", agent: message.agent.name || "", text: message.text, time: now() }));
+      return;
+    }
+    var queued = QUEUE.exec(message.text);
+    if (queued) setWaiting(Number(queued[1]));
+    var pictures = HINT_PICTURES.filter(function (hint) {
+      return message.text.indexOf(hint.contains) !== -1;
+    }).map(function (hint) { return { name: hint.picture, alt: t(hint.alt) }; });
+    var entry = { kind: "bot", text: message.text, time: now(), pictures: pictures };
+    if (Array.isArray(message.quick_replies) && message.quick_replies.length) {
+      entry.choices = message.quick_replies.map(function (reply) {
+        return { title: String(reply.title), payload: String(reply.payload) };
+      });
+    }
+    show(record(entry));
+  }
+
+  function takeStepText(finished) {
+    var history = state.history;
+    var first = history.length;
+    while (first > 0 && history[first - 1].kind === "bot" && !history[first - 1].choices) {
+      first -= 1;
+      if (/^Step \d+ of \d+/.test(history[first].text || "")) break;
+      if (finished) break; // the closing words are one message
+    }
+    var taken = history.splice(first, history.length - first);
+    if (!finished && taken.length && !/^Step \d+ of \d+/.test(taken[0].text || "")) {
+      history.push.apply(history, taken); // not a step's words: leave them as they are
+      return "";
+    }
+    taken.forEach(function (entry) {
+      if (entry.node && entry.node.parentNode) entry.node.parentNode.removeChild(entry.node);
+    });
+    return taken.map(function (entry) { return entry.text; }).join("\n\n");
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+  var socket = null;
+  var typingTimer = null;
+  function send(message, shown) {
+    retireChoices();
+    show(record({ kind: "user", text: shown, time: now() }));
+    connect();
+    socket.emit("user_uttered", { message: message, session_id: sessionId });
+    typing.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { typing.hidden = true; }, 30000);
+    input.focus();
+  }
+
+  function uploadPhoto(file) {
+    fileInput.value = "";
+    if (!file) return;
+    if (file.size > MAX_UPLOAD) {
+      show(record({ kind: "local", text: t("photoTooLarge"), time: now() }));
+      return;
+    }
+    var note = { kind: "local", text: t("reading"), time: now() };
+    show(note);
+    fetch(BASE + "label-photo", {
+      method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; });
+    }).then(function (answer) {
+      if (note.node) note.node.remove();
+      if (!answer.device_id) {
+        show(record({ kind: "local", text: answer.message || t("photoFailed"), time: now() }));
+        return;
+      }
+      var grouped = answer.grouped || answer.device_id;
+      var key = answer.outcome === "serial_number" ? "photoSerial" :
+        answer.ok ? "photoFound" : "photoNotFound";
+      var entry = { kind: "local", text: t(key, { id: "**" + grouped + "**" }), time: now() };
+      if (answer.outcome !== "serial_number") {
+        entry.choices = [
+          { title: t("photoYes"), local: function () { send(answer.device_id, grouped); } },
+          { title: t("photoNo"), local: function () {
+            entry.used = true;
+            retireChoices();
+            input.focus();
+          } },
+        ];
+      }
+      show(record(entry));
+      var buttons = entry.node.querySelectorAll("button");
+      if (buttons.length) buttons[0].focus();
+    }).catch(function () {
+      if (note.node) note.node.remove();
+      show(record({ kind: "local", text: t("photoFailed"), time: now() }));
+    });
+  }
+
+  // ---- the socket --------------------------------------------------------------------------------
+  function connect() {
+    if (socket) return;
+    if (!window.io) {
+      loadSocketIo(connect);
+      return;
+    }
+    connection.textContent = t("connecting");
+    socket = window.io(options.server, { path: "/socket.io" });
+    socket.on("connect", function () {
+      socket.emit("session_request", { session_id: sessionId });
+    });
+    socket.on("session_confirm", function () { connection.textContent = ""; });
+    socket.on("disconnect", function () { connection.textContent = t("offline"); });
+    socket.on("bot_uttered", receive);
+  }
+  var loadingSocketIo = false;
+  function loadSocketIo(then) {
+    if (loadingSocketIo) return;
+    loadingSocketIo = true;
+    var tag = document.createElement("script");
+    tag.src = BASE + "vendor/socket.io.min.js";
+    tag.onload = then;
+    document.head.appendChild(tag);
+  }
+
+  // ---- start: the saved conversation, then the socket ---------------------------------------
+  function start() {
+    document.body.appendChild(host);
+    // Choices saved without a way to act on them (a photo's) are spent after a reload.
+    state.history.forEach(function (entry) {
+      if (entry.choices && entry.choices.some(function (c) { return !c.payload; })) entry.used = true;
+    });
+    state.history.forEach(function (entry) {
+      var node = render(entry);
+      if (node) log.appendChild(node);
+    });
+    showWaiting();
+    if (state.open) setOpen(true);
+    else if (state.history.length) connect();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
