@@ -345,15 +345,20 @@ def test_star_asks_for_an_agent(phone: Phone) -> None:
     assert twiml.find("Enqueue") is not None
 
 
-def test_not_understood_replies_count_as_failed_turns(phone: Phone) -> None:
+def test_not_understood_replies_escalate_too(phone: Phone) -> None:
     phone.ring()
-    phone.say("N D 4 8")  # a piece
-    phone.dialogue.received.clear()
-    # Words the dialogue does not understand, outside Device ID entry: count up too.
-    phone.channel.calls.get(phone.call_sid).expecting_device_id = False  # type: ignore[union-attr]
-    phone.say("bananas")
     call = phone.channel.calls.get(phone.call_sid)
-    assert call is not None and call.reprompts == 1
+    assert call is not None
+    call.expecting_device_id = False  # as after any question that is not the Device ID
+    first = spoken(phone.say("bananas"))
+    assert first == NOT_UNDERSTOOD  # the dialogue's own rephrasing
+    second = spoken(phone.say("bananas"))
+    assert CONTENT.keypad.help in second
+    third = spoken(phone.say("bananas"))
+    assert "star" in third
+    fourth = phone.say("bananas")
+    assert phone.dialogue.received[-1].text == CONTENT.agent_message
+    assert fourth.find("Enqueue") is not None
 
 
 # --- queue, release, password -------------------------------------------------------------
@@ -428,6 +433,12 @@ def test_release_leaves_the_queue_and_reads_the_password_slowly(phone: Phone) ->
     text = spoken(steps)
     assert "Step 1 of 10" in text and "click" not in text.lower().replace("right mouse", "")
     assert gather(steps).get("hints") == CONTENT.hint("steps")
+    assert gather(steps).get("timeout") == str(CONTENT.steps_timeout)
+    # silence at a step is the caller working: gentle prompts, no escalation to an agent
+    before = len(phone.dialogue.received)
+    for _ in range(5):
+        assert spoken(phone.silence()) == CONTENT.step_waiting
+    assert len(phone.dialogue.received) == before
 
 
 def test_a_rejection_also_leaves_the_queue(phone: Phone) -> None:

@@ -22,6 +22,7 @@ class Call:
     sid: str
     caller: str | None
     reprompts: int = 0  # failed turns in a row (silence, not understood)
+    waits: int = 0  # silences in a row at a reset step (the caller is at the recorder)
     last_prompt: list[str] = field(default_factory=list)  # what was last said, expecting an answer
     prompt_kind: str = "default"  # which speech hints and keys apply: default, steps, device_id
     expecting_device_id: bool = False

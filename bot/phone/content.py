@@ -75,7 +75,6 @@ class PhoneContent:
     welcome: str
     first_message: str
     reprompts: tuple[str, ...]
-    no_input_handoff: str
     goodbye: str
     agent_words: tuple[str, ...]
     agent_key: str
@@ -96,6 +95,9 @@ class PhoneContent:
     spelling_words: dict[str, str]
     keys: dict[str, dict[str, str]]  # prompt kind ("steps", "default") -> key -> words
     not_understood_markers: tuple[str, ...]
+    steps_timeout: int
+    step_waiting: str
+    max_step_waits: int
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
         """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
@@ -182,7 +184,6 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         welcome=_voice(data, "welcome"),
         first_message=data.require("first_message", str),
         reprompts=tuple(str(r) for r in reprompts),
-        no_input_handoff=data.require("no_input_handoff", str),
         goodbye=_voice(data, "goodbye"),
         agent_words=_words(data, "agent_words"),
         agent_key=data.require("agent_key", str),
@@ -229,6 +230,9 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         spelling_words={k.upper(): v for k, v in _str_map(data, "spelling_words").items()},
         keys=_keys(data),
         not_understood_markers=_words(data, "not_understood_markers"),
+        steps_timeout=gather.require("steps_timeout", int),
+        step_waiting=_voice(data, "step_waiting"),
+        max_step_waits=data.require("max_step_waits", int),
     )
 
 

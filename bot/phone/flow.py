@@ -99,7 +99,8 @@ class CallFlow:
             call.reset_device_id()
             return await self._to_dialogue(call, self.content.agent_message)
         if not speech and not digits:
-            return await self._failed_turn(call)
+            return await self._failed_turn(call, silence=True)
+        call.waits = 0
         if call.expecting_device_id:
             return await self._device_id_turn(call, speech, digits)
         if digits:
@@ -182,9 +183,27 @@ class CallFlow:
 
     async def _to_dialogue(self, call: Call, text: str) -> VoiceResponse:
         messages = await self.dialogue(call.sid, text)
-        return self._answer(call, messages)
+        if self._understood(messages):
+            return self._answer(call, messages)
+        # The dialogue's own "didn't catch that" is the first rephrasing; after that, the
+        # reprompts escalate (keypad, then an agent) instead of repeating it.
+        if call.reprompts == 0:
+            call.reprompts = 1
+            sayings = [for_the_ear(str(m["text"])) for m in messages if m.get("text")]
+            return self._prompt(call, sayings, call.prompt_kind, remember=False)
+        return await self._failed_turn(call)
 
-    async def _failed_turn(self, call: Call) -> VoiceResponse:
+    def _understood(self, messages: list[dict[str, Any]]) -> bool:
+        return not any(
+            _said(str(m.get("text") or ""), self.content.not_understood_markers)
+            for m in messages
+        )
+
+    async def _failed_turn(self, call: Call, *, silence: bool = False) -> VoiceResponse:
+        if silence and call.prompt_kind == "steps" and call.waits < self.content.max_step_waits:
+            # At the recorder, silence is work, not confusion: wait, and ask gently again.
+            call.waits += 1
+            return self._prompt(call, [self.content.step_waiting], "steps", remember=False)
         call.reprompts += 1
         reprompts = self.content.reprompts
         if call.reprompts > len(reprompts):
@@ -301,48 +320,42 @@ class CallFlow:
         """TwiML for the dialogue's ``messages``: spoken, then listen; hold; or the password."""
         for index, message in enumerate(messages):
             if password_reference(message) is not None:
-                sayings, _, _ = self._speakable(call, [*messages[:index], message])
+                sayings, _ = self._speakable(call, [*messages[:index], message])
                 self._speakable(call, messages[index + 1 :])  # the steps' prompt, for later
                 call.after_password = list(call.last_prompt)
                 return self._deliver_password(call, [*(before or []), *sayings], message)
-        sayings, kind, understood = self._speakable(call, messages)
+        sayings, kind = self._speakable(call, messages)
         sayings = [*(before or []), *sayings]
-        call.reprompts = 0 if understood else call.reprompts + 1
+        call.reprompts = 0
         case = self.store.latest_for_conversation(call.sid)
         if case is not None and case.status in ON_HOLD and not call.enqueued:
             self._record_caller(call)
             call.enqueued = True
             call.checks_after_queue = 0
             return twiml.enqueue(self.content, self.urls, [*sayings, self.content.queue.placed])
-        if call.reprompts > len(self.content.reprompts):
-            call.reprompts = 0
         return self._prompt(call, sayings, kind)
 
     def _speakable(
         self, call: Call, messages: list[dict[str, Any]]
-    ) -> tuple[list[str], str, bool]:
-        """What to say for ``messages``, which prompt kind follows, and whether the dialogue
-        understood; remembered on the call as its last prompt."""
+    ) -> tuple[list[str], str]:
+        """What to say for ``messages`` and which prompt kind follows; remembered on the call
+        as its last prompt."""
         sayings: list[str] = []
         kind = "default"
-        understood = True
         for message in messages:
             data = (message.get("custom") or {}).get("data")
             if isinstance(data, dict) and data.get("type") == "reset_step":
                 kind = "steps"
             text = message.get("text")
             if isinstance(text, str) and text.strip() and password_reference(message) is None:
-                spoken = for_the_ear(text)
-                sayings.append(spoken)
-                if _said(spoken, self.content.not_understood_markers):
-                    understood = False
+                sayings.append(for_the_ear(text))
         asks_for_id = any(_said(s, self.content.device_id_prompt_markers) for s in sayings)
         call.expecting_device_id = asks_for_id and kind != "steps"
         if call.expecting_device_id:
             kind = "device_id"
         if sayings:
             call.last_prompt, call.prompt_kind = sayings, kind
-        return sayings, kind, understood
+        return sayings, kind
 
     def _prompt(
         self, call: Call, sayings: list[str], kind: str, *, remember: bool = True

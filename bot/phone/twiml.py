@@ -45,7 +45,7 @@ def prompt(
         method="POST",
         barge_in=True,
         hints=content.hint(kind),
-        timeout=content.device_id_timeout if kind == "device_id" else content.timeout,
+        timeout=_timeout(content, kind),
         speech_timeout=content.speech_timeout,
         language=content.language,
         action_on_empty_result=True,
@@ -55,6 +55,14 @@ def prompt(
         if pause_between:
             gather.pause(length=1)
     return response
+
+
+def _timeout(content: PhoneContent, kind: str) -> int:
+    if kind == "device_id":
+        return content.device_id_timeout
+    if kind == "steps":
+        return content.steps_timeout
+    return content.timeout
 
 
 def say_and_redirect(
