@@ -19,15 +19,20 @@ _MARKUP = re.compile(r"\*\*|__|[*_`#|<>\[\]]")
 _MENU_ARROW = re.compile(r"\s*>\s*")
 _CLICK = re.compile(r"\b(right-|double-)?click(s|ed|ing)?\b", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t]+")
+# Codes a synthesiser would read as words or big numbers: a Device ID chunk ("ND48"), a case code
+# ("LX-JCRD9K"), a phone number. Capitals and digits with at least one digit, 3 or more long.
+_CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z0-9](?:[A-Z0-9-]*[A-Z0-9]){2,}\b")
 
 
 def for_the_ear(text: str) -> str:
-    """``text`` fit to be spoken: no markdown, list markers, URLs or "click"; one paragraph."""
+    """``text`` fit to be spoken: no markdown, list markers, URLs or "click", codes spelt
+    character by character; one paragraph."""
     text = _URL.sub("the Lorex website", text)
     text = _LIST_MARKER.sub("", text)
     text = _MENU_ARROW.sub(", then ", text)
     text = _MARKUP.sub("", text)
     text = _CLICK.sub(lambda m: "press the right mouse button" if m.group(1) else "select", text)
+    text = _CODE.sub(lambda m: " ".join(m.group(0).replace("-", "")), text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     sentences = [line if line[-1] in ".?!:" else line + "." for line in lines]
     return _SPACES.sub(" ", " ".join(sentences)).strip()
