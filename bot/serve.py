@@ -126,6 +126,7 @@ def announcement(settings: Settings) -> str:
         [
             "",
             "The Lorex reset assistant is ready.",
+            f"  Web chat demo:    {rasa}/webhooks/widget/demo",
             f"  Chat (REST):      POST {rasa}/webhooks/rest/webhook",
             f"                    curl -s {rasa}/webhooks/rest/webhook "
             f'-d \'{{"sender": "me", "message": "hi"}}\'',
