@@ -16,6 +16,7 @@ import asyncio
 import io
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import requests
 from argon2 import PasswordHasher
 from PIL import Image
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Error as PlaywrightError
 
 from bot.agents.accounts import AgentAccounts
 from bot.db import Database
@@ -35,8 +37,8 @@ from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
-from bot.serve import Settings
-from tests.running_product import running_product
+from bot.serve import Settings, announcement, settings_from
+from tests.running_product import free_port, running_product
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -134,23 +136,31 @@ async def check_accessibility(page: Page, axe: str, stage: str) -> None:
     assert not bad, f"{stage}: " + "\n".join(bad)
 
 
-def release_password(settings: Settings, database: Database) -> str:
-    """What the agent does in the console: claim the only queued case and release."""
-    desk = SupportDesk(database, centre=load_support_centre(), provider=GeneratedPasswords())
-    accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
-    agent = accounts.create("alice", "Alice", "correct horse battery staple")
-    [entry] = desk.queue()
+class Agent:
+    """What an agent does in the console, through the same support desk the console uses."""
 
-    async def release() -> None:
-        bridge = RasaBridge(settings.rasa_url, settings.rasa_api_token)
-        agent_desk = AgentDesk(desk, bridge)
-        await agent_desk.claim(entry.case.code, agent)
-        outcome = await agent_desk.release(entry.case.code, agent, releases_seen=0)
-        await bridge.close()
+    def __init__(self, settings: Settings, database: Database) -> None:
+        centre = load_support_centre()
+        self.desk = SupportDesk(database, centre=centre, provider=GeneratedPasswords())
+        accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+        self.me = accounts.create("alice", "Alice", "correct horse battery staple")
+        self.bridge = RasaBridge(settings.rasa_url, settings.rasa_api_token)
+        self.agent_desk = AgentDesk(self.desk, self.bridge)
+
+    async def claim_the_only_case(self) -> str:
+        [entry] = self.desk.queue()
+        code = str(entry.case.code)
+        outcome = await self.agent_desk.claim(code, self.me)
+        assert outcome.problem is None, outcome.problem
+        return code
+
+    async def write(self, code: str, text: str) -> None:
+        outcome = await self.agent_desk.send_message(code, self.me, text)
         assert outcome.problem is None, outcome.problem
 
-    asyncio.run(release())
-    return str(entry.case.code)
+    async def release(self, code: str) -> None:
+        outcome = await self.agent_desk.release(code, self.me, releases_seen=0)
+        assert outcome.problem is None, outcome.problem
 
 
 @ASYNC
@@ -201,9 +211,21 @@ async def test_a_whole_visit_from_the_demo_page(
     )
     await snap(page, "03-waiting-for-an-agent")
 
-    await asyncio.get_running_loop().run_in_executor(
-        None, release_password, settings, database
-    )
+    await check_accessibility(page, axe_script, "waiting for an agent")
+
+    agent = Agent(settings, database)
+    code = await agent.claim_the_only_case()
+    await agent.write(code, "Hi, I'm Alice from support. Your details match; one moment.")
+    said = page.locator(".lw-agent").last
+    await expect(said).to_contain_text("Your details match", timeout=REPLY_MS)
+    await expect(said).to_contain_text("Alice")
+    await expect(said).to_contain_text("Support agent")
+    await expect(waiting).to_be_hidden()
+    await snap(page, "04-agent-message")
+    await check_accessibility(page, axe_script, "an agent's message")
+
+    await agent.release(code)
+    await agent.bridge.close()
     box = page.locator(".lw-password")
     await expect(box).to_be_visible(timeout=REPLY_MS)
     await expect(waiting).to_be_hidden()
@@ -221,7 +243,7 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(card.get_by_role("img")).to_have_attribute("alt", "A recorder with a monitor "
         "connected by an HDMI or VGA cable and a USB mouse plugged into the recorder's USB port.")
     await card.scroll_into_view_if_needed()
-    await snap(page, "04-password-and-step-1")
+    await snap(page, "05-password-and-step-1")
     await check_accessibility(page, axe_script, "password box and step card")
 
     # Done, by keyboard; each next card takes the focus, so Enter goes on.
@@ -232,7 +254,7 @@ async def test_a_whole_visit_from_the_demo_page(
         await expect(card).to_contain_text(f"Step {step} of 10", timeout=REPLY_MS)
         await expect(card.get_by_role("button", name="Done")).to_be_focused()
     assert (await card.get_by_role("img").get_attribute("src") or "").endswith("main-menu.svg")
-    await snap(page, "05-step-4")
+    await snap(page, "06-step-4")
 
     # A reload: the conversation is intact, the password is not shown again nor stored.
     before = await page.locator(".lw-log > *").count()
@@ -244,7 +266,7 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(page.locator(".lw-card").last).to_contain_text("Step 4 of 10")
     stored = await page.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
     assert password not in stored and password not in await page.content()
-    await snap(page, "06-after-reload")
+    await snap(page, "07-after-reload")
 
     # Back and repeat work; then Done to the end.
     card = page.locator(".lw-card").last
@@ -263,17 +285,17 @@ async def test_a_whole_visit_from_the_demo_page(
         if step == 8:
             await expect(card.locator(".lw-sensitive")).to_be_visible()
             await card.scroll_into_view_if_needed()
-            await snap(page, "07-step-8-new-password")
+            await snap(page, "08-step-8-new-password")
     await card.get_by_role("button", name="Done").click()
     finished = page.locator(".lw-card-finished")
     await expect(finished).to_contain_text("All 10 steps done", timeout=REPLY_MS)
     await expect(finished.get_by_role("heading")).to_have_text("Your password is reset")
     await expect(finished).to_contain_text("Congratulations")
     await expect(finished.get_by_role("heading")).to_be_focused()
-    await snap(page, "08-finished")
+    await snap(page, "09-finished")
 
     await page.set_viewport_size({"width": 1280, "height": 800})
-    await snap(page, "09-finished-desktop")
+    await snap(page, "10-finished-desktop")
     await context.close()
 
 
@@ -319,11 +341,56 @@ async def test_the_label_photo_offers_the_device_id_it_reads(
     await expect(offer).to_contain_text("ND48 1027 3945 KXQ")
     use_it = offer.get_by_role("button", name="Yes, use it")
     await expect(use_it).to_be_focused()
-    await snap(page, "10-label-photo-offer")
+    await snap(page, "11-label-photo-offer")
     await page.keyboard.press("Enter")
     await bot_says(page, "is a registered N841")
-    await snap(page, "11-label-photo-confirmed")
+    await snap(page, "12-label-photo-confirmed")
     await context.close()
+
+
+@ASYNC
+async def test_one_script_tag_embeds_it_on_another_site(
+    product: tuple[Settings, Database], browser: Browser, tmp_path: Path
+) -> None:
+    """A shop's own page on another origin: the tag's options apply, the chat answers, and the
+    label photo goes through (cross-origin)."""
+    settings, _ = product
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Acme Security</title>"
+        "</head><body><main><h1>Acme Security support</h1></main>"
+        f'<script src="{settings.rasa_url}/webhooks/widget/widget.js" defer '
+        'data-title="Acme recorder help" data-color="#5b21b6"></script></body></html>'
+    )
+    (tmp_path / "label.png").write_bytes(label_photo_png(SUPPORTED_ID))
+    port = free_port()
+    site = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        context = await browser.new_context(viewport={"width": 1024, "height": 760})
+        page = await context.new_page()
+        for _ in range(50):
+            try:
+                await page.goto(f"http://127.0.0.1:{port}/")
+                break
+            except PlaywrightError:
+                await asyncio.sleep(0.2)
+        await page.get_by_role("button", name="Chat: reset my recorder password").click()
+        await expect(page.get_by_role("dialog", name="Acme recorder help")).to_be_visible()
+        header = page.locator(".lw-header")
+        await expect(header).to_have_css("background-color", "rgb(91, 33, 182)")
+        await say(page, "I forgot my recorder password")
+        await bot_says(page, "I need its Device ID")
+        async with page.expect_file_chooser() as chooser:
+            await page.get_by_role("button", name="Read the Device ID from a photo").click()
+        await (await chooser.value).set_files(str(tmp_path / "label.png"))
+        await bot_says(page, "ND48 1027 3945 KXQ")
+        await snap(page, "13-another-site")
+        await context.close()
+    finally:
+        site.terminate()
+        site.wait(timeout=10)
 
 
 def test_the_label_photo_endpoint_answers_every_bad_file_in_json(
@@ -370,3 +437,8 @@ def test_the_widget_files_are_served_and_nothing_else(product: tuple[Settings, D
         assert answer.headers["content-type"].startswith(content_type), path
     for path in ("demo.html", "nothing.js", "..%2f..%2fcredentials.yml", "vendor/x.js"):
         assert requests.get(f"{base}/{path}", timeout=30).status_code == 404, path
+
+
+def test_the_ready_announcement_gives_the_demo_page() -> None:
+    text = announcement(settings_from({"RASA_PORT": "5105", "RASA_API_TOKEN": "t"}))
+    assert "Web chat demo:    http://127.0.0.1:5105/webhooks/widget/demo" in text
