@@ -28,6 +28,7 @@ CONTENT = load_phone_content()
          "Thanks, N D 4 8 1 0 2 7 3 9 4 5 KXQ is a registered N 8 4 1."),
         ("I've opened support case **LX-JCRD9K**.", "I've opened support case L X J C R D 9 K."),
         ("Step 3 of 10: Log in", "Step 3 of 10: Log in."),
+        ('Its name? (You can say "skip".)', "Its name? You can say skip."),
     ],
 )
 def test_for_the_ear(chat: str, ear: str) -> None:

@@ -98,6 +98,7 @@ class PhoneContent:
     steps_timeout: int
     step_waiting: str
     max_step_waits: int
+    private_step_note: str
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
         """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
@@ -233,6 +234,7 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         steps_timeout=gather.require("steps_timeout", int),
         step_waiting=_voice(data, "step_waiting"),
         max_step_waits=data.require("max_step_waits", int),
+        private_step_note=_voice(data, "private_step_note"),
     )
 
 

@@ -62,6 +62,9 @@ WAITING = frozenset({CaseStatus.COLLECTING, CaseStatus.QUEUED})
 ON_HOLD = frozenset({CaseStatus.QUEUED, CaseStatus.ASSIGNED})
 START_AGAIN = ("start again", "start over", "scratch that", "from the beginning")
 MAX_CHECKS_AFTER_QUEUE = 5
+# Prompt kinds at a reset step: "private_step" is where the caller types the new password on the
+# recorder, so only keys are listened to (speech would be transcribed and stored).
+STEP_KINDS = frozenset({"steps", "private_step"})
 
 
 @dataclass
@@ -104,7 +107,8 @@ class CallFlow:
         if call.expecting_device_id:
             return await self._device_id_turn(call, speech, digits)
         if digits:
-            keymap = self.content.keys.get(call.prompt_kind, self.content.keys["default"])
+            kind = "steps" if call.prompt_kind in STEP_KINDS else call.prompt_kind
+            keymap = self.content.keys.get(kind, self.content.keys["default"])
             words = keymap.get(digits)
             if words is None:
                 return await self._failed_turn(call)
@@ -200,10 +204,15 @@ class CallFlow:
         )
 
     async def _failed_turn(self, call: Call, *, silence: bool = False) -> VoiceResponse:
-        if silence and call.prompt_kind == "steps" and call.waits < self.content.max_step_waits:
+        if (
+            silence
+            and call.prompt_kind in STEP_KINDS
+            and call.waits < self.content.max_step_waits
+        ):
             # At the recorder, silence is work, not confusion: wait, and ask gently again.
             call.waits += 1
-            return self._prompt(call, [self.content.step_waiting], "steps", remember=False)
+            saying = self.content.step_waiting
+            return self._prompt(call, [saying], call.prompt_kind, remember=False)
         call.reprompts += 1
         reprompts = self.content.reprompts
         if call.reprompts > len(reprompts):
@@ -304,7 +313,7 @@ class CallFlow:
             call.reading_password = False
             call.reprompts = 0
             sayings, call.after_password = call.after_password, []
-            return self._prompt(call, sayings or call.last_prompt, "steps")
+            return self._prompt(call, sayings or call.last_prompt, call.prompt_kind)
         if not again:
             call.reprompts += 1
             if call.reprompts > len(self.content.reprompts):
@@ -333,6 +342,10 @@ class CallFlow:
             call.enqueued = True
             call.checks_after_queue = 0
             return twiml.enqueue(self.content, self.urls, [*sayings, self.content.queue.placed])
+        if kind == "finished":  # the assistant has said goodbye: the call is over
+            return twiml.goodbye(self.content, sayings, farewell=False)
+        if kind == "private_step":
+            sayings = [*sayings, self.content.private_step_note]
         return self._prompt(call, sayings, kind)
 
     def _speakable(
@@ -346,11 +359,15 @@ class CallFlow:
             data = (message.get("custom") or {}).get("data")
             if isinstance(data, dict) and data.get("type") == "reset_step":
                 kind = "steps"
+                if data.get("sensitive_input"):
+                    kind = "private_step"
+                if data.get("finished"):
+                    kind = "finished"
             text = message.get("text")
             if isinstance(text, str) and text.strip() and password_reference(message) is None:
                 sayings.append(for_the_ear(text))
         asks_for_id = any(_said(s, self.content.device_id_prompt_markers) for s in sayings)
-        call.expecting_device_id = asks_for_id and kind != "steps"
+        call.expecting_device_id = asks_for_id and kind == "default"
         if call.expecting_device_id:
             kind = "device_id"
         if sayings:

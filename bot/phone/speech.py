@@ -15,7 +15,7 @@ from bot.phone.content import PhoneContent
 
 _URL = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+\.(?:com|ca|net|org)\b\S*", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+", re.MULTILINE)
-_MARKUP = re.compile(r"\*\*|__|[*_`#|<>\[\]]")
+_MARKUP = re.compile(r"\*\*|__|[*_`#|<>\[\]()\"\u201c\u201d]")
 _MENU_ARROW = re.compile(r"\s*>\s*")
 _CLICK = re.compile(r"\b(right-|double-)?click(s|ed|ing)?\b", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t]+")

@@ -40,7 +40,7 @@ def prompt(
     """Say ``sayings`` and listen for an answer (speech or keys)."""
     response = VoiceResponse()
     gather = response.gather(
-        input="dtmf speech",
+        input="dtmf" if kind == "private_step" else "dtmf speech",
         action=urls["voice"],
         method="POST",
         barge_in=True,
@@ -60,7 +60,7 @@ def prompt(
 def _timeout(content: PhoneContent, kind: str) -> int:
     if kind == "device_id":
         return content.device_id_timeout
-    if kind == "steps":
+    if kind in ("steps", "private_step"):
         return content.steps_timeout
     return content.timeout
 
@@ -110,9 +110,10 @@ def leave() -> VoiceResponse:
     return response
 
 
-def goodbye(content: PhoneContent, sayings: list[str]) -> VoiceResponse:
+def goodbye(content: PhoneContent, sayings: list[str], *, farewell: bool = True) -> VoiceResponse:
+    """Say ``sayings`` (and the goodbye from phone.yml, unless they already said it), hang up."""
     response = VoiceResponse()
-    for saying in [*sayings, content.goodbye]:
+    for saying in [*sayings, content.goodbye] if farewell else sayings:
         response.say(saying, voice=content.voice, language=content.language)
     response.hangup()
     return response
