@@ -235,6 +235,8 @@ async def test_a_whole_visit_from_the_demo_page(
     password = (await value_node.text_content() or "").strip()
     assert len(password) == 10 and "•" not in password
     await expect(box.get_by_role("button", name="Hide")).to_have_attribute("aria-pressed", "true")
+    await box.scroll_into_view_if_needed()
+    await snap(page, "05-password-box")
 
     card = page.locator(".lw-card").last
     await expect(card).to_contain_text("Step 1 of 10", timeout=REPLY_MS)
@@ -243,7 +245,7 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(card.get_by_role("img")).to_have_attribute("alt", "A recorder with a monitor "
         "connected by an HDMI or VGA cable and a USB mouse plugged into the recorder's USB port.")
     await card.scroll_into_view_if_needed()
-    await snap(page, "05-password-and-step-1")
+    await snap(page, "05-step-1")
     await check_accessibility(page, axe_script, "password box and step card")
 
     # Done, by keyboard; each next card takes the focus, so Enter goes on.
@@ -263,9 +265,12 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(page.locator(".lw-log > *")).to_have_count(before)
     await expect(page.locator(".lw-password")).to_have_count(0)
     await expect(page.locator(".lw-password-gone")).to_contain_text("ask the agent for a new one")
+    await page.locator(".lw-password-gone").scroll_into_view_if_needed()
+    await snap(page, "07-after-reload-no-password")
     await expect(page.locator(".lw-card").last).to_contain_text("Step 4 of 10")
     stored = await page.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
     assert password not in stored and password not in await page.content()
+    await page.locator(".lw-card").last.scroll_into_view_if_needed()
     await snap(page, "07-after-reload")
 
     # Back and repeat work; then Done to the end.
