@@ -68,6 +68,10 @@ class FakeDialogue:
         elif text == CONTENT.agent_message:
             queued = cases.queue_for_agent(sid, "phone", device_id=None, reason="asked")
             await out.send_text_message(sid, f"I've opened support case **{queued.case.code}**.")
+        elif text == "my details":
+            await out.send_text_message(sid, "And the email address it is registered with?")
+        elif "@" in text:
+            await out.send_text_message(sid, "Last one: the phone number on the registration?")
         elif text in ("where do I find it", "help"):
             await out.send_text_message(
                 sid, "1. On the label, beside the QR code.\n2. In the Lorex app: **Settings > "
@@ -320,6 +324,18 @@ def test_a_question_while_asked_for_the_id_goes_to_the_dialogue(phone: Phone) ->
     assert phone.dialogue.received[-1].text == "where do I find it"
     assert "**" not in text and "1." not in text and ">" not in text
     assert "Settings, then Device Info" in text
+
+
+def test_spoken_email_and_phone_number_reach_the_dialogue_written(phone: Phone) -> None:
+    phone.ring()
+    call = phone.channel.calls.get(phone.call_sid)
+    assert call is not None
+    call.expecting_device_id = False
+    phone.say("my details")
+    phone.say("zion dot juniperfield at example dot com")
+    assert phone.dialogue.received[-1].text == "zion.juniperfield@example.com"
+    phone.say("two oh two, five five five, oh one one oh")
+    assert phone.dialogue.received[-1].text == "202 555 0110"
 
 
 # --- reprompts --------------------------------------------------------------------------------

@@ -8,7 +8,13 @@ import pytest
 from bot.devices.formats import load_formats
 from bot.guide.wording import voice_problems
 from bot.phone.content import load_phone_content
-from bot.phone.speech import for_the_ear, read_back, spell_password
+from bot.phone.speech import (
+    for_the_ear,
+    read_back,
+    spell_password,
+    written_email,
+    written_number,
+)
 
 CONTENT = load_phone_content()
 
@@ -62,3 +68,22 @@ def test_the_phone_wording_is_written_for_the_ear() -> None:
     ]
     for text in wording:
         assert voice_problems(text.replace("{", "").replace("}", "").replace("_", " ")) == []
+
+
+@pytest.mark.parametrize(
+    ("speech", "written"),
+    [
+        ("zion dot juniperfield at example dot com", "zion.juniperfield@example.com"),
+        ("it's dana underscore w at example dot org", "it's dana_w@example.org"),
+        ("Zion.Juniperfield@example.com", "Zion.Juniperfield@example.com"),
+        ("skip", "skip"),
+    ],
+)
+def test_spoken_email_addresses_are_written(speech: str, written: str) -> None:
+    assert written_email(speech) == written
+
+
+def test_phone_numbers_are_grouped() -> None:
+    assert written_number("2025550110") == "202 555 0110"
+    assert written_number("12025550110") == "+1 202 555 0110"
+    assert written_number("5550110") == "5550110"

@@ -99,6 +99,8 @@ class PhoneContent:
     step_waiting: str
     max_step_waits: int
     private_step_note: str
+    email_prompt_markers: tuple[str, ...]
+    phone_prompt_markers: tuple[str, ...]
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
         """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
@@ -235,6 +237,8 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         step_waiting=_voice(data, "step_waiting"),
         max_step_waits=data.require("max_step_waits", int),
         private_step_note=_voice(data, "private_step_note"),
+        email_prompt_markers=_words(data, "email_prompt_markers"),
+        phone_prompt_markers=_words(data, "phone_prompt_markers"),
     )
 
 

@@ -49,7 +49,13 @@ from bot.phone import twiml
 from bot.phone.calls import Call, Calls
 from bot.phone.content import PhoneContent
 from bot.phone.keypad import resolve_keys
-from bot.phone.speech import for_the_ear, read_back, spell_password
+from bot.phone.speech import (
+    for_the_ear,
+    read_back,
+    spell_password,
+    written_email,
+    written_number,
+)
 from bot.phone.spoken import RegisteredIds, Resolution, hear, join_pieces, resolve
 
 logger = logging.getLogger(__name__)
@@ -113,7 +119,7 @@ class CallFlow:
             if words is None:
                 return await self._failed_turn(call)
             return await self._to_dialogue(call, words)
-        return await self._to_dialogue(call, speech)
+        return await self._to_dialogue(call, self._written(call, speech))
 
     async def wait(self, params: Mapping[str, str]) -> VoiceResponse:
         """The ``<Enqueue>`` wait URL: where the caller stands, or ``<Leave/>`` when it's time."""
@@ -320,6 +326,19 @@ class CallFlow:
                 call.reading_password = False
                 return await self._failed_turn(call)
         return self._password(call, again=True)
+
+    def _written(self, call: Call, speech: str) -> str:
+        """Speech as the dialogue expects it typed, where the last question asked for an email
+        address or a phone number ("dana at example dot com", "four one six five five five ...")."""
+        asked = " ".join(call.last_prompt)
+        if _said(asked, self.content.email_prompt_markers):
+            return written_email(speech)
+        if _said(asked, self.content.phone_prompt_markers):
+            pieces = hear(speech, self.content).pieces
+            digits = "".join(piece.heard for piece in pieces)
+            if digits.isdigit() and 7 <= len(digits) <= 15:
+                return written_number(digits)
+        return speech
 
     # --- answering ---------------------------------------------------------------------------
 

@@ -59,3 +59,33 @@ def spell_character(char: str, content: PhoneContent) -> str:
 def spell_password(password: str, content: PhoneContent) -> list[str]:
     """One phrase per character, to be spoken with a pause between each."""
     return [spell_character(char, content) for char in password]
+
+
+_EMAIL_WORDS = {"at": "@", "dot": ".", "period": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
+
+
+def written_email(speech: str) -> str:
+    """An email address said aloud, written: "dana dot w at example dot com" is
+    "dana.w@example.com". Words around it stay separate; a transcript that already has an @ is
+    returned as it is."""
+    if "@" in speech:
+        return speech
+    tokens = [_EMAIL_WORDS.get(word.lower(), word) for word in speech.split()]
+    if "@" not in tokens:
+        return speech
+    written = ""
+    for index, token in enumerate(tokens):
+        glued = token in _EMAIL_WORDS.values() or (
+            index > 0 and tokens[index - 1] in _EMAIL_WORDS.values()
+        )
+        written += token if glued or not written else " " + token
+    return written
+
+
+def written_number(digits: str) -> str:
+    """A phone number heard as digits, grouped the North American way when it has 10 or 11."""
+    if len(digits) == 10:
+        return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+    if len(digits) == 11 and digits.startswith("1"):
+        return f"+1 {digits[1:4]} {digits[4:7]} {digits[7:]}"
+    return digits
