@@ -298,6 +298,7 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(finished).to_contain_text("Congratulations")
     await expect(finished.get_by_role("heading")).to_be_focused()
     await snap(page, "09-finished")
+    await check_accessibility(page, axe_script, "the last card")
 
     await page.set_viewport_size({"width": 1280, "height": 800})
     await snap(page, "10-finished-desktop")

@@ -221,7 +221,12 @@
   // ---- the widget's frame (in a shadow root, so the host page's CSS can't reach it) ---------
   var host = el("div", { id: "lorex-chat-widget" });
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-  root.appendChild(el("link", { rel: "stylesheet", href: BASE + "widget.css" }));
+  // Hidden until its styles are in, so the page never shows the widget unstyled.
+  host.style.visibility = "hidden";
+  var showHost = function () { host.style.visibility = ""; };
+  root.appendChild(el("link", {
+    rel: "stylesheet", href: BASE + "widget.css", onload: showHost, onerror: showHost,
+  }));
 
   var panelId = id("panel");
   var titleId = id("title");
