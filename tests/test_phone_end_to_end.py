@@ -3,10 +3,10 @@
 Twilio is played by this test: it signs each request with the auth token for the public URL the
 product is told it sits behind (not the local address it is reached at, as behind a tunnel),
 posts what Twilio would post, and follows the TwiML. The call: ringing, the Device ID spoken and
-confirmed, the owner's details, on hold in the queue, an agent claims and releases through the
-console's service layer, the caller leaves the queue and hears the temporary password spelt out,
-asks for it again, then the steps, then hangs up. The password is then searched for in the
-databases and logs.
+confirmed, the owner's details spoken (they match the registry), on hold in the queue, an agent
+claims and releases through the console's service layer, the caller leaves the queue and hears
+the temporary password spelt out, asks for it again, then the steps, then hangs up. The password
+is then searched for in the databases and logs.
 """
 
 from __future__ import annotations
@@ -98,21 +98,26 @@ def test_a_whole_call(tmp_path: Path) -> None:
         confirmed = twilio.press("1")
         assert "N 8 4 1" in spoken(confirmed) or "N841" in spoken(confirmed)
         twilio.say("Zion Juniperfield")
-        twilio.say("skip")
-        held = twilio.say("skip")
+        twilio.say("zion dot juniperfield at example dot com")
+        held = twilio.say("two oh two, five five five, oh one one oh")
         enqueue = held.find("Enqueue")
         assert enqueue is not None, spoken(held)
 
         database = Database(urls[0])
         case = CaseStore(database).latest_for_conversation(twilio.call_sid)
         assert case is not None and case.channel == "phone"
-        assert case.stated_phone == twilio.caller
+        assert (case.stated_email, case.stated_phone) == (
+            "zion.juniperfield@example.com",
+            "202 555 0110",
+        )
         wait = twilio.post("/webhooks/phone/wait", QueuePosition="1", QueueTime="5")
         assert wait.find("Leave") is None and wait.find("Play") is not None
 
         desk = SupportDesk(database, centre=load_support_centre(), provider=GeneratedPasswords())
         accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
         agent = accounts.create("alice", "Alice", "correct horse battery staple")
+        card = desk.case_file(case.code).verification
+        assert [row.verdict.value for row in card] == ["match", "match", "match"]
 
         async def release() -> None:
             bridge = RasaBridge(settings.rasa_url, settings.rasa_api_token)
