@@ -86,7 +86,11 @@ def support_always_open(data: Path) -> Path:
 @pytest.fixture(scope="module")
 def axe_script() -> str:
     if not AXE.is_file():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_TOOLS, check=True)
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is missing: the accessibility check installs axe-core with "
+                        "`npm ci` in tests/browser-tools (apt-get install npm)")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BROWSER_TOOLS, check=True)
     return AXE.read_text()
 
 
