@@ -51,8 +51,11 @@ class FakeDialogue:
 
     database: Database
     received: list[UserMessage] = field(default_factory=list)
+    broken: bool = False  # fails like Rasa when the action server is down
 
     async def __call__(self, message: UserMessage) -> None:
+        if self.broken:
+            raise RuntimeError("the action server is down")
         self.received.append(message)
         out, sid, text = message.output_channel, message.sender_id, message.text or ""
         cases = ConversationCases(CaseStore(self.database))
@@ -242,6 +245,15 @@ def test_the_token_is_never_logged(phone: Phone, caplog: pytest.LogCaptureFixtur
     phone.post("/webhooks/phone/voice", {}, token="wrong")
     phone.ring()
     assert TOKEN not in caplog.text
+
+
+def test_a_failure_behind_the_channel_is_apologised_for(phone: Phone) -> None:
+    phone.ring()
+    phone.dialogue.broken = True
+    twiml = phone.say("I forgot my password")
+    assert "went wrong on our side" in spoken(twiml)
+    assert "1 8 8 8 4 2 5 6 7 3 9" in spoken(twiml)
+    assert twiml.find("Hangup") is not None
 
 
 # --- Device ID by voice and keypad ---------------------------------------------------------

@@ -127,23 +127,34 @@ class PhoneChannel(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @phone.route("/voice", methods=["POST"])
-        async def voice(request: Request) -> HTTPResponse:
+        async def answer(request: Request, step: str) -> HTTPResponse:
             if not _authentic(request):
                 return _forbidden()
-            return _twiml(await current_flow().voice(_params(request)))
+            flow = current_flow()
+            try:
+                handler = {
+                    "voice": flow.voice,
+                    "wait": flow.wait,
+                    "after_queue": flow.after_queue,
+                }[step]
+                return _twiml(await handler(_params(request)))
+            except Exception:
+                # The caller hears an apology and where else to get help, not Twilio's
+                # "application error". (The request's fields are not logged: they hold speech.)
+                logger.exception("phone: %s failed for a call", step)
+                return _twiml(flow.technical_problem())
+
+        @phone.route("/voice", methods=["POST"])
+        async def voice(request: Request) -> HTTPResponse:
+            return await answer(request, "voice")
 
         @phone.route("/wait", methods=["POST"])
         async def wait(request: Request) -> HTTPResponse:
-            if not _authentic(request):
-                return _forbidden()
-            return _twiml(await current_flow().wait(_params(request)))
+            return await answer(request, "wait")
 
         @phone.route("/after-queue", methods=["POST"])
         async def after_queue(request: Request) -> HTTPResponse:
-            if not _authentic(request):
-                return _forbidden()
-            return _twiml(await current_flow().after_queue(_params(request)))
+            return await answer(request, "after_queue")
 
         @phone.route("/status", methods=["POST"])
         async def status(request: Request) -> HTTPResponse:

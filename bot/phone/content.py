@@ -100,6 +100,7 @@ class PhoneContent:
     max_step_waits: int
     private_step_note: str
     email_prompt_markers: tuple[str, ...]
+    technical_problem: str
     phone_prompt_markers: tuple[str, ...]
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
@@ -238,6 +239,7 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         max_step_waits=data.require("max_step_waits", int),
         private_step_note=_voice(data, "private_step_note"),
         email_prompt_markers=_words(data, "email_prompt_markers"),
+        technical_problem=_voice(data, "technical_problem"),
         phone_prompt_markers=_words(data, "phone_prompt_markers"),
     )
 

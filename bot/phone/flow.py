@@ -189,6 +189,11 @@ class CallFlow:
                 case = self.store.get(case.code)
         return case.status
 
+    def technical_problem(self) -> VoiceResponse:
+        """What the caller hears when something failed on our side: where else to get help."""
+        saying = self.content.technical_problem.format(phone=self.centre.phone)
+        return twiml.goodbye(self.content, [for_the_ear(saying)])
+
     # --- turns ---------------------------------------------------------------------------
 
     async def _to_dialogue(self, call: Call, text: str) -> VoiceResponse:
