@@ -516,8 +516,11 @@
       valueNode,
       el("div", { class: "lw-card-actions" }, [toggle, copy]),
       expires && !isNaN(expires) ? el("p", { class: "lw-password-expiry",
+        // With the time zone: the deadline is the support centre's midnight, which is another
+        // hour in the visitor's own zone.
         text: t("validUntil", { t: expires.toLocaleString(options.lang, {
-          dateStyle: "medium", timeStyle: "short" }) }) }) : null,
+          month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+          timeZoneName: "short" }) }) }) : null,
       feedback,
     ]);
     log.appendChild(box);
