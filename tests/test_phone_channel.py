@@ -180,7 +180,14 @@ def phone(
     finally:
 
         async def shut_down() -> None:
-            await holder["server"].close()
+            server = holder["server"]
+            await server.before_stop()
+            await server.close()
+            await server.after_stop()
+            current = asyncio.current_task()
+            for task in asyncio.all_tasks():
+                if task is not current:
+                    task.cancel()
 
         asyncio.run_coroutine_threadsafe(shut_down(), loop).result(20)
         loop.call_soon_threadsafe(loop.stop)
