@@ -13,9 +13,11 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -31,7 +33,7 @@ from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import TemporaryPassword
 from bot.handoff.vault import VAULT
-from bot.phone.content import load_phone_content
+from bot.phone.content import PhoneContent, load_phone_content
 from tests.conftest import WriteCsv
 from tests.console_server import free_port
 
@@ -143,14 +145,10 @@ def gather(twiml: ET.Element) -> ET.Element:
     return found
 
 
-@pytest.fixture
-def phone(
-    database: Database, write_devices_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Phone]:
-    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    DeviceRegistry(database).seed_from_csv(write_devices_csv())
-    channel = PhoneChannel(database=database)
+@contextmanager
+def serving(database: Database, content: PhoneContent = CONTENT) -> Iterator[Phone]:
+    """The channel's blueprint on a real Sanic server, on a free port, in a background thread."""
+    channel = PhoneChannel(database=database, content=content)
     dialogue = FakeDialogue(database)
     port = free_port()
     Sanic.test_mode = True
@@ -195,6 +193,30 @@ def phone(
         loop.close()
 
 
+@pytest.fixture
+def phone(
+    database: Database, write_devices_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Phone]:
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    DeviceRegistry(database).seed_from_csv(write_devices_csv())
+    with serving(database) as served:
+        yield served
+
+
+@pytest.fixture
+def dial_phone(
+    database: Database, write_devices_csv: WriteCsv, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Phone]:
+    """The channel in dial mode (phone.yml's handoff mode set to dial)."""
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    DeviceRegistry(database).seed_from_csv(write_devices_csv())
+    content = replace(CONTENT, handoff=replace(CONTENT.handoff, mode="dial"))
+    with serving(database, content) as served:
+        yield served
+
+
 # --- signatures -----------------------------------------------------------------------------
 
 
@@ -212,6 +234,12 @@ def test_a_signed_call_is_answered_with_a_gather(phone: Phone) -> None:
     assert "Device ID" in text and "**" not in text
     message = phone.dialogue.received[0]
     assert (message.sender_id, message.input_channel) == (phone.call_sid, "phone")
+
+
+def test_blank_fields_are_part_of_the_signature(phone: Phone) -> None:
+    # Twilio sends some fields empty and signs them too.
+    answer = phone.post("/webhooks/phone/voice", {"CallerZip": "", "CallerCity": ""})
+    assert answer.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -523,6 +551,56 @@ def test_the_last_step_ends_the_call(phone: Phone) -> None:
     twiml = phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
     assert twiml.find("Gather") is None and twiml.find("Hangup") is not None
     assert spoken(twiml) == "Congratulations. You can end the call now. Goodbye."
+
+
+# --- dial mode ---------------------------------------------------------------------------
+
+
+def test_dial_mode_calls_support_with_the_case_code_whispered(dial_phone: Phone) -> None:
+    phone = dial_phone
+    code = _queued_by_dial(phone)
+    assert phone.channel.calls.get(phone.call_sid) is not None
+    query = "?" + urlencode({"case": code})
+    whisper = phone.post("/webhooks/phone/whisper" + query, {"CallSid": "CAagent"})
+    assert whisper.status_code == 200
+    heard = spoken(ET.fromstring(whisper.text))
+    assert " ".join(code.replace("-", "")) in heard
+    assert ET.fromstring(whisper.text).find("Hangup") is None
+
+
+def _queued_by_dial(phone: Phone) -> str:
+    phone.ring()
+    phone.say("N D 4 8 1 0 2 7 3 9 4 5 K X Q")
+    twiml = phone.press("1")
+    dialled = twiml.find("Dial")
+    assert dialled is not None and twiml.find("Enqueue") is None
+    assert dialled.get("action") == PUBLIC + "/webhooks/phone/after-dial"
+    number = dialled.find("Number")
+    assert number is not None and number.text == CONTENT.handoff.dial_number
+    case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
+    assert case is not None
+    assert number.get("url") == PUBLIC + "/webhooks/phone/whisper?" + urlencode(
+        {"case": case.code}
+    )
+    assert CONTENT.handoff.dialling in spoken(twiml)
+    return case.code
+
+
+def test_after_the_agent_hangs_up_the_assistant_reads_the_password(dial_phone: Phone) -> None:
+    phone = dial_phone
+    code = _queued_by_dial(phone)
+    _release(phone, code, "K7QX")
+    twiml = phone.twiml("/webhooks/phone/after-dial", DialCallStatus="completed")
+    says = [say.text for say in twiml.iter("Say")]
+    assert says[0] == CONTENT.handoff.back_from_agent
+    assert "capital K, as in kilo" in says
+    # without anything new, the caller is back where they were
+    other = dial_phone
+    other.call_sid = "CA" + uuid.uuid4().hex
+    _queued_by_dial(other)
+    back = other.twiml("/webhooks/phone/after-dial", DialCallStatus="completed")
+    assert spoken(back).startswith(CONTENT.handoff.back_from_agent)
+    assert back.find("Gather") is not None
 
 
 # --- hang-up ------------------------------------------------------------------------------------

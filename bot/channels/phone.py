@@ -4,7 +4,9 @@ Twilio's webhooks, all ``POST`` under ``/webhooks/phone/``:
 
 * ``voice``: "a call comes in", and every ``<Gather>`` answer (SpeechResult or Digits);
 * ``status``: the call's status callback (hang-up ends the conversation);
-* ``wait`` and ``after-queue``: the ``<Enqueue>`` wait URL and action URL while on hold.
+* ``wait`` and ``after-queue``: the ``<Enqueue>`` wait URL and action URL while on hold;
+* ``whisper`` and ``after-dial``: in dial mode, what the agent hears first, and the ``<Dial>``
+  action URL when the agent's leg ends.
 
 Every request's ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against
 ``PUBLIC_BASE_URL`` + the request's path (and query), with ``TWILIO_AUTH_TOKEN``: both are read
@@ -22,10 +24,11 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
-from sanic.request import Request
+from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
@@ -35,7 +38,7 @@ from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.support_centre import load_support_centre
 from bot.phone.calls import Calls
-from bot.phone.content import load_phone_content
+from bot.phone.content import PhoneContent, load_phone_content
 from bot.phone.flow import CallFlow
 from bot.phone.lookup import RegistryIds
 from bot.phone.twiml import Urls
@@ -80,9 +83,15 @@ def signed_url(base_url: str, request: Request) -> str:
 
 
 class PhoneChannel(InputChannel):
-    def __init__(self, database: Database | None = None, calls: Calls | None = None) -> None:
+    def __init__(
+        self,
+        database: Database | None = None,
+        calls: Calls | None = None,
+        content: PhoneContent | None = None,
+    ) -> None:
         self._database = database
         self.calls = calls or Calls()
+        self._content = content
 
     @classmethod
     def name(cls) -> str:
@@ -95,7 +104,7 @@ class PhoneChannel(InputChannel):
         if self._database is None:
             self._database = Database()
         return CallFlow(
-            content=load_phone_content(),
+            content=self._content or load_phone_content(),
             formats=load_formats(),
             calls=self.calls,
             registry=RegistryIds(DeviceRegistry(self._database)),
@@ -136,6 +145,8 @@ class PhoneChannel(InputChannel):
                     "voice": flow.voice,
                     "wait": flow.wait,
                     "after_queue": flow.after_queue,
+                    "whisper": flow.whisper,
+                    "after_dial": flow.after_dial,
                 }[step]
                 return _twiml(await handler(_params(request)))
             except Exception:
@@ -155,6 +166,14 @@ class PhoneChannel(InputChannel):
         @phone.route("/after-queue", methods=["POST"])
         async def after_queue(request: Request) -> HTTPResponse:
             return await answer(request, "after_queue")
+
+        @phone.route("/whisper", methods=["POST"])
+        async def whisper(request: Request) -> HTTPResponse:
+            return await answer(request, "whisper")
+
+        @phone.route("/after-dial", methods=["POST"])
+        async def after_dial(request: Request) -> HTTPResponse:
+            return await answer(request, "after_dial")
 
         @phone.route("/status", methods=["POST"])
         async def status(request: Request) -> HTTPResponse:
@@ -180,15 +199,28 @@ def _authentic(request: Request) -> bool:
     if not signature:
         return False
     valid: bool = RequestValidator(token).validate(
-        signed_url(base_url, request), request.form, signature
+        signed_url(base_url, request), _form(request), signature
     )
     if not valid:
         logger.warning("phone: refused a request to %s with a wrong signature", request.path)
     return valid
 
 
+def _form(request: Request) -> RequestParameters:
+    """The posted fields, blank ones included: Twilio signs every field it sends, and sends some
+    empty (``CallerZip=``), which Sanic's ``request.form`` would drop."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type != "application/x-www-form-urlencoded":
+        return RequestParameters()
+    body = request.body.decode("utf-8", errors="replace")
+    return RequestParameters(parse_qs(body, keep_blank_values=True))
+
+
 def _params(request: Request) -> dict[str, str]:
-    return {key: str(request.form.get(key) or "") for key in request.form}
+    """The request's fields (the query's too: signed like the rest), one value each."""
+    form = _form(request)
+    query = {key: str(request.args.get(key) or "") for key in request.args}
+    return {**query, **{key: str(form.get(key) or "") for key in form}}
 
 
 def _twiml(twiml: Any) -> HTTPResponse:

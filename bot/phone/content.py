@@ -41,6 +41,15 @@ class QueueWording:
 
 
 @dataclass(frozen=True)
+class HandoffSettings:
+    mode: str  # "queue" or "dial"
+    dial_number: str
+    dialling: str
+    whisper: str
+    back_from_agent: str
+
+
+@dataclass(frozen=True)
 class PasswordWording:
     intro: str
     letter: str
@@ -89,6 +98,7 @@ class PhoneContent:
     hints: dict[str, str]
     confusable: tuple[frozenset[str], ...]
     max_confusable_swaps: int
+    handoff: HandoffSettings
     queue: QueueWording
     password: PasswordWording
     symbol_names: dict[str, str]
@@ -214,6 +224,7 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         hints=hints,
         confusable=tuple(confusable),
         max_confusable_swaps=swaps,
+        handoff=_handoff(data.require("handoff", ContentMapping)),
         queue=QueueWording(
             name=queue.require("name", str),
             hold_music_url=music or None,
@@ -241,6 +252,17 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         email_prompt_markers=_words(data, "email_prompt_markers"),
         technical_problem=_voice(data, "technical_problem"),
         phone_prompt_markers=_words(data, "phone_prompt_markers"),
+    )
+
+
+def _handoff(handoff: ContentMapping) -> HandoffSettings:
+    mode = handoff.require("mode", str)
+    if mode not in ("queue", "dial"):
+        raise handoff.error(f"'mode' must be queue or dial, not {mode!r}")
+    return HandoffSettings(
+        mode=mode,
+        dial_number=handoff.require("dial_number", str),
+        **_voices(handoff, ("dialling", "whisper", "back_from_agent")),
     )
 
 

@@ -168,6 +168,25 @@ class CallFlow:
         call.checks_after_queue = 0
         return self._prompt(call, call.last_prompt, call.prompt_kind)
 
+    async def whisper(self, params: Mapping[str, str]) -> VoiceResponse:
+        """Dial mode: what the agent hears before the caller is connected."""
+        code = " ".join(params.get("case", "").replace("-", ""))
+        saying = self.content.handoff.whisper.format(case_code=code)
+        return twiml.goodbye(self.content, [saying], farewell=False, hang_up=False)
+
+    async def after_dial(self, params: Mapping[str, str]) -> VoiceResponse:
+        """Dial mode: the agent's leg ended; the caller is back with the assistant. What the
+        assistant has to say meanwhile (the released password, the steps) is said now."""
+        sid = params.get("CallSid", "")
+        call = self.calls.get(sid)
+        if call is None:
+            return twiml.empty()
+        pending = self.calls.take_pending(sid)
+        if pending:
+            return self._answer(call, pending, before=[self.content.handoff.back_from_agent])
+        sayings = [self.content.handoff.back_from_agent, *call.last_prompt]
+        return self._prompt(call, sayings, call.prompt_kind, remember=False)
+
     def status(self, params: Mapping[str, str]) -> CaseStatus | None:
         """The status callback: when the call has ended, forget it and abandon a waiting case.
 
@@ -365,6 +384,9 @@ class CallFlow:
             self._record_caller(call)
             call.enqueued = True
             call.checks_after_queue = 0
+            if self.content.handoff.mode == "dial":
+                sayings = [*sayings, self.content.handoff.dialling]
+                return twiml.dial(self.content, self.urls, sayings, case.code)
             return twiml.enqueue(self.content, self.urls, [*sayings, self.content.queue.placed])
         if kind == "finished":  # the assistant has said goodbye: the call is over
             return twiml.goodbye(self.content, sayings, farewell=False)

@@ -8,6 +8,7 @@ still posts back (``actionOnEmptyResult``), so silence reaches the channel and i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
@@ -18,6 +19,8 @@ PATHS = {
     "status": "/webhooks/phone/status",
     "wait": "/webhooks/phone/wait",
     "after_queue": "/webhooks/phone/after-queue",
+    "whisper": "/webhooks/phone/whisper",
+    "after_dial": "/webhooks/phone/after-dial",
 }
 
 
@@ -92,6 +95,22 @@ def enqueue(content: PhoneContent, urls: Urls, sayings: list[str]) -> VoiceRespo
     return response
 
 
+def dial(
+    content: PhoneContent, urls: Urls, sayings: list[str], case_code: str
+) -> VoiceResponse:
+    """Say ``sayings``, then call the support centre; the agent hears the case code first."""
+    response = VoiceResponse()
+    for saying in sayings:
+        response.say(saying, voice=content.voice, language=content.language)
+    dialled = response.dial(action=urls["after_dial"], method="POST")
+    dialled.number(
+        content.handoff.dial_number,
+        url=f"{urls['whisper']}?{urlencode({'case': case_code})}",
+        method="POST",
+    )
+    return response
+
+
 def hold(content: PhoneContent, sayings: list[str]) -> VoiceResponse:
     """What the wait URL plays: where the caller stands, then hold music (if configured)."""
     response = VoiceResponse()
@@ -110,12 +129,15 @@ def leave() -> VoiceResponse:
     return response
 
 
-def goodbye(content: PhoneContent, sayings: list[str], *, farewell: bool = True) -> VoiceResponse:
+def goodbye(
+    content: PhoneContent, sayings: list[str], *, farewell: bool = True, hang_up: bool = True
+) -> VoiceResponse:
     """Say ``sayings`` (and the goodbye from phone.yml, unless they already said it), hang up."""
     response = VoiceResponse()
     for saying in [*sayings, content.goodbye] if farewell else sayings:
         response.say(saying, voice=content.voice, language=content.language)
-    response.hangup()
+    if hang_up:
+        response.hangup()
     return response
 
 
