@@ -675,3 +675,16 @@ def test_timestamps_are_utc(store: CaseStore) -> None:
     stored = store.get(case.code)
     assert before <= stored.created_at <= after
     assert stored.created_at.tzinfo is not None
+
+
+def test_a_callers_number_is_recorded_once_with_an_event(store: CaseStore) -> None:
+    case = _open(store)
+    updated = store.set_caller_phone(case.code, "+14165550101", actor="assistant")
+    assert updated.caller_phone == "+14165550101"
+    again = store.set_caller_phone(case.code, "+14165550101", actor="assistant")
+    assert again == updated
+    reasons = [event.reason for event in store.events(case.code)]
+    assert reasons.count("the caller's number was recorded") == 1
+    store.transition(case.code, S.ABANDONED, actor="assistant", reason="hung up")
+    with pytest.raises(CaseClosed, match="recording the caller's number is not possible"):
+        store.set_caller_phone(case.code, "+14165550102", actor="assistant")

@@ -310,7 +310,7 @@ def test_a_spoken_device_id_is_read_back_and_only_passed_on_when_confirmed(phone
     assert enqueue.get("action") == PUBLIC + "/webhooks/phone/after-queue"
     case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
     assert case is not None and case.status is CaseStatus.QUEUED
-    assert case.stated_phone == phone.caller  # for the agent's verification card
+    assert case.caller_phone == phone.caller  # for the agent's verification card
 
 
 def test_pieces_over_several_turns(phone: Phone) -> None:

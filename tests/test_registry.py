@@ -376,3 +376,13 @@ def test_paths_inside_the_repo_are_shown_relative_to_it(
 
     with pytest.raises(ContentError, match=rf"^{csv_path.parent.name}/devices\.csv:2: "):
         registry.seed_from_csv(csv_path)
+
+
+def test_existing_answers_for_many_ids_at_once(
+    registry: DeviceRegistry, write_devices_csv: WriteCsv
+) -> None:
+    registry.seed_from_csv(write_devices_csv())
+    known = [device["device_id"] for device in SAMPLE_DEVICES]
+    unknown = [f"ND{n:010d}ZZZ" for n in range(2500)]  # more than one batch
+    assert registry.existing([*unknown, *known, known[0]]) == set(known)
+    assert registry.existing([]) == set()

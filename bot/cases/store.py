@@ -150,6 +150,24 @@ class CaseStore:
             record_event(session, case, utcnow(), actor, status.value, status.value, reason)
             return case_view(case)
 
+    def set_caller_phone(self, code: str, phone: str, *, actor: str) -> CaseView:
+        """The number a phone caller is calling from, for the agent's verification card."""
+        actor = _text(CaseEvent, "actor", actor)
+        phone = _text(SupportCase, "caller_phone", phone)
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            status = CaseStatus(case.status)
+            if status.is_closed:
+                raise CaseClosed(case.code, status.value, "recording the caller's number")
+            if case.caller_phone == phone:
+                return case_view(case)
+            case.caller_phone = phone
+            record_event(
+                session, case, utcnow(), actor, status.value, status.value,
+                "the caller's number was recorded",
+            )
+            return case_view(case)
+
     def get(self, code: str) -> CaseView:
         """The case with ``code`` (as typed by a person: case and separators do not matter)."""
         with self._database.session() as session:

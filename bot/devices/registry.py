@@ -43,6 +43,8 @@ ID_SEPARATORS = re.compile(r"[\s\-.]")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ()\-.]+$")
 PHONE_DIGITS = range(7, 16)  # E.164 allows at most 15 digits
+# IDs per IN (...) list: well under SQLite's limit on bound parameters.
+EXISTING_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,19 @@ class DeviceRegistry:
                 select(Device).where(Device.device_id == device_id)
             ).first()
             return None if device is None else device_record(device)
+
+    def existing(self, device_ids: Iterable[str]) -> set[str]:
+        """Which of ``device_ids`` are registered, in one query per thousand IDs (the phone's
+        keypad and speech readings can offer hundreds of candidates)."""
+        wanted = list(dict.fromkeys(device_ids))
+        found: set[str] = set()
+        with self._database.session() as session:
+            for start in range(0, len(wanted), EXISTING_BATCH):
+                batch = wanted[start : start + EXISTING_BATCH]
+                found.update(
+                    session.scalars(select(Device.device_id).where(Device.device_id.in_(batch)))
+                )
+        return found
 
     def find_by_serial(self, serial_number: str) -> DeviceRecord | None:
         with self._database.session() as session:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
+from twilio.twiml.voice_response import VoiceResponse
 
 from bot.cases.conversation import ConversationCases
 from bot.cases.errors import IllegalTransition
@@ -465,16 +465,9 @@ class CallFlow:
         if call.caller_recorded or not call.caller:
             return
         case = self.cases.current(call.sid)
-        if case is None or case.stated_phone:
-            call.caller_recorded = case is not None
+        if case is None:
             return
-        self.store.record_owner_statement(
-            case.code,
-            name=case.stated_name,
-            email=case.stated_email,
-            phone=call.caller,
-            actor="assistant",
-        )
+        self.store.set_caller_phone(case.code, call.caller, actor="assistant")
         call.caller_recorded = True
 
     def _spoken_chunks(self, resolution: Resolution) -> str:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.devices.record import DeviceLookup
+from bot.devices.registry import DeviceRegistry
 
 
 class RegistryIds:
-    """:class:`bot.phone.spoken.RegisteredIds` over the device registry's lookups."""
+    """:class:`bot.phone.spoken.RegisteredIds` over the device registry (one query per batch)."""
 
-    def __init__(self, registry: DeviceLookup) -> None:
+    def __init__(self, registry: DeviceRegistry) -> None:
         self._registry = registry
 
     def existing(self, device_ids: Sequence[str]) -> set[str]:
-        return {
-            device_id
-            for device_id in dict.fromkeys(device_ids)
-            if self._registry.find_by_device_id(device_id) is not None
-        }
+        return self._registry.existing(device_ids)
