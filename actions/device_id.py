@@ -72,8 +72,13 @@ class ValidateDeviceIdForm(FormValidationAction):
         domain: DomainDict,
     ) -> list[str]:
         # The owner's details only matter once support will release a password for the recorder.
-        if tracker.get_slot("device_id_outcome") == "supported":
+        # rasa_sdk asks for the first missing slot of this list (overriding a validation's
+        # requested_slot None), so a form that is over must say so here: nothing more to ask.
+        outcome = tracker.get_slot("device_id_outcome")
+        if outcome == "supported":
             return domain_slots
+        if outcome in ("exhausted", "other_route"):
+            return []
         return [slot for slot in domain_slots if slot not in OWNER_SLOTS]
 
     async def validate_owner_name(

@@ -1123,6 +1123,31 @@ async def validate_owner(
     return result, dispatcher.messages
 
 
+async def test_the_form_ends_after_the_third_refusal_when_run_as_rasa_runs_it(
+    store: CaseStore, domain: DomainDict, entity_extractor: DeviceIdEntityExtractor
+) -> None:
+    """The whole validation action (not just validate_device_id): the form must end, not ask
+    for the Device ID a fourth time."""
+    tracker = make_tracker(
+        domain,
+        entity_extractor,
+        "ND9999999999ZZZ",
+        "provide_device_id",
+        slots={
+            "device_id": "ND9999999999ZZZ",
+            "device_id_attempts": 2.0,
+            "requested_slot": "device_id",
+        },
+        active_loop={"name": "device_id_form"},
+    )
+    tracker.events.append({"event": "slot", "name": "device_id", "value": "ND9999999999ZZZ"})
+    events, _ = await run(ValidateDeviceIdForm(), tracker, domain)
+    slots = slot_sets(events)
+    assert slots["device_id_outcome"] == "exhausted"
+    assert slots["requested_slot"] is None
+    assert [e["value"] for e in events if e.get("name") == "requested_slot"][-1] is None
+
+
 @pytest.mark.parametrize(
     ("slot", "typed", "value", "problem"),
     [
@@ -1155,7 +1180,8 @@ async def test_the_owners_details_are_checked_as_typed(
     [
         ("supported", ["device_id", "owner_name", "owner_email", "owner_phone"]),
         (None, ["device_id"]),
-        ("other_route", ["device_id"]),
+        ("other_route", []),
+        ("exhausted", []),
     ],
 )
 async def test_the_owners_details_are_asked_only_for_a_supported_recorder(
