@@ -61,6 +61,19 @@ NOT_PASSWORDS = [
     "step 3 is done",
     "my case for the password reset is LX-4K7Q9M",
     "is the password 8 characters long?",
+    # Words that introduce a password, around things that are not one.
+    "the temp password for ND4810273945KXQ doesn't work",
+    "the temp password for ND48-1027-3945-KXQ doesn't work",
+    "resetting the admin password on an LNR600",
+    "support already gave me a temporary password",
+    "the code they gave me doesn't work",
+    "the QR code says LRX748338014",
+    "it says error code 0x1234",
+    "I'll use the app",
+    "I entered everything and pressed OK",
+    "typed the new password twice and clicked ok",
+    "I'm using my iPhone13",
+    "my email is john.smith@gmail.com and my password is lost",
     "done",
     "hello",
     "HELLO",
@@ -87,6 +100,23 @@ PASSWORDS = [
     "passcode was kx7pq2m9",
     "HUNTER!22",
     "p@ssw0rd!",
+    # Introduced as the password chosen or given, without "password is".
+    "I'll use Tiger2024",
+    "set it to hunter22",
+    "I'll make it Lantern_Glow12",
+    "i want it to be rosie2020",
+    "my password used to be Pumpkin2015",
+    "pwd: tiGer4life",
+    "pw Lemon12",
+    "passw0rd: Zebra_2024",
+    "temp pw 9XWQ2LMA",
+    "the code is 3KDW8PZT",
+    "they gave me 3KDW8PZT",
+    "the agent gave me 5YPC8NVG as the temp password",
+    # A word no Device ID or ordinary word looks like, anywhere in a sentence.
+    "my new one is Canyon!Echo4",
+    "I'm going to use Meadow#Lark8",
+    "Br1ght.Star",
 ]
 
 
@@ -111,6 +141,28 @@ def test_a_lower_case_device_id_is_saved_by_its_entity_span() -> None:
     assert looks_like_password(padded, [(2, 2 + len(typed))]) is False
     # A span covering only part of the message does not excuse the rest.
     assert looks_like_password(typed, [(0, 5)]) is True
+
+
+@pytest.mark.parametrize(
+    ("typed", "span_start"),
+    [
+        ("nd48102", 0),  # an attempt at a Device ID, too short
+        ("I entered nd48102", 10),
+        ("Nd4810273945kxq", 0),  # a phone's capital first letter
+    ],
+)
+def test_a_device_id_attempt_is_saved_by_its_entity_span(typed: str, span_start: int) -> None:
+    assert looks_like_password(typed, [(span_start, len(typed))]) is False
+
+
+@pytest.mark.parametrize(
+    "typed", ["Dune_Buggy42", "hunter22", "Tiger2024", "I'll use Tiger2024", "Pine.Cone88"]
+)
+def test_an_entity_span_does_not_excuse_what_no_device_id_looks_like(typed: str) -> None:
+    # The Device ID extractor also takes these for attempts at an ID, but their runs of letters
+    # are longer than any Device ID's, or their shape is a password's.
+    start = typed.rindex(" ") + 1 if " " in typed else 0
+    assert looks_like_password(typed, [(start, len(typed))]) is True
 
 
 def test_a_device_id_span_does_not_excuse_a_password_statement() -> None:

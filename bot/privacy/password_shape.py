@@ -12,6 +12,8 @@ import string
 from collections.abc import Iterable
 
 from bot.cases.codes import is_case_code, normalise_case_code
+from bot.devices.formats import load_formats
+from bot.devices.normalise import compact, resolutions, resolve_serial_number
 
 MASK = "[hidden: this message looked like a password]"
 
@@ -29,6 +31,23 @@ _PASSWORD_STATEMENT = re.compile(
 )
 # The owner's email address is asked for (to verify ownership): its @ is not a password's symbol.
 _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+# Words that say the message is about a password, so capitals and digits alone count ("temp pw
+# 9XWQ2LMA", "the code support gave me is ZK42PLM7", "they gave me 3KDW8PZT"). A QR code or an
+# error code is not.
+_PASSWORD_WORDS = re.compile(
+    r"\b(?:p[a@]ss(?:w[o0]rd|wd|code)?s?|pwd?|temp(?:orary)?|(?<!qr )(?<!error )code"
+    r"|gave me|given me|sent me)\b",
+    re.IGNORECASE,
+)
+# Phrases that introduce the password someone chose or had ("I'll use Canyon!Echo4", "set it to
+# Coral&Reef33", "make it Riverb3nd!", "my password used to be Pumpkin2015"): there, letters with
+# digits count, as they do for a word typed on its own.
+_CHOOSING_WORDS = re.compile(
+    r"\b(?:(?:i'll|ill|i will|going to|gonna|i'd|i want to|let's|lets) use|make it|set it to|"
+    r"setting it to|change it to|changing it to|want it to be|going to be|will be|used to be|"
+    r"chose|choose|picked|going with|typed|entered)\b",
+    re.IGNORECASE,
+)
 
 
 def is_password_like_token(token: str, *, called_a_password: bool = False) -> bool:
@@ -61,13 +80,78 @@ def is_password_like_token(token: str, *, called_a_password: bool = False) -> bo
 
 def is_email_address(text: str) -> bool:
     return bool(_EMAIL_ADDRESS.match(text.strip().strip(_SURROUNDING_PUNCTUATION)))
+def is_id_shaped(token: str) -> bool:
+    """Whether ``token`` is, separators and case aside, a Device ID or a serial number
+    ("nd48-1027-3945-kxq", "LRX104592837", "21LX0483920175")."""
+    formats = load_formats()
+    value = compact(token.strip(_SURROUNDING_PUNCTUATION))
+    return bool(resolutions(value, formats)) or resolve_serial_number(value, formats) is not None
+
+
+def _is_address(token: str) -> bool:
+    """An e-mail address or a URL: symbols and digits, but not a password."""
+    if "@" in token and "." in token.rsplit("@", 1)[-1]:
+        return True
+    return token.lower().startswith(("http://", "https://", "www."))
+
+
+def is_strongly_password_like(token: str) -> bool:
+    """A word no Device ID, model name or ordinary word looks like, wherever it stands: letters
+    with digits or symbols, plus a symbol that separates nothing or capitals in the middle of
+    lower case ("Lantern_Glow12", "tiGer4life", "Meadow#Lark8", "GrandKids4Ever!")."""
+    token = token.strip(_SURROUNDING_PUNCTUATION)
+    if not is_password_like_token(token) or is_id_shaped(token) or _is_address(token):
+        return False
+    if any(c in _SPECIALS and c not in _ORDINARY_SYMBOLS for c in token):
+        return True
+    # Capitals after two lower-case letters: "tiGer", "Glow_Lantern", "Pine.Cone"; not "iPhone"
+    # or "WiFi".
+    camel = re.search(r"[a-z]{2}[._]?[A-Z]", token) is not None
+    return camel and (any(c.isdigit() for c in token) or "_" in token)
+
+
+def _could_be_a_device_id(token: str) -> bool:
+    """Whether a word the NLU took for a Device ID (or an attempt at one) may really be one: no
+    Device ID has a longer run of letters than its patterns ("hunter22", "Tiger2024" cannot be),
+    nor the shape of a strong password."""
+    longest_run = load_formats().longest_letter_run
+    runs = re.findall(r"[A-Za-z]+", token)
+    if any(len(run) > longest_run for run in runs):
+        return False
+    return not is_strongly_password_like(token)
+
+
+def _excused(start: int, end: int, token: str, spans: list[tuple[int, int]]) -> bool:
+    return _could_be_a_device_id(token) and any(s <= start and end <= e for s, e in spans)
+
+
+def _introduced_password(text: str, spans: list[tuple[int, int]]) -> bool:
+    """A password-like word in a sentence that says it is a password ("temp pw 9XWQ2LMA", "they
+    gave me JQ5T8RWC"), or introduces one ("I'll use Tiger2024"). Device IDs and recorder model
+    names ("LNR600") are not; nor, unless called a password, an attempt at a Device ID ("I
+    entered nd48102")."""
+    called = _PASSWORD_WORDS.search(text) is not None
+    if not (called or _CHOOSING_WORDS.search(text)):
+        return False
+    models = set(load_formats().models)
+    for match in re.finditer(r"\S+", text):
+        token = match.group()
+        if not called and _excused(match.start(), match.end(), token, spans):
+            continue
+        bare = token.strip(_SURROUNDING_PUNCTUATION)
+        if is_id_shaped(bare) or compact(bare) in models or _is_address(bare):
+            continue
+        if is_password_like_token(bare, called_a_password=called):
+            return True
+    return False
 
 
 def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()) -> bool:
     """Whether ``text`` seems to carry a password.
 
     ``allowed_spans`` are character ranges already recognised as something legitimate (a Device
-    ID); a message that is only such a span is not a password, even in lower case.
+    ID); a message that is only such a span is not a password, even in lower case, unless the
+    word is one no Device ID looks like ("Dune_Buggy42", "hunter22").
     """
     stripped = text.strip()
     if not stripped:
@@ -75,10 +159,12 @@ def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()
     statement = _PASSWORD_STATEMENT.search(stripped)
     if statement and is_password_like_token(statement.group("value"), called_a_password=True):
         return True
+    spans = list(allowed_spans)
     if len(stripped.split()) != 1:
-        return False
+        if any(is_strongly_password_like(word) for word in stripped.split()):
+            return True
+        return _introduced_password(text, spans)
     start = text.index(stripped)
-    end = start + len(stripped)
-    if any(s <= start and end <= e for s, e in allowed_spans):
+    if _excused(start, start + len(stripped), stripped, spans):
         return False
     return is_password_like_token(stripped)
