@@ -22,10 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "lorex.tar.gz"
 RASA = [sys.executable, "-m", "rasa"]
 TRAINING_DATA = ["--data", "data/nlu", "data/rules", "data/stories"]
-# The issue's target is 0.95; the training data reaches 0.896 so far (see the issue note). Until
-# it reaches the target, CI holds the line where it is, so that a regression still fails.
+# The issue's target; the seeded 5-fold cross-validation of the committed data gives 0.955.
 MACRO_F1_TARGET = 0.95
-MACRO_F1_FLOOR = 0.88
+MACRO_F1_FLOOR = MACRO_F1_TARGET
 RASA_ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
@@ -102,7 +101,13 @@ def test_every_test_story_is_followed(model: Path, tmp_path: Path) -> None:
 
 def test_intent_cross_validation_holds_its_floor(tmp_path: Path) -> None:
     """5-fold cross-validation of the real NLU pipeline (config.yml)."""
-    result = run_rasa(
+    # Rasa shuffles the folds with numpy's global generator and no seed: seeded here, so the
+    # figure is the same on every run and the floor can sit at the target.
+    command = [
+        sys.executable,
+        "-c",
+        "import sys, numpy; numpy.random.seed(0); from rasa.__main__ import main; "
+        "sys.argv = ['rasa', *sys.argv[1:]]; main()",
         "test",
         "nlu",
         "--nlu",
@@ -114,7 +119,9 @@ def test_intent_cross_validation_holds_its_floor(tmp_path: Path) -> None:
         "5",
         "--out",
         str(tmp_path),
-        timeout=1800,
+    ]
+    result = subprocess.run(
+        command, cwd=REPO, env=RASA_ENV, capture_output=True, text=True, timeout=1800
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     report = json.loads((tmp_path / "intent_report.json").read_text())
