@@ -514,6 +514,12 @@ def test_release_leaves_the_queue_and_reads_the_password_slowly(phone: Phone) ->
     for _ in range(5):
         assert spoken(phone.silence()) == CONTENT.step_waiting
     assert len(phone.dialogue.received) == before
+    # "hold on" waits too, said as often as needed; "ready" then hears the step again
+    for phrase in ("hold on", "um, give me a minute please", "hang on"):
+        assert spoken(phone.say(phrase)) == CONTENT.holding
+    assert len(phone.dialogue.received) == before
+    phone.say("okay I'm ready")
+    assert phone.dialogue.received[-1].text == "repeat"
 
 
 def test_a_rejection_also_leaves_the_queue(phone: Phone) -> None:

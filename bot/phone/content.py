@@ -108,6 +108,9 @@ class PhoneContent:
     steps_timeout: int
     step_waiting: str
     max_step_waits: int
+    hold_phrases: tuple[str, ...]
+    holding: str
+    ready_phrases: tuple[str, ...]
     private_step_note: str
     email_prompt_markers: tuple[str, ...]
     technical_problem: str
@@ -248,6 +251,9 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         steps_timeout=gather.require("steps_timeout", int),
         step_waiting=_voice(data, "step_waiting"),
         max_step_waits=data.require("max_step_waits", int),
+        hold_phrases=_words(data, "hold_phrases"),
+        holding=_voice(data, "holding"),
+        ready_phrases=_words(data, "ready_phrases"),
         private_step_note=_voice(data, "private_step_note"),
         email_prompt_markers=_words(data, "email_prompt_markers"),
         technical_problem=_voice(data, "technical_problem"),

@@ -109,6 +109,17 @@ class CallFlow:
             return await self._to_dialogue(call, self.content.agent_message)
         if not speech and not digits:
             return await self._failed_turn(call, silence=True)
+        if call.prompt_kind in STEP_KINDS and speech and not digits:
+            if _said(speech, self.content.hold_phrases):
+                # "Hold on": the caller is busy at the recorder. Wait, gently, as for silence.
+                call.waits += 1
+                return self._prompt(
+                    call, [self.content.holding], call.prompt_kind, remember=False
+                )
+            if _said(speech, self.content.ready_phrases) and call.waits:
+                # Back from waiting: say the step again rather than guess it was done.
+                call.waits = 0
+                return await self._to_dialogue(call, "repeat")
         call.waits = 0
         if call.expecting_device_id:
             return await self._device_id_turn(call, speech, digits)
