@@ -10,10 +10,10 @@ those turns divided by the window. A turn whose answer fails (HTTP error, time-o
 connection) is an error and ends that conversation; an answer without the text the script
 expects is counted as unexpected (it is still timed).
 
-Channels: :class:`RestChannel` (``POST /webhooks/rest/webhook``) and :class:`SocketIOChannel`
-(socket.io, long-polling: the websocket transport does not work with the aiohttp Rasa pins). A
-channel is anything with ``open(sender, script) -> Conversation``; the phone webhook (signed
-requests) will be one more, once the phone channel exists.
+Channels: :class:`RestChannel` (``POST /webhooks/rest/webhook``), :class:`SocketIOChannel`
+(socket.io, long-polling: the websocket transport does not work with the aiohttp Rasa pins) and
+:class:`PhoneChannel` (Twilio's voice webhook, signed form posts answered with TwiML). A channel
+is anything with ``open(sender, script) -> Conversation``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import contextlib
 import random
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ import aiohttp
 import numpy as np
 
 from bench.scripts import Script, ScriptSource
+from bench.servers import PhoneWebhook
 
 TURN_TIMEOUT_S = 60.0
 # socket.io: once a turn's first reply is in, how long to wait for each of the others.
@@ -176,6 +178,119 @@ class SocketIOChannel:
 
     async def aclose(self) -> None:
         return None
+
+
+PHONE_TO = "+18885550000"  # the assistant's number, as Twilio posts it
+
+
+def phone_fields(text: str) -> dict[str, str]:
+    """What Twilio posts for one answer to a ``<Gather>``, written the way the phone scripts
+    write a turn (as ``bot/phone/simulator.py`` reads a line): ``press 1#`` is keys (``Digits``),
+    an empty string is silence (no result), anything else is a speech transcript."""
+    line = text.strip()
+    if line.lower().startswith("press "):
+        return {"Digits": line[len("press ") :].replace(" ", "")}
+    if not line:
+        return {}
+    return {"SpeechResult": line, "Confidence": "0.91"}
+
+
+def spoken_replies(twiml: str) -> list[dict[str, Any]]:
+    """A TwiML answer as messages: one per ``<Say>`` (inside ``<Gather>`` too), in order, and
+    one per verb that ends the turn (``[enqueue]``, ``[hangup]``...), so a script can expect it."""
+    root = ET.fromstring(twiml) if twiml.strip() else ET.Element("Response")
+    replies: list[dict[str, Any]] = []
+    for element in root.iter():
+        if element.tag == "Say":
+            replies.append({"text": element.text or ""})
+        elif element.tag in ("Enqueue", "Dial", "Hangup", "Redirect", "Leave"):
+            replies.append({"text": f"[{element.tag.lower()}]"})
+    return replies
+
+
+class _PhoneConversation:
+    """One call: a fresh ``CallSid`` and caller number, every request signed like Twilio's."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, webhook: PhoneWebhook, caller: str
+    ) -> None:
+        from twilio.request_validator import RequestValidator
+
+        self._session = session
+        self._base_url = base_url
+        self._public = webhook.public_base_url.rstrip("/")
+        self._validator = RequestValidator(webhook.token)
+        self._fields = {
+            "AccountSid": "AC" + uuid.uuid4().hex,
+            "ApiVersion": "2010-04-01",
+            "CallSid": "CA" + uuid.uuid4().hex,
+            "Direction": "inbound",
+            "From": caller,
+            "To": PHONE_TO,
+            "CallerCountry": "US",
+            "CallerZip": "",  # Twilio sends some fields blank, and signs them too
+        }
+
+    async def post(self, path: str, fields: dict[str, str]) -> str:
+        form = {**self._fields, **fields}
+        signature = self._validator.compute_signature(self._public + path, form)
+        async with self._session.post(
+            self._base_url + path, data=form, headers={"X-Twilio-Signature": signature}
+        ) as response:
+            body = await response.text()
+            if response.status not in (200, 204):  # the status callback answers 204
+                raise TurnFailed(f"HTTP {response.status}: {body[:200]}")
+            return body
+
+    async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]:
+        from bot.phone.twiml import PATHS
+
+        # The call coming in is the first request; every later one answers a <Gather>.
+        status = {"CallStatus": "ringing" if turn_index == 0 else "in-progress"}
+        fields = status if turn_index == 0 else {**status, **phone_fields(text)}
+        return spoken_replies(await self.post(PATHS["voice"], fields))
+
+    async def close(self) -> None:
+        """The caller hangs up: Twilio's status callback (a case still waiting is abandoned)."""
+        from bot.phone.twiml import PATHS
+
+        await self.post(PATHS["status"], {"CallStatus": "completed", "CallDuration": "60"})
+
+
+class PhoneChannel:
+    """The phone channel's Twilio webhook: each simulated user is one call, each turn one signed
+    ``POST /webhooks/phone/voice`` (``SpeechResult`` or ``Digits``) answered with TwiML.
+
+    The first turn of a phone script is the call coming in (its text is not sent: Twilio posts
+    no speech then). Latency is from sending the request to having the whole TwiML answer; on
+    loopback that is the server's time for the webhook (plus signing, microseconds).
+    """
+
+    name = "phone"
+
+    def __init__(self, base_url: str, webhook: PhoneWebhook) -> None:
+        self._base_url = base_url
+        self._webhook = webhook
+        self._session: aiohttp.ClientSession | None = None
+        self._callers = 0
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(total=TURN_TIMEOUT_S),
+            )
+        return self._session
+
+    async def open(self, sender: str, script: Script) -> Conversation:
+        self._callers += 1
+        caller = f"+1416555{self._callers % 10000:04d}"  # a different number for each call
+        return _PhoneConversation(self._client(), self._base_url, self._webhook, caller)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 async def reply_counts(

@@ -3,10 +3,11 @@
 What it does, in order (each phase is timed; one that fails is reported as failed and the rest
 still run):
 
-1. Device ID extraction on typed variants of every registered ID (spoken: not built yet).
+1. Device ID extraction: typed variants of every registered ID, and the phone issue's spoken
+   transcripts through the phone channel's reading and the real registry (reported apart).
 2. Our assistant, started as ``make run`` starts it: seconds to the first answer, resident memory
-   at idle, load on the REST and socket.io channels at each concurrency, memory after the load.
-   (The phone webhook: not built yet.)
+   at idle, load on the REST, socket.io and phone (Twilio webhook, signed requests) channels at
+   each concurrency, memory after the load.
 3. The stock Rasa bot (``rasa init``'s project, made in a scratch folder): training, start-up,
    memory, the same load on REST.
 4. Our training time: from scratch and with nothing changed.
@@ -136,11 +137,11 @@ def _memory(instance: servers.Instance) -> list[dict[str, Any]]:
 def measure_server(
     plan: Plan,
     instance: servers.Instance,
-    sources: list[scripts.ScriptSource],
-    channels: list[str],
+    channels: dict[str, list[scripts.ScriptSource]],
     bot: str,
 ) -> dict[str, Any]:
-    """Start-up, idle memory, each channel's load levels, memory after the load."""
+    """Start-up, idle memory, each channel's load levels (with that channel's scripts), memory
+    after the load."""
     figures: dict[str, Any] = {}
     try:
         figures["startup_s"] = round(instance.first_answer_seconds(), 2)
@@ -148,7 +149,7 @@ def measure_server(
         time.sleep(plan.settle_s)
         figures["memory_idle"] = _memory(instance)
         figures["load"] = {}
-        for channel_name in channels:
+        for channel_name, sources in channels.items():
             try:
                 figures["load"][channel_name] = _load_levels(
                     plan, instance, sources, channel_name, bot
@@ -202,16 +203,18 @@ def _channel(
     if name == "socket.io":
         counts = asyncio.run(load.reply_counts(instance.base_url, sources, plan.seed))
         return load.SocketIOChannel(instance.base_url, counts)
+    if name == "phone":
+        if instance.phone is None:
+            raise ValueError(f"{instance.name} has no phone channel")
+        return load.PhoneChannel(instance.base_url, instance.phone)
     raise ValueError(f"no load client for the {name} channel")
 
 
 def measure_ours(plan: Plan) -> dict[str, Any]:
     instance = servers.start_lorex(plan.work / "ours")
-    figures = measure_server(plan, instance, scripts.lorex_scripts(), ["REST", "socket.io"], "ours")
-    # The phone channel does not exist yet. When it does: a load client that signs its
-    # requests (bench/load.py), its name in the list above, and server time from its logs.
-    figures["not_built"] = {"phone webhook": "the phone channel is not built yet"}
-    return figures
+    chat = scripts.lorex_scripts()
+    channels = {"REST": chat, "socket.io": chat, "phone": scripts.phone_scripts()}
+    return measure_server(plan, instance, channels, "ours")
 
 
 def measure_stock(plan: Plan) -> dict[str, Any]:
@@ -219,7 +222,7 @@ def measure_stock(plan: Plan) -> dict[str, Any]:
     train_s = training.train_stock(project, plan.quick)
     say(f"stock bot trained in {train_s:.0f} s")
     instance = servers.start_stock(project)
-    figures = measure_server(plan, instance, scripts.stock_scripts(), ["REST"], "stock")
+    figures = measure_server(plan, instance, {"REST": scripts.stock_scripts()}, "stock")
     figures["training_s"] = round(train_s, 1)
     return figures
 
@@ -250,12 +253,8 @@ def measure_cross_validation(plan: Plan) -> dict[str, Any]:
 
 def measure_extraction(plan: Plan) -> dict[str, Any]:
     typed = understanding.score_extraction(understanding.typed_variants(plan.seed))
-    spoken_cases = understanding.spoken_cases()
-    spoken = understanding.score_extraction(spoken_cases) if spoken_cases else None
-    return {
-        "typed": _extraction_summary(typed),
-        "spoken": _extraction_summary(spoken) if spoken else None,
-    }
+    spoken = understanding.score_spoken(plan.work / "spoken", understanding.spoken_cases())
+    return {"typed": _extraction_summary(typed), "spoken": _extraction_summary(spoken)}
 
 
 def _extraction_summary(result: understanding.ExtractionResult) -> dict[str, Any]:

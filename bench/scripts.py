@@ -7,6 +7,11 @@ at random, with a seeded generator, so every run holds the same mix.
 * Ours: the "forgot my password" path that ends with a registered Device ID (which opens a case
   and pauses the conversation for an agent, so it is always the last turn), and the guided reset
   (temporary password, then done / back / repeat / stuck through every step to the end).
+* Ours by phone (a whole call each, turns as Twilio posts them: ``press 1`` is keys, an empty
+  turn is silence, the first turn is the call coming in): the forgotten password with the Device
+  ID spoken in one breath or group by group, read back and confirmed, the owner's details spoken
+  or skipped, ending on hold for an agent; and the guided reset for a caller who already has a
+  temporary password, by keys and by voice, with repeat / back / help / silence, to the goodbye.
 * The stock bot (``rasa init``'s content): greet, then the happy or one of the sad paths, and a
   bot challenge, each ending in goodbye.
 """
@@ -127,6 +132,116 @@ def lorex_scripts() -> list[ScriptSource]:
         return Script("temporary password → every reset step", tuple(turns))
 
     return [forgot_password, guided_reset]
+
+
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def _spoken_email(email: str) -> str:
+    """``zion.juniperfield@example.com`` as said: "zion dot juniperfield at example dot com"."""
+    return email.replace(".", " dot ").replace("@", " at ")
+
+
+def _spoken_phone(phone: str) -> str:
+    """``+1 202-555-0110`` as said: "two oh two, five five five, oh one one oh"."""
+    digits = "".join(c for c in phone if c.isdigit()).removeprefix("1")
+    words = ["oh" if d == "0" else DIGIT_NAMES[int(d)] for d in digits]
+    return ", ".join(" ".join(words[a:b]) for a, b in ((0, 3), (3, 6), (6, len(words))))
+
+
+def _owners(route: str = "procedure") -> list[dict[str, str]]:
+    """Registry rows (ID, owner's name, email, phone) of devices whose reset route is ``route``."""
+    from bot.devices.formats import load_formats
+
+    formats = load_formats()
+    with open(REPO / "data" / "devices.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row for row in rows if formats.family_for_model(row["model"]).route == route]
+
+
+def phone_scripts() -> list[ScriptSource]:
+    """Whole calls to the phone webhook, expecting what the channel really says (its TwiML)."""
+    from bench.spoken_table import spoken_form, spoken_groups
+    from bot.devices.formats import load_formats
+    from bot.phone.content import load_phone_content
+    from bot.phone.speech import read_back
+
+    owners = _owners()
+    if not owners:
+        raise RuntimeError("no registered device with the 'procedure' route in data/devices.csv")
+    formats, content = load_formats(), load_phone_content()
+    total = _step_count()
+    ask_id = "Device ID. What is it?"
+
+    def forgot_password(rng: random.Random) -> Script:
+        row = rng.choice(owners)
+        device_id = row["device_id"]
+        turns = [Turn("", ask_id, "call comes in")]
+        if rng.random() < 0.5:
+            turns.append(Turn("I forgot my recorder password", ask_id, "request reset"))
+        if rng.random() < 0.5:
+            question = rng.choice(["where do I find the device ID", "where is the device ID"])
+            turns.append(Turn(question, "QR code", "where is the ID"))
+        heard = f"I heard {read_back(device_id, formats, content)}"
+        if rng.random() < 0.5:
+            turns.append(Turn(spoken_form(device_id, rng), heard, "Device ID spoken"))
+        else:
+            *first, last = spoken_groups(device_id, rng)
+            turns += [Turn(group, "Got it", "Device ID piece") for group in first]
+            turns.append(Turn(last, heard, "Device ID last piece"))
+        turns.append(
+            Turn(rng.choice(["yes", "yeah that's right", "press 1"]), "registered under", "confirm")
+        )
+        answers = [
+            (row["owner_name"], "email address", "owner's name"),
+            (_spoken_email(row["owner_email"]), "phone number", "owner's email"),
+            (_spoken_phone(row["owner_phone"]), "putting you through", "owner's phone → queue"),
+        ]
+        turns += [
+            Turn(said if rng.random() < 0.7 else "skip", expect, label)
+            for said, expect, label in answers
+        ]
+        # On hold for an agent (<Enqueue>): the call's last turn; closing it hangs up.
+        return Script("phone: forgot password → Device ID spoken → on hold", tuple(turns))
+
+    def guided_reset(rng: random.Random) -> Script:
+        done = ["press 1", "press 1", "done", "ok done", "next"]
+        turns = [
+            Turn("", ask_id, "call comes in"),
+            Turn(
+                rng.choice(
+                    [
+                        "support gave me a temporary password",
+                        "I already have the temporary password",
+                    ]
+                ),
+                "Step 1 of",
+                "temporary password",
+            ),
+            Turn(rng.choice(done), "Step 2 of", "step done"),
+            Turn(rng.choice(["press 3", "go back"]), "Step 1 of", "step back"),
+            Turn(rng.choice(["press 2", "repeat"]), "Step 1 of", "step repeat"),
+            Turn(rng.choice(["press 0", "help"]), "Step 1 of", "step help"),
+            Turn("", "Take your time", "silence at a step"),
+        ]
+        private = _private_steps()
+        for number in range(2, total + 1):
+            # Where the new password is typed, only keys are listened to.
+            said = "press 1" if number - 1 in private else rng.choice(done)
+            turns.append(Turn(said, f"Step {number} of {total}", "step done"))
+        said = "press 1" if total in private else rng.choice(done)
+        turns.append(Turn(said, "[hangup]", "last step done → goodbye"))
+        return Script("phone: temporary password → every reset step", tuple(turns))
+
+    return [forgot_password, guided_reset]
+
+
+def _private_steps() -> set[int]:
+    """Numbers (from 1) of the reset steps where the caller types a password: keys only."""
+    from bot.guide.procedure import load_procedure
+
+    steps = load_procedure().steps
+    return {n for n, step in enumerate(steps, 1) if step.sensitive_input}
 
 
 def _step_count() -> int:

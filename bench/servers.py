@@ -118,6 +118,19 @@ def run_timed(
     return elapsed
 
 
+# The address the phone channel believes Twilio calls (it signs and checks against this, as
+# behind a tunnel); the load client reaches the server on loopback all the same.
+PHONE_PUBLIC_BASE_URL = "https://lorex-bench.example.test"
+
+
+@dataclass(frozen=True)
+class PhoneWebhook:
+    """What a Twilio stand-in needs to sign requests the server accepts."""
+
+    public_base_url: str
+    token: str
+
+
 @dataclass
 class Instance:
     """A running bot: its REST base URL and the process group behind it."""
@@ -129,6 +142,7 @@ class Instance:
     log_path: Path
     # Other servers that must answer too before the bot counts as started (our action server).
     health_urls: tuple[str, ...] = ()
+    phone: PhoneWebhook | None = None  # None: the bot has no phone channel
 
     def stop(self) -> None:
         _stop(self.process)
@@ -167,7 +181,9 @@ class Instance:
 
 def start_lorex(folder: Path) -> Instance:
     """Our assistant exactly as `make run` starts it (`python -m bot.cli run`: honcho with the
-    Procfile), on free ports, with fresh SQLite files in ``folder``; migrated and seeded first."""
+    Procfile), on free ports, with fresh SQLite files in ``folder``; migrated and seeded first.
+    The phone channel is configured (``PUBLIC_BASE_URL``, ``TWILIO_AUTH_TOKEN``) with a fresh
+    token, so signed requests from the load client are accepted."""
     from bot.serve import settings_from
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,7 +196,12 @@ def start_lorex(folder: Path) -> Instance:
             "TRACKER_STORE_URL": f"sqlite:///{folder / 'tracker.db'}",
         }
     )
-    env = rasa_env(**settings.environment())
+    phone = PhoneWebhook(PHONE_PUBLIC_BASE_URL, uuid.uuid4().hex)
+    env = rasa_env(
+        **settings.environment(),
+        PUBLIC_BASE_URL=phone.public_base_url,
+        TWILIO_AUTH_TOKEN=phone.token,
+    )
     for command in ("migrate", "seed"):
         run_timed(
             [sys.executable, "-m", "bot.cli", command],
@@ -192,7 +213,9 @@ def start_lorex(folder: Path) -> Instance:
     started = time.perf_counter()
     process = _start([sys.executable, "-m", "bot.cli", "run"], cwd=REPO, env=env, log_path=log_path)
     health = (f"http://127.0.0.1:{settings.actions_port}/health",)
-    return Instance("our assistant", settings.rasa_url, process, started, log_path, health)
+    return Instance(
+        "our assistant", settings.rasa_url, process, started, log_path, health, phone=phone
+    )
 
 
 def start_stock(project: Path) -> Instance:

@@ -8,7 +8,10 @@
   them (case, grouping with spaces / dashes / dots / en dashes, surrounding phrases, O/0 I/1 S/5
   B/8 look-alikes where the pattern decides, and all of these at once), run through the same
   extractor the NLU component uses; exact match means the normalised value is the registered ID.
-* Spoken transcripts (the phone issue's table) are scored the same way once that table exists.
+* Spoken Device IDs: the phone issue's table of transcripts (``bench/spoken_table.py``, the
+  rows ``tests/test_phone_spoken.py`` asserts) through the phone channel's own reading: ``hear``
+  then ``resolve`` against the real registry (SQLite seeded from ``data/devices.csv``). Reported
+  separately from the typed variants.
 """
 
 from __future__ import annotations
@@ -287,10 +290,62 @@ def score_extraction(cases: dict[str, list[Case]]) -> ExtractionResult:
     return ExtractionResult(scores, time.perf_counter() - began)
 
 
-def spoken_cases() -> dict[str, list[Case]] | None:
-    """Spoken transcripts with their Device IDs: the phone issue's table, not built yet.
+def spoken_cases() -> dict[str, list[Case]]:
+    """The phone issue's spoken transcripts (``bench/spoken_table.py``), by half of the table."""
+    from bench.spoken_table import GENERATED, HAND_WRITTEN
 
-    Once it exists, return its rows here as ``{"spoken": [Case(transcript, device_id), ...]}``
-    and the report scores them with :func:`score_extraction` beside the typed variants.
+    return {
+        "generated: every registered ID, seven speaking styles": [
+            Case(text, device_id) for text, device_id in GENERATED
+        ],
+        "hand-written: recogniser confusions, spelling words, pairs": [
+            Case(text, device_id) for text, device_id in HAND_WRITTEN
+        ],
+    }
+
+
+def score_spoken(folder: Path, cases: dict[str, list[Case]]) -> ExtractionResult:
+    """Exact-match rate of the phone channel's reading of spoken transcripts.
+
+    Each transcript goes through what the channel does with one caller's turn: ``hear`` it,
+    then ``resolve`` the pieces against the real registry (SQLite in ``folder``, migrated and
+    seeded from ``data/devices.csv``) with the confusable-swap bound from ``phone.yml``. Exact
+    match: the first registered reading offered for the read-back is the expected ID.
     """
-    return None
+    from bot.content import DATA_DIR
+    from bot.db import Database, migrate
+    from bot.devices.formats import load_formats
+    from bot.devices.registry import DeviceRegistry
+    from bot.phone.content import load_phone_content
+    from bot.phone.lookup import RegistryIds
+    from bot.phone.spoken import hear, resolve
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "spoken-registry.db"
+    path.unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    migrate(url)
+    database = Database(url)
+    try:
+        registry = DeviceRegistry(database)
+        registry.seed_from_csv(DATA_DIR / "devices.csv")
+        ids = RegistryIds(registry)
+        formats, content = load_formats(), load_phone_content()
+        began = time.perf_counter()
+        scores = []
+        for category, category_cases in cases.items():
+            score = ExtractionScore(category)
+            for case in category_cases:
+                pieces = hear(case.text, content).pieces
+                found = resolve(pieces, formats, ids, max_swaps=content.max_confusable_swaps)
+                got = found.found[0] if found.found else ""
+                score.total += 1
+                if found.complete and got == case.expected:
+                    score.exact += 1
+                else:
+                    shown = got or f"nothing registered (heard {found.heard or 'nothing'})"
+                    score.misses.append((case.text, case.expected, shown))
+            scores.append(score)
+        return ExtractionResult(scores, time.perf_counter() - began)
+    finally:
+        database.dispose()
