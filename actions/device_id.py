@@ -16,6 +16,12 @@ from bot.devices.checks import CheckResult, Outcome, check_device_id
 from bot.handoff.owner_details import Answer, parse_email, parse_name, parse_phone
 
 OWNER_SLOTS = ["owner_name", "owner_email", "owner_phone"]
+# What the assistant says when an answer about the owner cannot be used.
+UNCLEAR_RESPONSES = {
+    "owner_name": "utter_owner_name_unclear",
+    "owner_email": "utter_owner_email_unclear",
+    "owner_phone": "utter_owner_phone_unclear",
+}
 
 # Which response explains each refusal; its {variables} come from CheckResult.details.
 REFUSAL_RESPONSES = {
@@ -191,8 +197,8 @@ def _skips() -> frozenset[str]:
 
 
 def _owner_detail(slot: str, answer: Answer, dispatcher: CollectingDispatcher) -> dict[str, Any]:
-    if answer.problem is not None:
-        dispatcher.utter_message(response=answer.problem)
+    if answer.unclear:
+        dispatcher.utter_message(response=UNCLEAR_RESPONSES[slot])
     return {slot: answer.value}
 
 

@@ -24,7 +24,10 @@ LEAD_IN = re.compile(
 @dataclass(frozen=True)
 class Answer:
     value: str | None  # the cleaned value, SKIPPED, or None when unusable
-    problem: str | None = None  # the response that explains what was wrong
+
+    @property
+    def unclear(self) -> bool:
+        return self.value is None
 
 
 def _skips(text: str, skip_answers: frozenset[str]) -> bool:
@@ -38,9 +41,9 @@ def parse_name(text: str, skip_answers: frozenset[str]) -> Answer:
         return Answer(SKIPPED)
     name = LEAD_IN.sub("", text).strip(" .!")
     if not name or not any(ch.isalpha() for ch in name):
-        return Answer(None, "utter_owner_name_unclear")
+        return Answer(None)
     if len(name) > MAX_NAME or "@" in name:
-        return Answer(None, "utter_owner_name_unclear")
+        return Answer(None)
     return Answer(name)
 
 
@@ -49,7 +52,7 @@ def parse_email(text: str, skip_answers: frozenset[str]) -> Answer:
         return Answer(SKIPPED)
     found = EMAIL.search(text)
     if found is None:
-        return Answer(None, "utter_owner_email_unclear")
+        return Answer(None)
     return Answer(found.group(0).strip(".").lower())
 
 
@@ -59,7 +62,7 @@ def parse_phone(text: str, skip_answers: frozenset[str]) -> Answer:
     found = PHONE_CHARACTERS.search(text)
     digits = re.sub(r"\D", "", found.group(0)) if found else ""
     if len(digits) not in PHONE_DIGITS:
-        return Answer(None, "utter_owner_phone_unclear")
+        return Answer(None)
     assert found is not None
     return Answer(" ".join(found.group(0).split()))
 
