@@ -385,6 +385,17 @@ def test_spoken_email_and_phone_number_reach_the_dialogue_written(phone: Phone) 
     assert phone.dialogue.received[-1].text == "202 555 0110"
 
 
+def test_the_phone_number_can_be_keyed_in(phone: Phone) -> None:
+    phone.ring()
+    call = phone.channel.calls.get(phone.call_sid)
+    assert call is not None
+    call.expecting_device_id = False
+    phone.say("my details")
+    phone.say("zion dot juniperfield at example dot com")  # asks for the phone number next
+    phone.press("2025550110#")
+    assert phone.dialogue.received[-1].text == "202 555 0110"
+
+
 # --- reprompts --------------------------------------------------------------------------------
 
 

@@ -124,6 +124,15 @@ class CallFlow:
         if call.expecting_device_id:
             return await self._device_id_turn(call, speech, digits)
         if digits:
+            number = digits.rstrip("#")
+            asked = " ".join(call.last_prompt)
+            if (
+                _said(asked, self.content.phone_prompt_markers)
+                and number.isdigit()
+                and 7 <= len(number) <= 15
+            ):
+                # The phone number question says it may be keyed in.
+                return await self._to_dialogue(call, written_number(number))
             kind = "steps" if call.prompt_kind in STEP_KINDS else call.prompt_kind
             keymap = self.content.keys.get(kind, self.content.keys["default"])
             words = keymap.get(digits)
