@@ -77,10 +77,19 @@ def lorex_scripts() -> list[ScriptSource]:
     if not devices:
         raise RuntimeError("no registered device with the 'procedure' route in data/devices.csv")
 
+    owners = {row["device_id"]: row for row in _owners()}
+
     def forgot_password(rng: random.Random) -> Script:
         device_id, _ = rng.choice(devices)
+        owner = owners[device_id]
+        # The owner's details, for the agent's verification card; sometimes skipped.
+        answers = [
+            (owner["owner_name"], "email address", "owner's name"),
+            (owner["owner_email"], "phone number", "owner's email"),
+            (owner["owner_phone"], "support case", "owner's phone → case queued"),
+        ]
         return Script(
-            "forgot password → Device ID → case queued",
+            "forgot password → Device ID → owner's details → case queued",
             (
                 Turn(rng.choice(["hi", "hello", "hey there"]), "Lorex", "greet"),
                 Turn(
@@ -99,8 +108,12 @@ def lorex_scripts() -> list[ScriptSource]:
                     "QR code",
                     "where is the ID",
                 ),
-                # Queues a case and pauses the conversation for an agent: always the last turn.
-                Turn(_typed(device_id, rng), "support case", "Device ID → case"),
+                Turn(_typed(device_id, rng), "What name", "Device ID → owner's name asked"),
+                # The last answer queues the case for an agent: always the last turn.
+                *(
+                    Turn(said if rng.random() < 0.8 else "skip", expect, label)
+                    for said, expect, label in answers
+                ),
             ),
         )
 
