@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,8 +34,13 @@ def running_product(
     database_url: str,
     tracker_store_url: str,
     extra_env: dict[str, str] | None = None,
+    setup: Sequence[tuple[Sequence[str], str | None]] = (),
 ) -> Iterator[tuple[Settings, Path]]:
-    """The running product's settings and the file its servers log to."""
+    """The running product's settings and the file its servers log to.
+
+    ``setup``: more ``bot.cli`` commands (arguments, standard input) run after migrate and seed,
+    before the servers start.
+    """
     if not MODEL.is_file():
         pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
     settings = settings_from(
@@ -49,8 +54,15 @@ def running_product(
         }
     )
     env = {**os.environ, **settings.environment(), **(extra_env or {})}
-    for command in (["migrate"], ["seed"]):
-        subprocess.run([sys.executable, "-m", "bot.cli", *command], env=env, cwd=REPO, check=True)
+    for command, stdin in [(["migrate"], None), (["seed"], None), *setup]:
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", *command],
+            input=stdin,
+            text=True,
+            env=env,
+            cwd=REPO,
+            check=True,
+        )
     log_path = folder / "servers.log"
     with open(log_path, "w") as log:
         servers = subprocess.Popen(

@@ -13,11 +13,7 @@ receives, followed by the first reset step. Screenshots of the queue and the cas
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,9 +24,9 @@ import pytest
 import socketio
 from playwright.async_api import Page, async_playwright, expect
 
-from bot.serve import Settings, settings_from, wait_until_ready
+from bot.serve import Settings
 from tests.conftest import SAMPLE_DEVICES
-from tests.console_server import free_port
+from tests.running_product import running_product
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "lorex.tar.gz"
@@ -60,50 +56,25 @@ def product(
             "(apt-get install --no-install-recommends chromium)"
         )
     folder = tmp_path_factory.mktemp("console-product")
-    settings = settings_from(
-        {
-            "RASA_PORT": str(free_port()),
-            "ACTIONS_PORT": str(free_port()),
-            "CONSOLE_PORT": str(free_port()),
-            "RASA_API_TOKEN": uuid.uuid4().hex,
-            "DATABASE_URL": f"sqlite:///{folder / 'lorex.db'}",
-            "TRACKER_STORE_URL": f"sqlite:///{folder / 'tracker.db'}",
-        }
-    )
-    env = {**os.environ, **settings.environment()}
     # The demo registry, then Dana's record for the recorder the user names (so the owner's
     # details the user gives match the registry).
     owners_csv = folder / "owners.csv"
     header = list(DANA)
     owners_csv.write_text(",".join(header) + "\n" + ",".join(DANA[k] for k in header) + "\n")
-    for command in (["migrate"], ["seed"], ["seed", "--csv", str(owners_csv)]):
-        subprocess.run([sys.executable, "-m", "bot.cli", *command], env=env, cwd=REPO, check=True)
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "agent", "add", "alice", "--name", "Alice Martin",
-         "--password-stdin"],
-        input=AGENT_PASSWORD + "\n", text=True, env=env, cwd=REPO, check=True,
-    )
-    log_path = folder / "servers.log"
-    with open(log_path, "w") as log:
-        servers = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown stops every server
-        )
-    try:
-        if not wait_until_ready(settings, timeout=240):
-            pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
+    setup = [
+        (["seed", "--csv", str(owners_csv)], None),
+        (
+            ["agent", "add", "alice", "--name", "Alice Martin", "--password-stdin"],
+            AGENT_PASSWORD + "\n",
+        ),
+    ]
+    with running_product(
+        folder,
+        database_url=f"sqlite:///{folder / 'lorex.db'}",
+        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
+        setup=setup,
+    ) as (settings, log_path):
         yield Product(settings, log_path)
-    finally:
-        os.killpg(servers.pid, signal.SIGINT)
-        try:
-            servers.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(servers.pid, signal.SIGKILL)
-            servers.wait()
 
 
 class ChatUser:
