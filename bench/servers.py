@@ -263,7 +263,8 @@ def _role(command: list[str]) -> str | None:
     text = " ".join(command)
     if "run actions" in text:
         return "action server"
-    if "rasa run" in text:  # after "run actions": both are `rasa run ...`
+    # After "run actions": both are `rasa run ...`; ours starts as `python -m bot.patched_rasa run`.
+    if "rasa run" in text or "bot.patched_rasa run" in text:
         return "Rasa server"
     if "bot.cli announce" in text:
         return "ready announcer"

@@ -1,0 +1,78 @@
+"""Rasa's command line with our fixes to Rasa 3.6 applied first.
+
+The Procfile starts the Rasa server as ``python -m bot.patched_rasa run …``. Each fix keeps
+Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
+
+- Action server answers: Rasa checks each one with ``jsonschema.validate``, which first checks
+  the schema itself against the JSON Schema meta-schema. That costs about 13 ms per custom
+  action call here (py-spy: half the Rasa server's CPU under load), against about 0.6 ms for the
+  same check with a validator built once. The validator below is built from the same schema,
+  raises the same errors with the same message, and checks the schema once, at first use.
+- Events read back from the tracker store or the action server: for each one, Rasa finds its
+  class by walking every subclass of ``Event`` (with ``inspect.isabstract`` on each), about a
+  twentieth of the server's time. The class found for a type name is remembered; a name not
+  found yet still goes through Rasa's own search (and its errors).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from jsonschema import ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.events import Event
+
+
+@functools.cache
+def _action_response_validator() -> Validator:
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+    # What RemoteAction._validate_action_result does, less the per-call schema check.
+    try:
+        _action_response_validator().validate(result)
+    except ValidationError as error:
+        error.message += (
+            ". Failed to validate Action server response from API, "
+            "make sure your response from the Action endpoint is valid. "
+            f"For more information about the format visit {DOCS_BASE_URL}/custom-actions"
+        )
+        raise
+    return True
+
+
+_rasa_resolve_by_type = Event.resolve_by_type
+_event_classes: dict[str, type[Event]] = {}
+
+
+def _resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    found = _event_classes.get(type_name)
+    if found is None:
+        found = _rasa_resolve_by_type(type_name, default)
+        if found is not None and found.type_name == type_name:
+            _event_classes[type_name] = found
+    return found
+
+
+def apply() -> None:
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
+
+
+def main() -> None:
+    from rasa.__main__ import main as rasa_main
+
+    apply()
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
