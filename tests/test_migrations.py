@@ -127,6 +127,18 @@ def test_sqlite_connections_enforce_foreign_keys(tmp_path: Path) -> None:
         database.dispose()
 
 
+def test_a_sqlite_file_is_shared_in_write_ahead_log_mode(tmp_path: Path) -> None:
+    # Several processes use the file, and a commit does not wait for the disk (see bot/db.py).
+    database = Database(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with database.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert (tmp_path / "wal.db-wal").exists()
+    finally:
+        database.dispose()
+
+
 def test_a_session_commits_at_the_end_and_rolls_back_on_error(database: Database) -> None:
     values = {**SAMPLE_DEVICES[0], "family": "n_series", "warranty_registered": True}
 

@@ -516,6 +516,24 @@ async def test_the_store_writes_no_password_to_the_database(
     assert bot_texts[1] == "Thanks, ND48 1027 3945 KXQ is a registered N841."
 
 
+async def test_a_sqlite_tracker_store_keeps_its_connections_in_write_ahead_log_mode(
+    tmp_path: Path, domain: Domain
+) -> None:
+    store = MaskingSQLTrackerStore(domain=domain, host=f"sqlite:///{tmp_path / 'tracker.db'}")
+    try:
+        await store.save(tracker_of(conversation(), domain, sender_id="owner-wal"))
+        with store.session_scope() as session:
+            connection = session.connection()
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        # Pooled: the connection outlives the session, so the log is not checkpointed each time.
+        assert store.engine.pool.checkedin() == 1
+        retrieved = await store.retrieve("owner-wal")
+        assert retrieved is not None and user_texts(retrieved) == KEPT
+    finally:
+        store.engine.dispose()
+
+
 async def test_retrieve_gives_back_the_masked_conversation(
     store: MaskingSQLTrackerStore, domain: Domain
 ) -> None:

@@ -3,6 +3,9 @@
 Rasa Open Source stores every user message verbatim and has no redaction hook, so the masking
 happens here, at the one place every conversation passes through on its way to the database.
 Configured in ``endpoints.yml``; ``url`` is any SQLAlchemy URL (SQLite file or PostgreSQL).
+
+It is also where the tracker store is made fast enough to run every turn: a pooled SQLite
+engine in write-ahead-log mode, and queries that load only what Rasa reads.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Query, Session, sessionmaker
 
 from bot.content import REPO_ROOT
+from bot.db import create_sqlite_file_engine
 from bot.guide.procedure import load_procedure
 from bot.privacy.masking import should_mask
 from bot.privacy.password_shape import MASK
@@ -31,10 +36,14 @@ from bot.privacy.password_shape import MASK
 DEFAULT_TRACKER_STORE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}"
 
 
-def _ensure_sqlite_folder(url: str) -> None:
+def _is_sqlite_file(url: str) -> bool:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    if _is_sqlite_file(url):
+        Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
 
 
 class MaskingSQLTrackerStore(SQLTrackerStore):
@@ -49,6 +58,11 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         _ensure_sqlite_folder(url)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        if _is_sqlite_file(url):
+            # Rasa's own engine opens, and on closing checkpoints, the file for every query.
+            self.engine.dispose()
+            self.engine: Engine = create_sqlite_file_engine(url)
+            self.sessionmaker = sessionmaker(bind=self.engine)
         self._sensitive_step = next(
             step.number for step in load_procedure().steps if step.sensitive_input
         )
@@ -56,6 +70,14 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         mask_password_messages(tracker, self._sensitive_step)
         await super().save(tracker)
+
+    def _event_query(
+        self, session: Session, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> Query:
+        # Rasa reads only each event's JSON (``row.data``) and counts rows; loading whole ORM
+        # objects for every stored event was a third of the time to retrieve a tracker (py-spy).
+        query = super()._event_query(session, sender_id, fetch_events_from_all_sessions)
+        return query.with_entities(self.SQLEvent.data)
 
 
 def mask_password_messages(tracker: DialogueStateTracker, sensitive_step: int) -> None:
