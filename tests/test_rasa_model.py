@@ -191,6 +191,14 @@ def test_an_email_address_is_never_taken_for_a_password(agent: Any, text: str) -
 
 
 @pytest.mark.parametrize(
+    "text", ["Oakley Maplecroft", "Sage Kestrelton", "Marlow Quincey", "Dana Whitfield"]
+)
+def test_an_owners_name_is_never_taken_for_a_password(agent: Any, text: str) -> None:
+    # DIET alone took "Oakley Maplecroft" for share_password (found by make bench).
+    assert parse(agent, text)["intent"]["name"] != "share_password"
+
+
+@pytest.mark.parametrize(
     ("text", "intent"),
     [
         ("I forgot the password for my NVR", "request_password_reset"),

@@ -23,7 +23,11 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.privacy.password_shape import is_email_address, looks_like_password
+from bot.privacy.password_shape import (
+    is_email_address,
+    looks_like_password,
+    mentions_a_password,
+)
 
 SHARE_PASSWORD_INTENT = "share_password"
 
@@ -36,13 +40,18 @@ def device_id_spans(message: Message) -> list[tuple[int, int]]:
     ]
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class PasswordGuard(GraphComponent, IntentClassifier):
     """Overrides the predicted intent with ``share_password`` for password-shaped text, and
-    takes it back from a bare email address (asked for to verify the owner; its ``@`` and mixed
-    case can fool the statistical classifier)."""
+    takes it back where nothing supports it:
+
+    - a bare email address (asked for to verify the owner; its ``@`` and mixed case can fool the
+      statistical classifier);
+    - a message with no password-shaped word that does not speak of a password either, such as
+      the owner's name ("Oakley Maplecroft"): every recorder password mixes two kinds of
+      character, so two capitalised words are not one, and a name taken for a password would be
+      hidden and refused.
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.component_config = config
@@ -68,6 +77,8 @@ class PasswordGuard(GraphComponent, IntentClassifier):
                 _demote_share_password(message)
                 continue
             if not looks_like_password(text, device_id_spans(message)):
+                if not mentions_a_password(text):
+                    _demote_share_password(message)
                 continue
             intent = {INTENT_NAME_KEY: SHARE_PASSWORD_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
             message.set(INTENT, intent, add_to_output=True)

@@ -146,6 +146,12 @@ def _introduced_password(text: str, spans: list[tuple[int, int]]) -> bool:
     return False
 
 
+def mentions_a_password(text: str) -> bool:
+    """Whether ``text`` speaks of a password, or of choosing or typing one ("my old pw", "I'll
+    use", "they gave me")."""
+    return bool(_PASSWORD_WORDS.search(text) or _CHOOSING_WORDS.search(text))
+
+
 def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()) -> bool:
     """Whether ``text`` seems to carry a password.
 
