@@ -1,9 +1,11 @@
 """The load client: simulated users holding whole conversations over a channel, with asyncio.
 
 Each simulated user draws a script (``bench/scripts.py``), opens a conversation with a fresh
-sender, and sends each turn as soon as the previous answer has arrived (a closed loop: no think
-time, so the figures show what the server sustains). Latency is what the client sees for one turn
-on loopback: from sending the message to having every reply of that turn.
+sender, and sends each turn once the previous answer has arrived. Chat users send at once (a
+closed loop: no think time, so the figures show what the server sustains, and the stock bot gets
+the same load). Phone callers answer at a caller's pace (:func:`caller_seconds`): Twilio posts
+a call's next webhook only once the caller has spoken or keyed the answer. Latency is what the
+client sees for one turn on loopback: from sending the message to having every reply of that turn.
 
 Only turns that start inside the measuring window count (a warm-up comes first); throughput is
 those turns divided by the window. A turn whose answer fails (HTTP error, time-out, dropped
@@ -49,6 +51,12 @@ class Conversation(Protocol):
 
 class Channel(Protocol):
     name: str
+    # Users start within this many seconds of each other (calls do not all ring at once).
+    start_spread_s: float
+
+    def pause_before(self, text: str, turn_index: int) -> float:
+        """Seconds between an answer and the user's next turn (``text``)."""
+        ...
 
     async def open(self, sender: str, script: Script) -> Conversation: ...
 
@@ -81,10 +89,14 @@ class RestChannel:
     """Rasa's REST channel; one HTTP connection pool shared by every simulated user."""
 
     name = "REST"
+    start_spread_s = 0.1
 
     def __init__(self, base_url: str) -> None:
         self._url = f"{base_url}/webhooks/rest/webhook"
         self._session: aiohttp.ClientSession | None = None
+
+    def pause_before(self, text: str, turn_index: int) -> float:
+        return 0.0
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -144,6 +156,10 @@ class SocketIOChannel:
     """
 
     name = "socket.io"
+    start_spread_s = 0.1
+
+    def pause_before(self, text: str, turn_index: int) -> float:
+        return 0.0
 
     def __init__(self, base_url: str, reply_counts: dict[str, list[int]]) -> None:
         self._url = base_url
@@ -193,6 +209,37 @@ def phone_fields(text: str) -> dict[str, str]:
     if not line:
         return {}
     return {"SpeechResult": line, "Confidence": "0.91"}
+
+
+# A quick caller's pace. Our <Gather>s let the caller talk over the prompt (bargeIn), so the
+# caller is taken to answer without listening to it to the end: the most webhooks a call makes.
+CALLER_REACTION_S = 1.0
+SPOKEN_WORD_S = 0.4  # 150 words a minute
+END_OF_SPEECH_S = 1.0  # speechTimeout="auto": Twilio waits for a pause before it posts
+KEY_PRESS_S = 0.3
+
+
+def caller_pace() -> dict[str, float]:
+    """The pace above, for the report."""
+    return {
+        "reaction_s": CALLER_REACTION_S,
+        "spoken_word_s": SPOKEN_WORD_S,
+        "end_of_speech_s": END_OF_SPEECH_S,
+        "key_press_s": KEY_PRESS_S,
+        "start_spread_s": PhoneChannel.start_spread_s,
+    }
+
+
+def caller_seconds(text: str, silence_s: float) -> float:
+    """From one TwiML answer to the webhook that answers its ``<Gather>``, for a turn written as
+    :func:`phone_fields` reads it: silence lasts the ``<Gather>``'s time-out (``silence_s``)."""
+    fields = phone_fields(text)
+    if "Digits" in fields:
+        return CALLER_REACTION_S + KEY_PRESS_S * len(fields["Digits"])
+    if "SpeechResult" in fields:
+        words = len(fields["SpeechResult"].split())
+        return CALLER_REACTION_S + SPOKEN_WORD_S * words + END_OF_SPEECH_S
+    return silence_s
 
 
 def spoken_replies(twiml: str) -> list[dict[str, Any]]:
@@ -262,17 +309,27 @@ class PhoneChannel:
     ``POST /webhooks/phone/voice`` (``SpeechResult`` or ``Digits``) answered with TwiML.
 
     The first turn of a phone script is the call coming in (its text is not sent: Twilio posts
-    no speech then). Latency is from sending the request to having the whole TwiML answer; on
-    loopback that is the server's time for the webhook (plus signing, microseconds).
+    no speech then). Each later turn comes :func:`caller_seconds` after the previous answer, as
+    a call's webhooks do. Latency is from sending the request to having the whole TwiML answer;
+    on loopback that is the server's time for the webhook (plus signing, microseconds).
     """
 
     name = "phone"
+    start_spread_s = 3.0
 
     def __init__(self, base_url: str, webhook: PhoneWebhook) -> None:
+        from bot.phone.content import load_phone_content
+
         self._base_url = base_url
         self._webhook = webhook
         self._session: aiohttp.ClientSession | None = None
         self._callers = 0
+        # The shortest time Twilio waits for an answer before it posts silence.
+        self._silence_s = float(load_phone_content().timeout)
+
+    def pause_before(self, text: str, turn_index: int) -> float:
+        # The first turn is the call coming in: nothing to answer yet.
+        return 0.0 if turn_index == 0 else caller_seconds(text, self._silence_s)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -398,8 +455,8 @@ async def run_load(
 
     async def user(number: int) -> None:
         rng = random.Random(seed * 1000 + number)
-        # Spread the first messages over 100 ms instead of sending every one at once.
-        await asyncio.sleep(rng.random() * 0.1)
+        # Spread the first messages instead of sending every one at once.
+        await asyncio.sleep(rng.random() * channel.start_spread_s)
         while time.perf_counter() < measure_to:
             script = rng.choice(sources)(rng)
             sender = f"bench-{uuid.uuid4().hex[:12]}"
@@ -414,6 +471,9 @@ async def run_load(
                 result.conversations += 1
             try:
                 for index, turn in enumerate(script.turns):
+                    pause = channel.pause_before(turn.text, index)
+                    if pause:
+                        await asyncio.sleep(pause)
                     began = time.perf_counter()
                     if began >= measure_to:
                         break

@@ -416,10 +416,11 @@ def _speed(results: Results, images: dict[str, str | None]) -> list[str]:
             lines += [f"*The {channel} load on {bot} failed: `{failure}`*", ""]
     plan = results["plan"]
     lines += [
-        f"Each level runs {plan['warmup_s']:.0f} s of warm-up, then {plan['duration_s']:.0f} s "
-        "measured. Every simulated user holds whole conversations with a fresh sender, one "
-        "message after the other as soon as the answer is back (no think time); latency is "
-        "the client-observed time of one turn on loopback, throughput the answered turns per "
+        f"Each chat level runs {plan['warmup_s']:.0f} s of warm-up, then "
+        f"{plan['duration_s']:.0f} s measured. Every simulated user holds whole conversations "
+        "with a fresh sender, one message after the other as soon as the answer is back (no "
+        "think time, so the server is saturated from 10 users on); latency is the "
+        "client-observed time of one turn on loopback, throughput the answered turns per "
         "second. Ratios are ours ÷ stock: below 1.0 we are faster (or, for throughput, slower).",
         "",
         "### REST: ours against the stock Rasa bot",
@@ -512,12 +513,14 @@ def _phone(results: Results) -> list[str]:
         f"Target: p95 under {PHONE_P95_TARGET_MS:.0f} ms of server time at "
         f"{PHONE_TARGET_CONCURRENCY} concurrent calls; {verdict}.",
         "",
+        *_caller_pace(results["plan"]),
     ]
     lines += _table(
-        ["concurrent calls", "p50", "p95", "p99", "turns/s", "errors", "unexpected"],
+        ["concurrent calls", "turns timed", "p50", "p95", "p99", "turns/s", "errors", "unexpected"],
         [
             [
                 c,
+                (phone.get(c) or {}).get("turns", "–"),
                 _ms((phone.get(c) or {}).get("p50_ms")),
                 _ms((phone.get(c) or {}).get("p95_ms")),
                 _ms((phone.get(c) or {}).get("p99_ms")),
@@ -552,6 +555,25 @@ def _phone(results: Results) -> list[str]:
     lines += _turn_types(phone, "the phone webhook")
     lines += _examples(list(phone.values()))
     return lines
+
+
+def _caller_pace(plan: dict[str, Any]) -> list[str]:
+    pace = plan.get("caller_pace")
+    if not pace:  # a report from before callers were paced
+        return ["Callers answered at once (no think time).", ""]
+    return [
+        f"Each level runs {plan['warmup_s']:.0f} s of warm-up, then "
+        f"{plan['phone_duration_s']:.0f} s measured; the calls start over the first "
+        f"{pace['start_spread_s']:.0f} s. Unlike the chat users, callers are paced as Twilio "
+        "paces a call: a call's next webhook comes only once the caller has answered. The "
+        "caller is a quick one who talks over the prompt (our `<Gather>`s allow it): "
+        f"{pace['reaction_s']:g} s to react, then {pace['spoken_word_s']:g} s a spoken word and "
+        f"{pace['end_of_speech_s']:g} s of pause before Twilio posts the speech, or "
+        f"{pace['key_press_s']:g} s a key; silence lasts the `<Gather>`'s shortest time-out. "
+        "The turns per second are the load those calls make, not the most the server can "
+        "take (the chat levels show that).",
+        "",
+    ]
 
 
 def _turn_types(levels: dict[int, dict[str, Any]], who: str) -> list[str]:

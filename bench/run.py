@@ -53,6 +53,8 @@ class Plan:
     levels: tuple[int, ...]
     warmup_s: float
     duration_s: float
+    # Paced calls make a few requests a second: a longer window for as many turns.
+    phone_duration_s: float
     settle_s: float
     seed: int
     skip: frozenset[str]
@@ -70,7 +72,12 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
     parser.add_argument(
         "--levels", help="concurrent conversations, comma-separated (default 1,10,50; quick 1,5)"
     )
-    parser.add_argument("--duration", type=float, help="seconds measured per level (default 20)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds measured per chat level (default 15)"
+    )
+    parser.add_argument(
+        "--phone-duration", type=float, help="seconds measured per phone level (default 30)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--skip", default="", help=f"phases to leave out, comma-separated: {', '.join(PHASES)}"
@@ -88,7 +95,8 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
         folds=args.folds or (2 if quick else 5),
         levels=tuple(int(level) for level in levels.split(",")),
         warmup_s=1.0 if quick else 3.0,
-        duration_s=args.duration or (3.0 if quick else 20.0),
+        duration_s=args.duration or (3.0 if quick else 15.0),
+        phone_duration_s=args.phone_duration or (6.0 if quick else 30.0),
         settle_s=1.0 if quick else 5.0,
         seed=args.seed,
         skip=skip,
@@ -180,7 +188,7 @@ def _load_levels(
                 sources=sources,
                 concurrency=concurrency,
                 warmup_s=plan.warmup_s,
-                duration_s=plan.duration_s,
+                duration_s=plan.phone_duration_s if channel_name == "phone" else plan.duration_s,
                 seed=plan.seed,
             )
         )
@@ -298,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "levels": list(plan.levels),
             "warmup_s": plan.warmup_s,
             "duration_s": plan.duration_s,
+            "phone_duration_s": plan.phone_duration_s,
+            "caller_pace": load.caller_pace(),
             "seed": plan.seed,
             "skipped": sorted(plan.skip),
         },
