@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 MODEL := models/lorex.tar.gz
-TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/rules/*.yml data/stories/*.yml) $(wildcard bot/nlu/*.py)
+TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/rules/*.yml) $(wildcard bot/nlu/*.py)
 
 .PHONY: help install browser db run test lint validate train clean
 
@@ -37,7 +37,7 @@ $(VENV)/.installed: requirements.in constraints.txt
 
 # Retrains only when the configuration, the domain, the training data or the NLU components change.
 $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
-	$(RASA) train --config config.yml --domain domain --data data/nlu data/rules data/stories \
+	$(RASA) train --config config.yml --domain domain --data data/nlu data/rules \
 	  --out models --fixed-model-name lorex
 	@touch $@
 
@@ -63,7 +63,7 @@ run: install db train
 # No --fail-on-warnings: the intents the agent console triggers (EXTERNAL_*) are rightly absent
 # from the NLU data. tests/test_rasa_model.py checks every warning instead.
 validate: install
-	$(RASA) data validate --domain domain --data data/nlu data/rules data/stories
+	$(RASA) data validate --domain domain --data data/nlu data/rules
 
 lint: install
 	$(VENV)/bin/ruff check bot actions tests

@@ -24,7 +24,7 @@ import yaml
 from bench.paths import RASA, rasa_env
 from bench.servers import run_timed
 
-OUR_TRAINING_DATA = ["data/nlu", "data/rules", "data/stories"]
+OUR_TRAINING_DATA = ["data/nlu", "data/rules"]
 QUICK_EPOCHS = 3
 
 
