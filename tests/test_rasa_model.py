@@ -184,10 +184,18 @@ def test_password_shaped_messages_are_classified_as_such(agent: Any, text: str) 
 
 
 @pytest.mark.parametrize(
-    "text", ["Zion.Juniperfield@example.com", "dana@example.com", "grace.liu@example.net."]
+    "text",
+    [
+        "Zion.Juniperfield@example.com",
+        "dana@example.com",
+        "grace.liu@example.net.",
+        "sage.kestrelton2@example.org",
+    ],
 )
 def test_an_email_address_is_never_taken_for_a_password(agent: Any, text: str) -> None:
-    assert parse(agent, text)["intent"]["name"] != "share_password"
+    # Nor for anything else that would end the owner's details form: DIET's 2% runner-up
+    # "request_human" once handed the conversation to an agent (found by make bench).
+    assert parse(agent, text)["intent"]["name"] in {"nlu_fallback", "out_of_scope"}
 
 
 @pytest.mark.parametrize(
@@ -195,7 +203,7 @@ def test_an_email_address_is_never_taken_for_a_password(agent: Any, text: str) -
 )
 def test_an_owners_name_is_never_taken_for_a_password(agent: Any, text: str) -> None:
     # DIET alone took "Oakley Maplecroft" for share_password (found by make bench).
-    assert parse(agent, text)["intent"]["name"] != "share_password"
+    assert parse(agent, text)["intent"]["name"] not in {"share_password", "request_human"}
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from rasa.core.constants import (
+    DEFAULT_NLU_FALLBACK_AMBIGUITY_THRESHOLD,
+    DEFAULT_NLU_FALLBACK_THRESHOLD,
+)
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.classifiers.fallback_classifier import (
+    AMBIGUITY_THRESHOLD_KEY,
+    THRESHOLD_KEY,
+    FallbackClassifier,
+)
 from rasa.shared.nlu.constants import (
     ENTITIES,
     INTENT,
@@ -51,10 +60,29 @@ class PasswordGuard(GraphComponent, IntentClassifier):
       the owner's name ("Oakley Maplecroft"): every recorder password mixes two kinds of
       character, so two capitalised words are not one, and a name taken for a password would be
       hidden and refused.
+
+    The intent that then comes first faces the same test as every other prediction, Rasa's
+    ``FallbackClassifier`` with the thresholds given here (config.yml passes the pipeline's):
+    DIET's runner-up to share_password is often a guess with 2% confidence, and acting on it
+    ("request_human" for an email address) ended the owner's details form.
     """
 
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            "fallback_threshold": DEFAULT_NLU_FALLBACK_THRESHOLD,
+            "fallback_ambiguity_threshold": DEFAULT_NLU_FALLBACK_AMBIGUITY_THRESHOLD,
+        }
+
     def __init__(self, config: dict[str, Any]) -> None:
-        self.component_config = config
+        self.component_config = {**self.get_default_config(), **config}
+        self._fallback = FallbackClassifier(
+            {
+                **FallbackClassifier.get_default_config(),
+                THRESHOLD_KEY: self.component_config["fallback_threshold"],
+                AMBIGUITY_THRESHOLD_KEY: self.component_config["fallback_ambiguity_threshold"],
+            }
+        )
 
     @classmethod
     def required_components(cls) -> list[type]:
@@ -74,32 +102,32 @@ class PasswordGuard(GraphComponent, IntentClassifier):
         for message in messages:
             text = message.get(TEXT) or ""
             if is_email_address(text):
-                _demote_share_password(message)
+                self._take_back_share_password(message)
                 continue
             if not looks_like_password(text, device_id_spans(message)):
                 if not mentions_a_password(text):
-                    _demote_share_password(message)
+                    self._take_back_share_password(message)
                 continue
             intent = {INTENT_NAME_KEY: SHARE_PASSWORD_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
             message.set(INTENT, intent, add_to_output=True)
-            ranking = [
-                ranked
-                for ranked in message.get(INTENT_RANKING_KEY) or []
-                if ranked.get(INTENT_NAME_KEY) != SHARE_PASSWORD_INTENT
-            ]
-            message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+            ranking = [intent, *_ranking_without_share_password(message)]
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
 
+    def _take_back_share_password(self, message: Message) -> None:
+        predicted = message.get(INTENT) or {}
+        if predicted.get(INTENT_NAME_KEY) != SHARE_PASSWORD_INTENT:
+            return
+        ranking = _ranking_without_share_password(message)
+        if ranking:
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            self._fallback.process([message])
 
-def _demote_share_password(message: Message) -> None:
-    predicted = message.get(INTENT) or {}
-    if predicted.get(INTENT_NAME_KEY) != SHARE_PASSWORD_INTENT:
-        return
-    ranking = [
+
+def _ranking_without_share_password(message: Message) -> list[dict[str, Any]]:
+    return [
         ranked
         for ranked in message.get(INTENT_RANKING_KEY) or []
         if ranked.get(INTENT_NAME_KEY) != SHARE_PASSWORD_INTENT
     ]
-    if ranking:
-        message.set(INTENT, ranking[0], add_to_output=True)
-        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
