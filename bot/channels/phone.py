@@ -33,6 +33,7 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
 from bot.cases.store import CaseStore
+from bot.channels.turns import limit_turns
 from bot.db import Database
 from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
@@ -116,6 +117,7 @@ class PhoneChannel(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         phone = Blueprint("phone_webhook", __name__)
+        on_new_message = limit_turns(on_new_message)
 
         async def dialogue(call_sid: str, text: str) -> list[dict[str, Any]]:
             replies = PhoneReplies()

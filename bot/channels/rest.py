@@ -16,6 +16,8 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.turns import limit_turns
+
 MAX_SENDER_LENGTH = 255  # the tracker store's sender_id column
 
 
@@ -55,7 +57,7 @@ class RestChannel(RestInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        webhook: Blueprint = super().blueprint(on_new_message)
+        webhook: Blueprint = super().blueprint(limit_turns(on_new_message))
 
         @webhook.exception(InvalidUsage)
         async def bad_request(request: Request, exception: InvalidUsage) -> HTTPResponse:

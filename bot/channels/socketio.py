@@ -21,6 +21,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 from bot.channels.password_delivery import reveal
+from bot.channels.turns import limit_turns
 
 AGENT_MESSAGE = "agent_message"
 
@@ -45,7 +46,7 @@ class SocketIOChannel(SocketIOInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        socketio_webhook: Blueprint = super().blueprint(on_new_message)
+        socketio_webhook: Blueprint = super().blueprint(limit_turns(on_new_message))
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
 
