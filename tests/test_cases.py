@@ -598,6 +598,29 @@ def test_the_queue_lists_waiting_cases_oldest_first(store: CaseStore) -> None:
     assert [case.code for case in store.queue()] == [oldest.code, picked.code, newest.code]
 
 
+def test_queue_position_is_the_place_in_the_queue(store: CaseStore, database: Database) -> None:
+    cases = [_open(store, f"conv-{n}", status=S.QUEUED) for n in range(4)]
+    collecting = _open(store, "conv-collecting")
+    # Opened in the same instant (a coarse clock): the queue, and the position, go by id.
+    with database.session() as session:
+        same = session.scalars(select(SupportCase).where(SupportCase.code == cases[0].code)).one()
+        for later in cases[1:3]:
+            row = session.scalars(
+                select(SupportCase).where(SupportCase.code == later.code)
+            ).one()
+            row.created_at = same.created_at
+    store.transition(cases[1].code, S.ASSIGNED, actor="agent:bob", reason="picked up")
+
+    queue = [case.code for case in store.queue()]
+    assert queue == [cases[0].code, cases[2].code, cases[3].code]
+    for case in cases:
+        expected = queue.index(case.code) + 1 if case.code in queue else 0
+        assert store.queue_position(case.code) == expected
+    assert store.queue_position(collecting.code) == 0
+    with pytest.raises(CaseNotFound):
+        store.queue_position("LX-ZZZZZZ")
+
+
 def test_an_empty_queue(store: CaseStore) -> None:
     _open(store)
     assert store.queue() == []

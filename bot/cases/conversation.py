@@ -129,8 +129,7 @@ class ConversationCases:
         )
 
     def position(self, case: CaseView) -> int:
-        queue = [queued.code for queued in self._store.queue()]
-        return queue.index(case.code) + 1 if case.code in queue else 0
+        return self._store.queue_position(case.code)
 
     def _close_superseded(self, case: CaseView, reason: str) -> None:
         if CaseStatus.ABANDONED in ALLOWED_TRANSITIONS[case.status]:

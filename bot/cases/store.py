@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -206,6 +206,32 @@ class CaseStore:
                 .order_by(SupportCase.created_at, SupportCase.id)
             ).all()
             return [case_view(case) for case in cases]
+
+    def queue_position(self, code: str) -> int:
+        """Where case ``code`` stands in :meth:`queue`: 1 at the front, 0 if it is not queued.
+
+        Counted in the database: the position is told on every turn that queues a case, and
+        loading the whole queue for it grew with the queue.
+        """
+        with self._database.session() as session:
+            case = find_case(session, code)
+            if case.status != CaseStatus.QUEUED.value:
+                return 0
+            ahead = session.scalar(
+                select(func.count())
+                .select_from(SupportCase)
+                .where(
+                    SupportCase.status == CaseStatus.QUEUED.value,
+                    or_(
+                        SupportCase.created_at < case.created_at,
+                        and_(
+                            SupportCase.created_at == case.created_at,
+                            SupportCase.id < case.id,
+                        ),
+                    ),
+                )
+            )
+            return int(ahead) + 1
 
     def _insert_with_fresh_code(self, session: Session, **values: object) -> SupportCase:
         for _ in range(MAX_CODE_ATTEMPTS):
