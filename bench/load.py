@@ -425,6 +425,25 @@ class LoadResult:
         }
 
 
+def combined(windows: Sequence[LoadResult]) -> LoadResult:
+    """Several measuring windows of one bot, channel and level, as one: every timed turn, over
+    the windows' total duration."""
+    first = windows[0]
+    merged = LoadResult(first.bot, first.channel, first.concurrency, 0.0)
+    for window in windows:
+        merged.duration_s += window.duration_s
+        merged.latencies_ms += window.latencies_ms
+        merged.labels += window.labels
+        merged.errors += window.errors
+        merged.unexpected += window.unexpected
+        merged.conversations += window.conversations
+        merged.error_examples += window.error_examples
+        merged.unexpected_examples += window.unexpected_examples
+    merged.error_examples = merged.error_examples[:MAX_EXAMPLES]
+    merged.unexpected_examples = merged.unexpected_examples[:MAX_EXAMPLES]
+    return merged
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 

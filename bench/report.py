@@ -35,8 +35,8 @@ PHONE_TARGET_CONCURRENCY = 10
 Results = dict[str, Any]
 
 PHASE_NAMES = {
-    "ours": "our assistant's load",
-    "stock": "stock bot's",
+    "ours": "servers' load",
+    "stock": "stock bot's training",
     "training": "training",
     "cross-validation": "cross-validation",
     "extraction": "Device ID extraction",
@@ -417,7 +417,9 @@ def _speed(results: Results, images: dict[str, str | None]) -> list[str]:
     plan = results["plan"]
     lines += [
         f"Each chat level runs {plan['warmup_s']:.0f} s of warm-up, then "
-        f"{plan['duration_s']:.0f} s measured. Every simulated user holds whole conversations "
+        f"{plan['duration_s']:.0f} s measured; on REST, ours and the stock bot take turns "
+        "(ours, stock, stock, ours, each for half the time) so that a change in the machine's "
+        "speed during the run weighs on both alike. Every simulated user holds whole conversations "
         "with a fresh sender, one message after the other as soon as the answer is back (no "
         "think time, so the server is saturated from 10 users on); latency is the "
         "client-observed time of one turn on loopback, throughput the answered turns per "

@@ -5,11 +5,11 @@ still run):
 
 1. Device ID extraction: typed variants of every registered ID, and the phone issue's spoken
    transcripts through the phone channel's reading and the real registry (reported apart).
-2. Our assistant, started as ``make run`` starts it: seconds to the first answer, resident memory
-   at idle, load on the REST, socket.io and phone (Twilio webhook, signed requests) channels at
-   each concurrency, memory after the load.
-3. The stock Rasa bot (``rasa init``'s project, made in a scratch folder): training, start-up,
-   memory, the same load on REST.
+2. The stock Rasa bot (``rasa init``'s project, made in a scratch folder): training.
+3. Both servers: ours started as ``make run`` starts it, then the stock bot; seconds to the
+   first answer and resident memory at idle of each; the REST load at each concurrency on both,
+   taking turns (``REST_ORDER``); our socket.io and phone (Twilio webhook, signed requests)
+   loads; memory after the load.
 4. Our training time: from scratch and with nothing changed.
 5. NLU cross-validation with the real ``config.yml``.
 
@@ -62,7 +62,7 @@ class Plan:
     out: Path
 
 
-PHASES = ("extraction", "ours", "stock", "training", "cross-validation")
+PHASES = ("extraction", "stock", "ours", "training", "cross-validation")
 
 
 def plan_from(argv: Sequence[str] | None) -> Plan:
@@ -142,33 +142,46 @@ def _memory(instance: servers.Instance) -> list[dict[str, Any]]:
     return [asdict(m) for m in instance.memory()]
 
 
-def measure_server(
+def _started(plan: Plan, instance: servers.Instance) -> dict[str, Any]:
+    """Start-up time and idle memory of a server just started."""
+    figures: dict[str, Any] = {"startup_s": round(instance.first_answer_seconds(), 2)}
+    say(f"{instance.name} answered {figures['startup_s']:.1f} s after starting")
+    time.sleep(plan.settle_s)
+    figures["memory_idle"] = _memory(instance)
+    figures["load"] = {}
+    return figures
+
+
+def _say_level(bot: str, channel_name: str, summary: dict[str, Any]) -> None:
+    say(
+        f"{bot} {channel_name} x{summary['concurrency']}: p50 {summary['p50_ms']} ms, "
+        f"p95 {summary['p95_ms']} ms, {summary['throughput_turns_per_s']} turns/s, "
+        f"{summary['errors']} errors, {summary['unexpected']} unexpected"
+    )
+
+
+def _window(
     plan: Plan,
     instance: servers.Instance,
-    channels: dict[str, list[scripts.ScriptSource]],
+    sources: list[scripts.ScriptSource],
+    channel_name: str,
     bot: str,
-) -> dict[str, Any]:
-    """Start-up, idle memory, each channel's load levels (with that channel's scripts), memory
-    after the load."""
-    figures: dict[str, Any] = {}
-    try:
-        figures["startup_s"] = round(instance.first_answer_seconds(), 2)
-        say(f"{instance.name} answered {figures['startup_s']:.1f} s after starting")
-        time.sleep(plan.settle_s)
-        figures["memory_idle"] = _memory(instance)
-        figures["load"] = {}
-        for channel_name, sources in channels.items():
-            try:
-                figures["load"][channel_name] = _load_levels(
-                    plan, instance, sources, channel_name, bot
-                )
-            except Exception as exc:  # one channel failing must not lose the others' figures
-                figures.setdefault("load_failures", {})[channel_name] = repr(exc)
-                say(f"{bot} {channel_name} load failed: {exc!r}")
-        figures["memory_after_load"] = _memory(instance)
-    finally:
-        instance.stop()
-    return figures
+    concurrency: int,
+    duration_s: float,
+) -> load.LoadResult:
+    result = asyncio.run(
+        load.run_load(
+            bot=bot,
+            channel=_channel(channel_name, instance, sources, plan),
+            sources=sources,
+            concurrency=concurrency,
+            warmup_s=plan.warmup_s,
+            duration_s=duration_s,
+            seed=plan.seed,
+        )
+    )
+    time.sleep(1.0)
+    return result
 
 
 def _load_levels(
@@ -178,29 +191,84 @@ def _load_levels(
     channel_name: str,
     bot: str,
 ) -> list[dict[str, Any]]:
+    duration_s = plan.phone_duration_s if channel_name == "phone" else plan.duration_s
     levels = []
     for concurrency in plan.levels:
-        channel = _channel(channel_name, instance, sources, plan)
-        result = asyncio.run(
-            load.run_load(
-                bot=bot,
-                channel=channel,
-                sources=sources,
-                concurrency=concurrency,
-                warmup_s=plan.warmup_s,
-                duration_s=plan.phone_duration_s if channel_name == "phone" else plan.duration_s,
-                seed=plan.seed,
-            )
-        )
-        summary = result.summary()
+        summary = _window(
+            plan, instance, sources, channel_name, bot, concurrency, duration_s
+        ).summary()
         levels.append(summary)
-        say(
-            f"{bot} {channel_name} x{concurrency}: p50 {summary['p50_ms']} ms, "
-            f"p95 {summary['p95_ms']} ms, {summary['throughput_turns_per_s']} turns/s, "
-            f"{summary['errors']} errors, {summary['unexpected']} unexpected"
-        )
-        time.sleep(1.0)
+        _say_level(bot, channel_name, summary)
     return levels
+
+
+# Ours and the stock bot take turns at each REST level, each for half the window twice, in the
+# order ours, stock, stock, ours: a machine whose speed drifts during the run (a shared host)
+# then slows or speeds both alike instead of favouring whichever ran at the better moment.
+REST_ORDER = ("ours", "stock", "stock", "ours")
+
+
+def _rest_levels_side_by_side(
+    plan: Plan, bots: dict[str, tuple[servers.Instance, list[scripts.ScriptSource]]]
+) -> dict[str, list[dict[str, Any]]]:
+    order = [bot for bot in REST_ORDER if bot in bots]
+    windows_per_bot = {bot: order.count(bot) for bot in bots}
+    levels: dict[str, list[dict[str, Any]]] = {bot: [] for bot in bots}
+    for concurrency in plan.levels:
+        windows: dict[str, list[load.LoadResult]] = {bot: [] for bot in bots}
+        for bot in order:
+            instance, sources = bots[bot]
+            duration_s = plan.duration_s / windows_per_bot[bot]
+            windows[bot].append(
+                _window(plan, instance, sources, "REST", bot, concurrency, duration_s)
+            )
+        for bot, results in windows.items():
+            summary = load.combined(results).summary()
+            levels[bot].append(summary)
+            _say_level(bot, "REST", summary)
+    return levels
+
+
+def measure_servers(plan: Plan, stock_project: Path | None) -> dict[str, Any]:
+    """Both servers (the stock bot unless its phase failed or was skipped): start-up and idle
+    memory of each, started one after the other; the REST levels side by side; our socket.io
+    and phone levels; memory after the load."""
+    instances: dict[str, servers.Instance] = {}
+    figures: dict[str, dict[str, Any]] = {}
+    try:
+        instances["ours"] = servers.start_lorex(plan.work / "ours")
+        figures["ours"] = _started(plan, instances["ours"])
+        if stock_project is not None:
+            instances["stock"] = servers.start_stock(stock_project)
+            figures["stock"] = _started(plan, instances["stock"])
+        chat = scripts.lorex_scripts()
+        rest_sources = {"ours": chat, "stock": scripts.stock_scripts()}
+        channels: dict[str, Callable[[], Any]] = {
+            "REST": lambda: _rest_levels_side_by_side(
+                plan, {bot: (instances[bot], rest_sources[bot]) for bot in instances}
+            ),
+            "socket.io": lambda: {
+                "ours": _load_levels(plan, instances["ours"], chat, "socket.io", "ours")
+            },
+            "phone": lambda: {
+                "ours": _load_levels(
+                    plan, instances["ours"], scripts.phone_scripts(), "phone", "ours"
+                )
+            },
+        }
+        for channel_name, measure in channels.items():
+            try:
+                for bot, levels in measure().items():
+                    figures[bot]["load"][channel_name] = levels
+            except Exception as exc:  # one channel failing must not lose the others' figures
+                figures["ours"].setdefault("load_failures", {})[channel_name] = repr(exc)
+                say(f"{channel_name} load failed: {exc!r}")
+        for bot, instance in instances.items():
+            figures[bot]["memory_after_load"] = _memory(instance)
+    finally:
+        for instance in instances.values():
+            instance.stop()
+    return figures
 
 
 def _channel(
@@ -218,21 +286,11 @@ def _channel(
     raise ValueError(f"no load client for the {name} channel")
 
 
-def measure_ours(plan: Plan) -> dict[str, Any]:
-    instance = servers.start_lorex(plan.work / "ours")
-    chat = scripts.lorex_scripts()
-    channels = {"REST": chat, "socket.io": chat, "phone": scripts.phone_scripts()}
-    return measure_server(plan, instance, channels, "ours")
-
-
-def measure_stock(plan: Plan) -> dict[str, Any]:
+def prepare_stock(plan: Plan) -> tuple[Path, dict[str, Any]]:
     project = training.make_stock_project(plan.work / "stock")
     train_s = training.train_stock(project, plan.quick)
     say(f"stock bot trained in {train_s:.0f} s")
-    instance = servers.start_stock(project)
-    figures = measure_server(plan, instance, {"REST": scripts.stock_scripts()}, "stock")
-    figures["training_s"] = round(train_s, 1)
-    return figures
+    return project, {"training_s": round(train_s, 1)}
 
 
 def our_config(plan: Plan) -> Path:
@@ -320,8 +378,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["extraction"] = run_phase(
             results, "extraction", plan, lambda: measure_extraction(plan)
         )
-        results["ours"] = run_phase(results, "ours", plan, lambda: measure_ours(plan))
-        results["stock"] = run_phase(results, "stock", plan, lambda: measure_stock(plan))
+        # The stock bot is trained first so that both servers can run side by side.
+        stock = run_phase(results, "stock", plan, lambda: prepare_stock(plan))
+        stock_project, results["stock"] = stock if stock is not None else (None, None)
+        served = run_phase(results, "ours", plan, lambda: measure_servers(plan, stock_project))
+        served = served or {}
+        results["ours"] = served.get("ours")
+        if results["stock"] is not None:
+            results["stock"].update(served.get("stock") or {})
         results["training"] = run_phase(results, "training", plan, lambda: measure_training(plan))
         results["cross_validation"] = run_phase(
             results, "cross-validation", plan, lambda: measure_cross_validation(plan)
