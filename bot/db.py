@@ -102,7 +102,10 @@ def create_database_engine(url: str) -> Engine:
         # pool_pre_ping: a PostgreSQL restart should cost one reconnect, not a failed request.
         return create_engine(url, future=True, pool_pre_ping=True)
 
-    if parsed.database in (None, "", ":memory:"):
+    if is_sqlite_file(url):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_sqlite_file_engine(url, future=True)
+    else:
         # One shared connection, or every new connection would see its own empty database.
         engine = create_engine(
             url,
@@ -110,12 +113,15 @@ def create_database_engine(url: str) -> Engine:
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
-    else:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_sqlite_file_engine(url, future=True)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def is_sqlite_file(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in a file (not in memory, not another server)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
 
 
 def create_sqlite_file_engine(url: str, **options: Any) -> Engine:

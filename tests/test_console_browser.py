@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 from playwright.async_api import Page, async_playwright, expect
 
 from bot.serve import Settings
+from tests.chat_user import ChatUser
 from tests.conftest import SAMPLE_DEVICES
 from tests.running_product import running_product
 
@@ -34,7 +33,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 DANA = SAMPLE_DEVICES[0]  # ND4810273945KXQ, registered to Dana Whitfield
 AGENT_PASSWORD = "correct horse battery staple"
-REPLY_SECONDS = 120  # Rasa on a busy two-core machine
 CASE_CODE = re.compile(r"case \*\*(LX-[A-Z0-9]{6})\*\*")
 
 
@@ -75,53 +73,6 @@ def product(
         setup=setup,
     ) as (settings, log_path):
         yield Product(settings, log_path)
-
-
-class ChatUser:
-    """A web chat visitor on the real socket.io channel, with a persistent session."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.session_id = uuid.uuid4().hex
-        self.client = socketio.AsyncClient()
-        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.client.on("bot_uttered", self.received.put_nowait)
-
-    async def connect(self) -> None:
-        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
-        # Long-polling: the engineio client cannot open websockets with the aiohttp Rasa pins.
-        await self.client.connect(
-            self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
-        )
-        await self.client.emit("session_request", {"session_id": self.session_id})
-        assert await asyncio.wait_for(confirmed, 10) == self.session_id
-
-    async def say(self, message: str, *, until: tuple[str, ...]) -> list[dict[str, Any]]:
-        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
-        return await self.messages_until(*until)
-
-    async def messages_until(self, *parts: str) -> list[dict[str, Any]]:
-        """Messages received up to the first whose text contains one of ``parts``."""
-        messages: list[dict[str, Any]] = []
-        while not any(part in (m.get("text") or "") for m in messages for part in parts):
-            messages.append(await self._next(f"a message with {parts}", messages))
-        return messages
-
-    async def payload(self, predicate: Any, what: str) -> dict[str, Any]:
-        """The next message (text or payload) for which ``predicate`` holds."""
-        skipped: list[dict[str, Any]] = []
-        while True:
-            message = await self._next(what, skipped)
-            if predicate(message):
-                return message
-            skipped.append(message)
-
-    async def _next(self, what: str, so_far: list[dict[str, Any]]) -> dict[str, Any]:
-        try:
-            return await asyncio.wait_for(self.received.get(), REPLY_SECONDS)
-        except asyncio.TimeoutError:
-            pytest.fail(f"the chat got no {what} within {REPLY_SECONDS} s; it got: {so_far}")
 
 
 def texts(messages: list[dict[str, Any]]) -> str:

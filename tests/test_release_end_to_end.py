@@ -7,7 +7,6 @@ the password: it is not there. Run over SQLite files and over PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 import requests
-import socketio  # type: ignore[import-untyped]
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, inspect, text
 
@@ -27,6 +25,7 @@ from bot.handoff.rasa_bridge import PASSWORD_RELEASED, RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
+from tests.chat_user import ChatUser
 from tests.conftest import PostgresServer
 from tests.running_product import running_product
 
@@ -61,46 +60,6 @@ def deployment(
         yield Deployment(settings, log_path, urls, files)
 
 
-class ChatUser:
-    """A web chat visitor: the real socket.io channel, with a persistent session."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.session_id = uuid.uuid4().hex
-        self.client = socketio.AsyncClient()
-        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.client.on("bot_uttered", lambda data: self.received.put_nowait(data))
-
-    async def connect(self) -> None:
-        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
-        await self.client.connect(
-            self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
-        )
-        await self.client.emit("session_request", {"session_id": self.session_id})
-        assert await asyncio.wait_for(confirmed, 10) == self.session_id
-
-    async def say(self, message: str, *, until: str) -> list[dict[str, Any]]:
-        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
-        return await self.wait_for(until)
-
-    async def wait_for(self, text_part: str) -> list[dict[str, Any]]:
-        """Messages received until one whose text contains ``text_part``."""
-        messages: list[dict[str, Any]] = []
-        while not any(text_part in (m.get("text") or "") for m in messages):
-            try:
-                messages.append(await asyncio.wait_for(self.received.get(), 60))
-            except asyncio.TimeoutError:
-                raise AssertionError(f"no {text_part!r} within 60 s; got {messages}") from None
-        return messages
-
-    async def next_matching(self, key: str) -> dict[str, Any]:
-        while True:
-            message = await asyncio.wait_for(self.received.get(), 60)
-            if key in message:
-                return message
-
-
 def test_a_release_reaches_the_user_once_and_rests_nowhere(deployment: Deployment) -> None:
     settings = deployment.settings
     database = Database(deployment.database_urls[0])
@@ -112,11 +71,11 @@ def test_a_release_reaches_the_user_once_and_rests_nowhere(deployment: Deploymen
     async def visit() -> dict[str, Any]:
         user = ChatUser(settings)
         await user.connect()
-        await user.say("I forgot my recorder password", until="Device ID")
-        await user.say(SUPPORTED_ID, until="What name")
-        await user.say(OWNER[0], until="email")
-        await user.say(OWNER[1], until="phone")
-        queued = await user.say(OWNER[2], until="support case")
+        await user.say("I forgot my recorder password", until=("Device ID",))
+        await user.say(SUPPORTED_ID, until=("What name",))
+        await user.say(OWNER[0], until=("email",))
+        await user.say(OWNER[1], until=("phone",))
+        queued = await user.say(OWNER[2], until=("support case",))
         code = next(m["text"] for m in queued if "support case" in m["text"]).split("**")[1]
 
         [entry] = desk.queue()
@@ -129,15 +88,15 @@ def test_a_release_reaches_the_user_once_and_rests_nowhere(deployment: Deploymen
         outcome = await agent_desk.release(code, agent, releases_seen=0)
         assert outcome.problem is None, outcome.problem
 
-        announced = await user.wait_for("temporary password")
-        password = await user.next_matching("temporary_password")
-        step_one = await user.wait_for("Step 1 of")
-        card_message = await user.next_matching("type")
+        announced = await user.messages_until("temporary password")
+        password = await user.payload(lambda m: "temporary_password" in m, "temporary_password")
+        step_one = await user.messages_until("Step 1 of")
+        card_message = await user.payload(lambda m: "type" in m, "type")
 
         # The same release triggered again (a replayed request): the value is not given twice.
         reference = desk.case_file(code).releases[-1].reference
         await bridge.resume_with(user.session_id, PASSWORD_RELEASED, {"release_ref": reference})
-        again = await user.next_matching("temporary_password")
+        again = await user.payload(lambda m: "temporary_password" in m, "temporary_password")
         await bridge.close()
         await user.client.disconnect()
         return {

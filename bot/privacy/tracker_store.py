@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Query, Session, sessionmaker
 
 from bot.content import REPO_ROOT
-from bot.db import create_sqlite_file_engine
+from bot.db import create_sqlite_file_engine, is_sqlite_file
 from bot.guide.procedure import load_procedure
 from bot.privacy.masking import should_mask
 from bot.privacy.password_shape import MASK
@@ -36,13 +36,8 @@ from bot.privacy.password_shape import MASK
 DEFAULT_TRACKER_STORE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}"
 
 
-def _is_sqlite_file(url: str) -> bool:
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-
-
 def _ensure_sqlite_folder(url: str) -> None:
-    if _is_sqlite_file(url):
+    if is_sqlite_file(url):
         Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -58,7 +53,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         _ensure_sqlite_folder(url)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
-        if _is_sqlite_file(url):
+        if is_sqlite_file(url):
             # Rasa's own engine opens, and on closing checkpoints, the file for every query.
             self.engine.dispose()
             self.engine: Engine = create_sqlite_file_engine(url)

@@ -1,0 +1,62 @@
+"""A web chat visitor for tests that run the whole product: the real socket.io channel, with a
+persistent session, as the widget uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+import socketio  # type: ignore[import-untyped]
+
+from bot.serve import Settings
+
+REPLY_SECONDS = 120  # Rasa on a busy two-core machine
+
+
+class ChatUser:
+    """A web chat visitor on the real socket.io channel, with a persistent session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session_id = uuid.uuid4().hex
+        self.client = socketio.AsyncClient()
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on("bot_uttered", self.received.put_nowait)
+
+    async def connect(self) -> None:
+        confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
+        # Long-polling: the engineio client cannot open websockets with the aiohttp Rasa pins.
+        await self.client.connect(
+            self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
+        )
+        await self.client.emit("session_request", {"session_id": self.session_id})
+        assert await asyncio.wait_for(confirmed, 10) == self.session_id
+
+    async def say(self, message: str, *, until: tuple[str, ...]) -> list[dict[str, Any]]:
+        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
+        return await self.messages_until(*until)
+
+    async def messages_until(self, *parts: str) -> list[dict[str, Any]]:
+        """Messages received up to the first whose text contains one of ``parts``."""
+        messages: list[dict[str, Any]] = []
+        while not any(part in (m.get("text") or "") for m in messages for part in parts):
+            messages.append(await self._next(f"a message with {parts}", messages))
+        return messages
+
+    async def payload(self, predicate: Any, what: str) -> dict[str, Any]:
+        """The next message (text or payload) for which ``predicate`` holds."""
+        skipped: list[dict[str, Any]] = []
+        while True:
+            message = await self._next(what, skipped)
+            if predicate(message):
+                return message
+            skipped.append(message)
+
+    async def _next(self, what: str, so_far: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return await asyncio.wait_for(self.received.get(), REPLY_SECONDS)
+        except asyncio.TimeoutError:
+            pytest.fail(f"the chat got no {what} within {REPLY_SECONDS} s; it got: {so_far}")
