@@ -22,14 +22,19 @@ from rasa.shared.core.events import (
     SlotSet,
     UserUttered,
 )
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from sqlalchemy import create_engine, text
 
 from bot.content import REPO_ROOT
 from bot.guide.procedure import load_procedure
 from bot.privacy.masking import NAVIGATION_INTENTS, SHARE_PASSWORD_INTENT, should_mask
 from bot.privacy.password_shape import MASK, is_password_like_token, looks_like_password
-from bot.privacy.tracker_store import MaskingSQLTrackerStore, mask_password_messages
+from bot.privacy.tracker_store import (
+    MaskingSQLTrackerStore,
+    RecentTrackers,
+    StoredPart,
+    mask_password_messages,
+)
 from tests.conftest import POSTGRES_URL, PostgresServer
 
 DEVICE_ID = "ND4810273945KXQ"
@@ -598,3 +603,122 @@ async def test_the_event_broker_only_sees_masked_messages(
     assert_nowhere(SECRETS, published)
     events = [json.loads(row["data"]) for row in published]
     assert [event["text"] for event in events if event["event"] == "user"] == KEPT
+
+
+# --- recent trackers kept between turns -----------------------------------------------------
+
+
+async def read_back(url: str, domain: Domain, sender_id: str) -> list[dict[str, Any]]:
+    """The conversation as a store that has kept nothing reads it from the database."""
+    fresh = MaskingSQLTrackerStore(domain=domain, host=url)
+    try:
+        tracker = await fresh.retrieve(sender_id)
+        assert tracker is not None
+        return list(tracker.current_state(EventVerbosity.ALL)["events"])
+    finally:
+        fresh.engine.dispose()
+
+
+def off_the_steps() -> list[Event]:
+    """The conversation, then the owner leaves the steps: what they type is kept again."""
+    return [*conversation(), SlotSet("guiding", False)]
+
+
+def events_of(tracker: DialogueStateTracker) -> list[dict[str, Any]]:
+    return list(tracker.current_state(EventVerbosity.ALL)["events"])
+
+
+async def test_the_next_turn_gets_the_tracker_kept_from_the_last_one(
+    store: MaskingSQLTrackerStore, tracker_store_url: str, domain: Domain
+) -> None:
+    await store.save(tracker_of(off_the_steps(), domain))
+    kept: DialogueStateTracker | None = None
+    for number, said in enumerate(["done", "hunter23", "go back", "repeat"]):
+        tracker = await store.retrieve("owner-1")
+        assert tracker is not None
+        # The first turn reads the database (the saved tracker started the session).
+        assert (tracker is kept) == (number > 0)
+        assert events_of(tracker) == await read_back(tracker_store_url, domain, "owner-1")
+        tracker.update(user(said, "nlu_fallback"))
+        tracker.update(BotUttered(f"answer {number}"))
+        await store.save(tracker)
+        kept = tracker
+
+    assert kept is not None
+    rows = raw_events(tracker_store_url)
+    assert len(rows) == len(off_the_steps()) + 8  # each event written once
+    assert_nowhere(("hunter23",), rows)
+    # Masked in the kept tracker as in the database.
+    assert user_texts(kept)[-4:] == ["done", MASK, "go back", "repeat"]
+    assert events_of(kept) == await read_back(tracker_store_url, domain, "owner-1")
+
+
+async def test_what_another_instance_wrote_is_read_from_the_database(
+    store: MaskingSQLTrackerStore, tracker_store_url: str, domain: Domain
+) -> None:
+    await store.save(tracker_of(off_the_steps(), domain))
+    mine = await store.retrieve("owner-1")
+    assert mine is not None
+    await store.save(mine)  # kept
+    other = MaskingSQLTrackerStore(domain=domain, host=tracker_store_url)
+    try:
+        theirs = await other.retrieve("owner-1")
+        assert theirs is not None
+        theirs.update(user("written elsewhere", "out_of_scope"))
+        await other.save(theirs)
+    finally:
+        other.engine.dispose()
+
+    again = await store.retrieve("owner-1")
+
+    assert again is not None and again is not mine
+    assert user_texts(again)[-1] == "written elsewhere"
+    assert events_of(again) == await read_back(tracker_store_url, domain, "owner-1")
+
+
+async def test_a_turn_that_fails_before_saving_leaves_nothing_behind(
+    store: MaskingSQLTrackerStore, domain: Domain
+) -> None:
+    await store.save(tracker_of(off_the_steps(), domain))
+    tracker = await store.retrieve("owner-1")
+    assert tracker is not None
+    await store.save(tracker)
+    taken = await store.retrieve("owner-1")
+    assert taken is tracker
+    taken.update(user("never saved", "out_of_scope"))  # the turn fails here
+
+    again = await store.retrieve("owner-1")
+
+    assert again is not None and again is not taken
+    assert "never saved" not in user_texts(again)
+
+
+async def test_the_turn_that_starts_a_new_session_is_read_back_from_its_start(
+    store: MaskingSQLTrackerStore, tracker_store_url: str, domain: Domain
+) -> None:
+    await store.save(tracker_of(off_the_steps(), domain))
+    tracker = await store.retrieve("owner-1")
+    assert tracker is not None
+    for event in session_start():
+        tracker.update(event)
+    tracker.update(user("hello again", "greet"))
+    await store.save(tracker)
+
+    again = await store.retrieve("owner-1")
+
+    assert again is not None and again is not tracker
+    assert user_texts(again) == ["hello again"]
+    assert events_of(again) == await read_back(tracker_store_url, domain, "owner-1")
+
+
+def test_only_the_most_recent_conversations_are_kept(domain: Domain) -> None:
+    recent = RecentTrackers(capacity=2)
+    trackers = {name: tracker_of(conversation(), domain, sender_id=name) for name in "abc"}
+    for row, (name, tracker) in enumerate(trackers.items(), start=1):
+        recent.keep(name, tracker, StoredPart(len(tracker.events), last_row=row))
+
+    assert len(recent) == 2
+    assert recent.take("a", last_row=1) is None  # the oldest, dropped
+    assert recent.take("b", last_row=99) is None  # a row written since: out of date
+    assert recent.take("c", last_row=3) is trackers["c"]
+    assert recent.take("c", last_row=3) is None  # handed out once
