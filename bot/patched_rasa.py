@@ -12,19 +12,27 @@ Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
   class by walking every subclass of ``Event`` (with ``inspect.isabstract`` on each), about a
   twentieth of the server's time. The class found for a type name is remembered; a name not
   found yet still goes through Rasa's own search (and its errors).
+- The NLU pipeline runs once per wording of the navigation messages a guided reset is made of
+  ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is kept.
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.nlu.parse_memo import ParseMemo
 
 
 @functools.cache
@@ -62,9 +70,34 @@ def _resolve_by_type(type_name: str, default: type[Event] | None = None) -> type
     return found
 
 
+_rasa_parse_message_with_graph = MessageProcessor._parse_message_with_graph
+# One memo per loaded model: a new model (``PUT /model``) comes with a new processor.
+_parse_memos: weakref.WeakKeyDictionary[MessageProcessor, ParseMemo] = weakref.WeakKeyDictionary()
+
+
+def _parse_message_with_graph(
+    self: MessageProcessor,
+    message: UserMessage,
+    tracker: DialogueStateTracker,
+    only_output_properties: bool = True,
+) -> dict[str, Any]:
+    if not only_output_properties or not isinstance(message.text, str):
+        unmemoised: dict[str, Any] = _rasa_parse_message_with_graph(
+            self, message, tracker, only_output_properties
+        )
+        return unmemoised
+    memo = _parse_memos.setdefault(self, ParseMemo())
+    parse_data = memo.get(message.text)
+    if parse_data is None:
+        parse_data = _rasa_parse_message_with_graph(self, message, tracker)
+        memo.keep(message.text, parse_data)
+    return parse_data
+
+
 def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
+    MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
 
 
 def main() -> None:

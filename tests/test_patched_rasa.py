@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,11 +13,15 @@ import jsonschema
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
+from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.utils.common import all_subclasses
 
 from bot import patched_rasa
 from bot.content import REPO_ROOT
+
+MODEL = REPO_ROOT / "models" / "lorex.tar.gz"
 
 VALID_ANSWER: dict[str, Any] = {
     "events": [{"event": "slot", "name": "device_id", "value": "ND4810273945KXQ"}],
@@ -24,15 +29,27 @@ VALID_ANSWER: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def patched() -> Iterator[None]:
-    originals = (RemoteAction._validate_action_result, Event.__dict__["resolve_by_type"])
+@contextlib.contextmanager
+def rasa_patched() -> Iterator[None]:
+    """Rasa with ``patched_rasa.apply()``, as the server runs it; as it was again afterwards."""
+    originals = (
+        RemoteAction._validate_action_result,
+        Event.__dict__["resolve_by_type"],
+        MessageProcessor._parse_message_with_graph,
+    )
     patched_rasa.apply()
     try:
         yield
     finally:
         RemoteAction._validate_action_result = originals[0]  # type: ignore[method-assign]
         Event.resolve_by_type = originals[1]  # type: ignore[method-assign]
+        MessageProcessor._parse_message_with_graph = originals[2]  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def patched() -> Iterator[None]:
+    with rasa_patched():
+        yield
 
 
 def validate(answer: dict[str, Any]) -> bool:
@@ -71,8 +88,7 @@ def test_every_event_type_resolves_to_the_class_rasa_finds() -> None:
     type_names = {cls.type_name for cls in all_subclasses(Event)}
     expected = {name: Event.resolve_by_type(name) for name in type_names}
 
-    patched_rasa.apply()
-    try:
+    with rasa_patched():
         for _ in range(2):  # the second time from what was remembered
             assert {name: Event.resolve_by_type(name) for name in type_names} == expected
         assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
@@ -81,8 +97,6 @@ def test_every_event_type_resolves_to_the_class_rasa_finds() -> None:
             Event.resolve_by_type("no_such_event")
         events = [ActionExecuted("action_listen"), UserUttered("hi"), BotUttered("Hello")]
         assert [Event.from_parameters(e.as_dict()) for e in events] == events
-    finally:
-        Event.resolve_by_type = staticmethod(patched_rasa._rasa_resolve_by_type)  # type: ignore[method-assign]
 
 
 def test_the_module_runs_rasas_command_line() -> None:
@@ -101,3 +115,43 @@ def test_the_procfile_starts_the_rasa_server_through_it() -> None:
     lines = (REPO_ROOT / "Procfile").read_text().splitlines()
     rasa = next(line for line in lines if line.startswith("rasa:"))
     assert " -m bot.patched_rasa run " in rasa
+
+
+@pytest.fixture(scope="module")
+def agent() -> Agent:
+    if not MODEL.is_file():
+        pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
+    return Agent.load(str(MODEL))
+
+
+class CountedRuns:
+    """Counts the runs of the model's real graph runner (and lets each run)."""
+
+    def __init__(self, processor: MessageProcessor) -> None:
+        self.calls = 0
+        self._run = processor.graph_runner.run
+        processor.graph_runner.run = self  # type: ignore[method-assign]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self._run(*args, **kwargs)
+
+
+async def test_the_pipeline_runs_once_per_wording_of_a_navigation_message(agent: Agent) -> None:
+    unpatched = {text: await agent.parse_message(text) for text in ("done", "go back")}
+    assert unpatched["done"]["intent"]["name"] == "step_done"
+    processor = agent.processor
+    assert processor is not None
+    runs = CountedRuns(processor)
+    try:
+        with rasa_patched():
+            answers = [await agent.parse_message(text) for text in ["done", "go back"] * 3]
+            assert runs.calls == 2
+            assert answers == [unpatched["done"], unpatched["go back"]] * 3
+
+            # Anything the conversation store would hide goes through the pipeline every time.
+            for text in ["my password is Tiger2024!", "sunshine", "ND48 1027 3945 KXQ"] * 2:
+                await agent.parse_message(text)
+            assert runs.calls == 2 + 6
+    finally:
+        processor.graph_runner.run = runs._run  # type: ignore[method-assign]
