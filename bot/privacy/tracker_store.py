@@ -33,7 +33,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Query, Session, sessionmaker
 
@@ -76,6 +76,10 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             step.number for step in load_procedure().steps if step.sensitive_input
         )
         self._recent = RecentTrackers(RECENT_TRACKERS)
+        # Rasa's index on sender_id holds the row id too: one index look-up.
+        self._last_row_query = select(func.max(self.SQLEvent.id)).where(
+            self.SQLEvent.sender_id == bindparam("sender_id")
+        )
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The conversation's latest session: the tracker kept from its last turn when nothing
@@ -107,34 +111,26 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             self._recent.forget(tracker.sender_id)
 
     def _last_row(self, sender_id: str) -> int | None:
-        with self.session_scope() as session:
-            # Rasa's index on sender_id holds the row id too: one index look-up.
-            query = select(func.max(self.SQLEvent.id)).where(self.SQLEvent.sender_id == sender_id)
-            last_row: int | None = session.execute(query).scalar()
+        with self.engine.connect() as connection:
+            last_row: int | None = connection.execute(
+                self._last_row_query, {"sender_id": sender_id}
+            ).scalar()
             return last_row
 
     def _insert(self, tracker: DialogueStateTracker, events: Iterable[Event]) -> int | None:
-        """Writes the events as Rasa's ``save`` does; the id of the last row written."""
-        rows = [self._row(tracker.sender_id, event) for event in events]
+        """Writes the events as Rasa's ``save`` does, in one statement (SQLAlchemy Core: the
+        ORM's unit of work cost more than the writing); the id of the conversation's last row."""
+        rows = [_row(event) for event in events]
         if not rows:
             return None
-        with self.session_scope() as session:
-            session.add_all(rows)
-            session.flush()
-            last_row: int = rows[-1].id
-            session.commit()
+        with self.engine.begin() as connection:
+            connection.execute(
+                self.SQLEvent.__table__.insert().values(sender_id=tracker.sender_id), rows
+            )
+            last_row: int = connection.execute(
+                self._last_row_query, {"sender_id": tracker.sender_id}
+            ).scalar_one()
         return last_row
-
-    def _row(self, sender_id: str, event: Event) -> Any:
-        data = event.as_dict()
-        return self.SQLEvent(
-            sender_id=sender_id,
-            type_name=event.type_name,
-            timestamp=data.get("timestamp"),
-            intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-            action_name=data.get("name"),
-            data=json.dumps(data),
-        )
 
     def _event_query(
         self, session: Session, sender_id: str, fetch_events_from_all_sessions: bool
@@ -143,6 +139,18 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         # objects for every stored event was a third of the time to retrieve a tracker (py-spy).
         query = super()._event_query(session, sender_id, fetch_events_from_all_sessions)
         return query.with_entities(self.SQLEvent.data)
+
+
+def _row(event: Event) -> dict[str, Any]:
+    """An event's columns in Rasa's ``events`` table, as Rasa's ``save`` fills them."""
+    data = event.as_dict()
+    return {
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
 
 
 @dataclass(frozen=True)
