@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import jsonschema
@@ -15,7 +16,30 @@ from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.processor import MessageProcessor
-from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionExecutionRejected,
+    ActionReverted,
+    ActiveLoop,
+    AgentUttered,
+    AllSlotsReset,
+    BotUttered,
+    ConversationPaused,
+    ConversationResumed,
+    DefinePrevUserUtteredFeaturization,
+    EntitiesAdded,
+    Event,
+    FollowupAction,
+    LoopInterrupted,
+    ReminderCancelled,
+    ReminderScheduled,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    StoryExported,
+    UserUtteranceReverted,
+    UserUttered,
+)
 from rasa.shared.utils.common import all_subclasses
 
 from bot import patched_rasa
@@ -69,7 +93,13 @@ def test_a_valid_action_server_answer_passes() -> None:
         {"events": [{"event": "slot", "value": 1}]},  # a slot event without its name
         {"events": [{"event": "no_such_event"}]},
         {"events": "not a list"},
+        {"events": [{"event": "user", "text": 42}]},  # only that kind's alternative says no
+        {"events": [{"event": "bot", "timestamp": "yesterday"}]},  # the common part says no
+        {"events": [{"text": "no kind"}]},
+        {"events": [["not", "an", "object"]]},
+        {"events": None},
         {"responses": [["not", "an", "object"]]},
+        ["not", "an", "object"],
     ],
 )
 def test_an_invalid_answer_fails_as_rasa_fails_it(answer: dict[str, Any]) -> None:
@@ -82,6 +112,46 @@ def test_an_invalid_answer_fails_as_rasa_fails_it(answer: dict[str, Any]) -> Non
     with pytest.raises(ValidationError) as rasa_error:
         jsonschema.validate(answer, RemoteAction.action_response_format_spec())
     assert patched_error.value.message.startswith(rasa_error.value.message)
+
+
+def every_kind_of_event() -> list[dict[str, Any]]:
+    """One event of each kind an action may return, as Rasa serialises it."""
+    parse_data = {"intent": {"name": "greet", "confidence": 0.9}, "entities": []}
+    when = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    events = [
+        UserUttered("hi", parse_data["intent"], [], parse_data),
+        BotUttered("Hello", {"buttons": [{"title": "Done", "payload": "/step_done"}]}),
+        SlotSet("reset_step", 2.0),
+        ActionExecuted("action_reset_guide"),
+        SessionStarted(),
+        ActiveLoop("device_id_form"),
+        ActiveLoop(None),
+        LoopInterrupted(True),
+        ActionExecutionRejected("device_id_form"),
+        ConversationPaused(),
+        ConversationResumed(),
+        FollowupAction("action_listen"),
+        Restarted(),
+        AllSlotsReset(),
+        ActionReverted(),
+        UserUtteranceReverted(),
+        ReminderScheduled("EXTERNAL_reminder", when, name="reminder"),
+        ReminderCancelled(name="reminder"),
+        EntitiesAdded([{"entity": "device_id", "value": "ND4810273945KXQ"}]),
+        DefinePrevUserUtteredFeaturization(False),
+        StoryExported(),
+        AgentUttered("An agent wrote this"),
+    ]
+    return [event.as_dict() for event in events]
+
+
+def test_every_kind_of_event_passes_as_it_passes_rasas_check() -> None:
+    answer = {"events": every_kind_of_event(), "responses": [{"text": "Step 2 of 10"}]}
+    jsonschema.validate(answer, RemoteAction.action_response_format_spec())  # Rasa's check
+
+    assert patched_rasa._event_kind_validators() is not None  # the quick check is in use
+    assert patched_rasa._event_kind_validators().accept(answer)  # type: ignore[union-attr]
+    assert validate(answer)
 
 
 def test_every_event_type_resolves_to_the_class_rasa_finds() -> None:
