@@ -17,6 +17,11 @@ Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
   class by walking every subclass of ``Event`` (with ``inspect.isabstract`` on each), about a
   twentieth of the server's time. The class found for a type name is remembered; a name not
   found yet still goes through Rasa's own search (and its errors).
+- Rule matching: for each rule it may apply, Rasa's ``RulePolicy`` walks back through every
+  turn of the conversation, although a rule that is shorter than the turns walked is accepted
+  at every earlier turn without a look (``_is_rule_applicable``). Our rules are at most four
+  turns long and a guided reset is fifty, so the walk below stops once every rule left is
+  shorter than the turns walked: the same rules are found.
 - The NLU pipeline runs once per wording of the navigation messages a guided reset is made of
   ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is kept.
 """
@@ -34,8 +39,10 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import UserMessage
+from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.domain import State
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -144,10 +151,23 @@ def _parse_message_with_graph(
     return parse_data
 
 
+def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[State]) -> set[str]:
+    # RulePolicy._get_possible_keys, stopped where no rule left can be ruled out.
+    possible_keys = set(lookup)
+    for turn_index, state in enumerate(reversed(states)):
+        if all(turn_index >= len(self._rule_key_to_state(key)) for key in possible_keys):
+            break
+        possible_keys = {
+            key for key in possible_keys if self._is_rule_applicable(key, turn_index, state)
+        }
+    return possible_keys
+
+
 def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
     MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
+    RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
+from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -225,3 +227,31 @@ async def test_the_pipeline_runs_once_per_wording_of_a_navigation_message(agent:
             assert runs.calls == 2 + 6
     finally:
         processor.graph_runner.run = runs._run  # type: ignore[method-assign]
+
+
+def rule_policy(agent: Agent) -> RulePolicy:
+    """The model's own RulePolicy, as the graph runner built it."""
+    processor = agent.processor
+    assert processor is not None
+    nodes = processor.graph_runner._instantiated_nodes  # type: ignore[attr-defined]
+    [policy] = [n._component for n in nodes.values() if isinstance(n._component, RulePolicy)]
+    return policy
+
+
+def test_rule_matching_finds_the_rules_rasa_finds(agent: Agent) -> None:
+    """Conversations made of the model's own rule turns (so that rules match, part-match and
+    miss), 1 to 40 turns long: the walk that stops early finds what Rasa's whole walk finds."""
+    policy = rule_policy(agent)
+    rasa_get_possible_keys = RulePolicy._get_possible_keys
+    rng = random.Random(7)
+    turns = [turn for key in policy.lookup[RULES] for turn in policy._rule_key_to_state(key)]
+    compared = 0
+    for lookup in (policy.lookup[RULES], policy.lookup[RULES_FOR_LOOP_UNHAPPY_PATH]):
+        for rule_key in lookup:
+            ending = policy._rule_key_to_state(rule_key)
+            for length in (0, 1, 3, 10, 36):
+                states = [rng.choice(turns) for _ in range(length)] + ending[rng.randrange(2) :]
+                expected = rasa_get_possible_keys(policy, lookup, states)
+                assert patched_rasa._get_possible_keys(policy, lookup, states) == expected
+                compared += bool(expected)
+    assert compared > 300  # most conversations end in a rule that applies
