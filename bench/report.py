@@ -422,8 +422,11 @@ def _speed(results: Results, images: dict[str, str | None]) -> list[str]:
         "speed during the run weighs on both alike. Every simulated user holds whole conversations "
         "with a fresh sender, one message after the other as soon as the answer is back (no "
         "think time, so the server is saturated from 10 users on); latency is the "
-        "client-observed time of one turn on loopback, throughput the answered turns per "
-        "second. Ratios are ours ÷ stock: below 1.0 we are faster (or, for throughput, slower).",
+        "client-observed time of one turn on loopback, for every turn in progress during the "
+        "measured time (one begun in the warm-up and still waiting for its answer counts too, "
+        "so a user a server keeps waiting is not left out), throughput the turns answered per "
+        "second of measured time. Ratios are ours ÷ stock: below 1.0 we are faster (or, for "
+        "throughput, slower).",
         "",
         "### REST: ours against the stock Rasa bot",
         "",
