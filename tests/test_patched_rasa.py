@@ -16,8 +16,10 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
+from rasa.engine.exceptions import GraphRunError
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
@@ -42,6 +44,7 @@ from rasa.shared.core.events import (
     UserUtteranceReverted,
     UserUttered,
 )
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 
 from bot import patched_rasa
@@ -255,3 +258,42 @@ def test_rule_matching_finds_the_rules_rasa_finds(agent: Agent) -> None:
                 assert patched_rasa._get_possible_keys(policy, lookup, states) == expected
                 compared += bool(expected)
     assert compared > 300  # most conversations end in a rule that applies
+
+
+def test_the_graph_runs_as_dask_runs_it(agent: Agent) -> None:
+    """The NLU pipeline and the policies give the same answers run in process as through dask."""
+    processor = agent.processor
+    assert processor is not None
+    texts = ["hi", "I forgot my password", "ND48 1027 3945 KXQ", "done", "my password is X9k2m"]
+    conversations = [
+        [ActionExecuted("action_listen"), UserUttered("hi", {"name": "greet"})],
+        [
+            ActionExecuted("action_listen"),
+            UserUttered("I forgot my password", {"name": "request_password_reset"}),
+        ],
+        [
+            SlotSet("guiding", True),
+            ActionExecuted("action_listen"),
+            UserUttered("done", {"name": "step_done"}),
+        ],
+    ]
+    trackers = [
+        DialogueStateTracker.from_events(f"owner-{n}", events, agent.domain.slots)  # type: ignore[union-attr]
+        for n, events in enumerate(conversations)
+    ]
+
+    def answers() -> tuple[list[Any], list[Any]]:
+        parses = [processor._parse_message_with_graph(UserMessage(t), trackers[0]) for t in texts]
+        predictions = [processor._predict_next_with_tracker(tracker) for tracker in trackers]
+        return parses, [(p.policy_name, p.probabilities, p.events) for p in predictions]
+
+    through_dask = answers()
+    with rasa_patched():
+        in_process = answers()
+
+    assert in_process == through_dask
+    assert [p["intent"]["name"] for p in in_process[0]][:2] == ["greet", "request_password_reset"]
+    # An input that names a node is refused, as Rasa refuses it.
+    nlu = [processor.model_metadata.nlu_target]
+    with rasa_patched(), pytest.raises(GraphRunError, match="clashes with a node name"):
+        processor.graph_runner.run(inputs={"__message__": "nlu_message_converter"}, targets=nlu)
