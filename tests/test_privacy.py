@@ -351,6 +351,18 @@ def test_mask_password_messages_hides_text_entities_and_parse_data(domain: Domai
     assert tracker.latest_message.text == MASK
 
 
+def test_events_already_checked_are_followed_for_the_step_not_checked_again(
+    domain: Domain,
+) -> None:
+    # Stored events were checked when they were saved; the step they set still counts.
+    events = [*session_start(), *guiding_at(SENSITIVE_STEP), user("hunter22", "nlu_fallback")]
+    tracker = tracker_of([*events, user("sunshine", "nlu_fallback")], domain)
+
+    mask_password_messages(tracker, SENSITIVE_STEP, already_checked=len(events))
+
+    assert user_texts(tracker) == ["hunter22", MASK]
+
+
 def test_only_the_sensitive_step_while_guiding_hides_everything(domain: Domain) -> None:
     events: list[Event] = [
         *session_start(),

@@ -95,8 +95,8 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        mask_password_messages(tracker, self._sensitive_step)
         stored = StoredPart.of(tracker)
+        mask_password_messages(tracker, self._sensitive_step, stored.events if stored else 0)
         if stored is None or self.event_broker is not None:
             # A tracker this store did not hand out: Rasa counts the stored rows to find the
             # new events (and an event broker needs the stored tracker to compare with).
@@ -220,18 +220,22 @@ def reads_back_whole(tracker: DialogueStateTracker) -> bool:
     return bool(starts) and all(event.timestamp >= starts[-1] for event in tracker.events)
 
 
-def mask_password_messages(tracker: DialogueStateTracker, sensitive_step: int) -> None:
-    """Replace, in place, the text of every user message that should not be stored."""
+def mask_password_messages(
+    tracker: DialogueStateTracker, sensitive_step: int, already_checked: int = 0
+) -> None:
+    """Replace, in place, the text of every user message that should not be stored. The first
+    ``already_checked`` events were checked when they were stored: they are only followed, for
+    the step the owner is at."""
     guiding = False
     step: float | None = None
-    for event in tracker.events:
+    for index, event in enumerate(tracker.events):
         if isinstance(event, (SessionStarted, Restarted)):
             guiding, step = False, None
         elif isinstance(event, SlotSet) and event.key == "guiding":
             guiding = bool(event.value)
         elif isinstance(event, SlotSet) and event.key == "reset_step":
             step = event.value
-        elif isinstance(event, UserUttered) and event.text != MASK:
+        elif isinstance(event, UserUttered) and index >= already_checked and event.text != MASK:
             spans = [
                 (entity["start"], entity["end"])
                 for entity in event.entities
