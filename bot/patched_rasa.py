@@ -13,6 +13,11 @@ Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
   one kind its ``event`` names, which accepts exactly what the ``oneOf`` accepts (the other
   kinds each require another name); only an answer that fails that goes through the whole
   schema, for Rasa's own error.
+- What the action server is sent: Rasa sends the whole session's events with every action call
+  (hundreds in a guided reset, most of the call's JSON both ways). Our actions, and rasa_sdk's
+  forms, read the conversation's state (slots, latest message, active form), which is all
+  sent, and no further back in the events than the owner's latest message. The events sent
+  start there.
 - Events read back from the tracker store or the action server: for each one, Rasa finds its
   class by walking every subclass of ``Event`` (with ``inspect.isabstract`` on each), about a
   twentieth of the server's time. The class found for a type name is remembered; a name not
@@ -48,8 +53,8 @@ from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.constants import DOCS_BASE_URL
-from rasa.shared.core.domain import State
-from rasa.shared.core.events import Event
+from rasa.shared.core.domain import Domain, State
+from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.nlu.parse_memo import ParseMemo
@@ -118,6 +123,20 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
         )
         raise
     return True
+
+
+_rasa_action_call_format = RemoteAction._action_call_format
+
+
+def _action_call_format(
+    self: RemoteAction, tracker: DialogueStateTracker, domain: Domain
+) -> dict[str, Any]:
+    call: dict[str, Any] = _rasa_action_call_format(self, tracker, domain)
+    recent = reversed(tracker.events)
+    turn_length = next((n for n, e in enumerate(recent, 1) if isinstance(e, UserUttered)), None)
+    if turn_length is not None:
+        call["tracker"]["events"] = call["tracker"]["events"][-turn_length:]
+    return call
 
 
 _rasa_resolve_by_type = Event.resolve_by_type
@@ -196,6 +215,7 @@ def _run_graph(
 
 def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
     MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
     RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]

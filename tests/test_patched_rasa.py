@@ -46,6 +46,8 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
+from rasa.utils.endpoints import EndpointConfig
+from rasa_sdk import Tracker
 
 from bot import patched_rasa
 from bot.content import REPO_ROOT
@@ -297,3 +299,42 @@ def test_the_graph_runs_as_dask_runs_it(agent: Agent) -> None:
     nlu = [processor.model_metadata.nlu_target]
     with rasa_patched(), pytest.raises(GraphRunError, match="clashes with a node name"):
         processor.graph_runner.run(inputs={"__message__": "nlu_message_converter"}, targets=nlu)
+
+
+def test_the_action_server_gets_the_state_and_the_events_from_the_latest_message(
+    agent: Agent,
+) -> None:
+    domain = agent.domain
+    assert domain is not None
+    earlier = [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("hi", {"name": "greet"}),
+        BotUttered("Hi!"),
+        ActionExecuted("action_listen"),
+    ]
+    turn = [
+        UserUttered("done", {"name": "step_done"}, input_channel="socketio"),
+        SlotSet("reset_step", 3.0),
+        ActionExecuted("action_reset_guide"),
+    ]
+    tracker = DialogueStateTracker.from_events("owner-1", earlier + turn, domain.slots)
+    action = RemoteAction("action_reset_guide", EndpointConfig("http://127.0.0.1:5055/webhook"))
+    rasas = action._action_call_format(tracker, domain)
+
+    with rasa_patched():
+        sent = action._action_call_format(tracker, domain)
+        without_a_message = action._action_call_format(
+            DialogueStateTracker.from_events("owner-2", earlier[:3], domain.slots), domain
+        )
+
+    assert sent["tracker"]["events"] == [event.as_dict() for event in turn]
+    assert {**sent["tracker"], "events": None} == {**rasas["tracker"], "events": None}
+    assert {**sent, "tracker": None} == {**rasas, "tracker": None}
+    assert len(without_a_message["tracker"]["events"]) == 3  # nothing to start from: all
+    # What our actions read through rasa_sdk is all there.
+    sdk_tracker = Tracker.from_dict(sent["tracker"])
+    assert sdk_tracker.get_latest_input_channel() == "socketio"
+    assert sdk_tracker.get_slot("reset_step") == 3.0
+    assert sdk_tracker.latest_message["intent"]["name"] == "step_done"
