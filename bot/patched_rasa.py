@@ -26,7 +26,9 @@ Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
   turn of the conversation, although a rule that is shorter than the turns walked is accepted
   at every earlier turn without a look (``_is_rule_applicable``). Our rules are at most four
   turns long and a guided reset is fifty, so the walk below stops once every rule left is
-  shorter than the turns walked: the same rules are found.
+  shorter than the turns walked: the same rules are found. What it finds then depends on the
+  last few turns' states alone, and a deterministic procedure repeats them from owner to
+  owner, so the rules found are remembered for those states.
 - Running the model's graph: Rasa hands each run (the NLU pipeline once a turn, the policies
   once an action) to dask's scheduler, whose set-up for a graph of a dozen nodes that run one
   after the other cost about as much as the rule policy's own work. The graph below is run in
@@ -39,7 +41,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,7 +181,22 @@ def _parse_message_with_graph(
 
 
 def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[State]) -> set[str]:
-    # RulePolicy._get_possible_keys, stopped where no rule left can be ruled out.
+    # RulePolicy._get_possible_keys, remembered for the last turns it depends on.
+    memo = _rule_matches.setdefault(self, OrderedDict())
+    recent = states[-_longest_rule(self, lookup) :]
+    memo_key = (id(lookup), json.dumps(recent, sort_keys=True))
+    found = memo.get(memo_key)
+    if found is None:
+        found = memo[memo_key] = frozenset(_walk_back(self, lookup, recent))
+        while len(memo) > RULE_MATCHES_KEPT:
+            memo.popitem(last=False)
+    else:
+        memo.move_to_end(memo_key)
+    return set(found)
+
+
+def _walk_back(self: RulePolicy, lookup: dict[str, str], states: list[State]) -> set[str]:
+    # Rasa's loop, stopped where no rule left can be ruled out.
     possible_keys = set(lookup)
     for turn_index, state in enumerate(reversed(states)):
         if all(turn_index >= len(self._rule_key_to_state(key)) for key in possible_keys):
@@ -186,6 +205,17 @@ def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[St
             key for key in possible_keys if self._is_rule_applicable(key, turn_index, state)
         }
     return possible_keys
+
+
+def _longest_rule(self: RulePolicy, lookup: dict[str, str]) -> int:
+    return max((len(self._rule_key_to_state(key)) for key in lookup), default=0)
+
+
+# Rules matched, by the conversation's last turns; a few thousand cover a deterministic procedure.
+RULE_MATCHES_KEPT = 4096
+_rule_matches: weakref.WeakKeyDictionary[
+    RulePolicy, OrderedDict[tuple[int, str], frozenset[str]]
+] = weakref.WeakKeyDictionary()
 
 
 def _run_graph(

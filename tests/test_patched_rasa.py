@@ -260,6 +260,14 @@ def test_rule_matching_finds_the_rules_rasa_finds(agent: Agent) -> None:
                 assert patched_rasa._get_possible_keys(policy, lookup, states) == expected
                 compared += bool(expected)
     assert compared > 300  # most conversations end in a rule that applies
+    # Found again from memory for the same last turns, whatever came before them.
+    rules = policy.lookup[RULES]
+    ending = max((policy._rule_key_to_state(key) for key in rules), key=len)
+    patched_rasa._get_possible_keys(policy, rules, turns[:5] + ending)
+    kept = len(patched_rasa._rule_matches[policy])
+    again = patched_rasa._get_possible_keys(policy, rules, turns[7:20] + ending)
+    assert len(patched_rasa._rule_matches[policy]) == kept
+    assert again == rasa_get_possible_keys(policy, rules, turns[7:20] + ending)
 
 
 def test_the_graph_runs_as_dask_runs_it(agent: Agent) -> None:
