@@ -1,7 +1,9 @@
 """Rasa's command line with our fixes to Rasa 3.6 applied first.
 
-The Procfile starts the Rasa server as ``python -m bot.patched_rasa run …``. Each fix keeps
-Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
+The Procfile starts the Rasa server as ``python -m bot.patched_rasa run …``. Each fix is here
+because Rasa 3.6 has no hook for it, and each keeps Rasa's behaviour but one: the action server
+is sent fewer events (said below). ``tests/test_patched_rasa.py`` checks each against Rasa's own
+code. The shares of time are the Rasa server's under load (py-spy, ``bench/profiling.py``).
 
 - Action server answers: Rasa checks each one with ``jsonschema.validate``, which first checks
   the schema itself against the JSON Schema meta-schema. That costs about 13 ms per custom
@@ -31,7 +33,7 @@ Rasa's behaviour and is here because Rasa 3.6 has no hook for it.
   owner, so the rules found are remembered for those states.
 - Running the model's graph: Rasa hands each run (the NLU pipeline once a turn, the policies
   once an action) to dask's scheduler, whose set-up for a graph of a dozen nodes that run one
-  after the other cost about as much as the rule policy's own work. The graph below is run in
+  after the other was about a twentieth of the server's time. The graph below is run in
   the same process, each node once, after the nodes it needs, with the same inputs and errors.
 - The NLU pipeline runs once per wording of the navigation messages a guided reset is made of
   ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is kept.
