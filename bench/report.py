@@ -225,10 +225,12 @@ def _plot_latency(results: Results, out: Path) -> str | None:
     levels = results["plan"]["levels"]
     figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     width = 0.8 / len(series)
+    shortest = float("inf")
     for axis, q in zip(axes, (50, 95, 99), strict=True):
         for index, (name, data, colour) in enumerate(series):
             xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(levels))]
             ys = [(data.get(c) or {}).get(f"p{q}_ms") or 0.0 for c in levels]
+            shortest = min([shortest, *(y for y in ys if y > 0)])
             axis.bar(xs, ys, width=width, label=name, color=colour)
         if q == 95 and any(name == "ours, phone" for name, _, _ in series):
             axis.axhline(
@@ -243,7 +245,11 @@ def _plot_latency(results: Results, out: Path) -> str | None:
         axis.set_xticks(range(len(levels)))
         axis.set_xticklabels([f"{c} conv." for c in levels])
         axis.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("milliseconds (client-observed, loopback)")
+    # Logarithmic: a single conversation's few milliseconds and a saturated server's seconds.
+    axes[0].set_yscale("log")
+    if shortest < float("inf"):
+        axes[0].set_ylim(bottom=shortest / 2)
+    axes[0].set_ylabel("milliseconds (client-observed, loopback; log scale)")
     axes[0].legend()
     figure.tight_layout()
     figure.savefig(out / "latency.png", dpi=110)
