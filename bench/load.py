@@ -11,11 +11,11 @@ A warm-up comes first. Every turn in progress during the measuring window is tim
 begin in it, and those that began in the warm-up but were still waiting for their answer when the
 window opened. Counting only the turns that begin in the window would leave out the users a
 server keeps waiting longest: the stock bot, with 50 conversations opened at once, left about
-half of them waiting over 20 s for their first answer while it answered the others, and those
-waits fell wholly outside such a count (``make bench`` at 1abe6db). Throughput is the turns
-answered inside the window, divided by it. A turn whose answer fails (HTTP error, time-out,
-dropped connection) is an error and ends that conversation; an answer without the text the
-script expects is counted as unexpected (it is still timed).
+half of them waiting over 20 s for their first answer while it answered the others (measured
+2026-11-30: with no warm-up, its p95 was 22 s), and those waits fell wholly outside such a
+count. Throughput is the turns answered inside the window, divided by it. A turn whose answer
+fails (HTTP error, time-out, dropped connection) is an error and ends that conversation; an
+answer without the text the script expects is counted as unexpected (it is still timed).
 
 Channels: :class:`RestChannel` (``POST /webhooks/rest/webhook``), :class:`SocketIOChannel`
 (socket.io, long-polling: the websocket transport does not work with the aiohttp Rasa pins) and
