@@ -210,7 +210,11 @@ def _walk_back(self: RulePolicy, lookup: dict[str, str], states: list[State]) ->
 
 
 def _longest_rule(self: RulePolicy, lookup: dict[str, str]) -> int:
-    return max((len(self._rule_key_to_state(key)) for key in lookup), default=0)
+    # Once per lookup: a model's rules do not change while it is loaded.
+    longest = _longest_rules.setdefault(self, {})
+    if id(lookup) not in longest:
+        longest[id(lookup)] = max((len(self._rule_key_to_state(k)) for k in lookup), default=0)
+    return longest[id(lookup)]
 
 
 # Rules matched, by the conversation's last turns; a few thousand cover a deterministic procedure.
@@ -218,6 +222,7 @@ RULE_MATCHES_KEPT = 4096
 _rule_matches: weakref.WeakKeyDictionary[
     RulePolicy, OrderedDict[tuple[int, str], frozenset[str]]
 ] = weakref.WeakKeyDictionary()
+_longest_rules: weakref.WeakKeyDictionary[RulePolicy, dict[int, int]] = weakref.WeakKeyDictionary()
 
 
 def _run_graph(
