@@ -31,6 +31,13 @@ code. The shares of time are the Rasa server's under load (py-spy, ``bench/profi
   shorter than the turns walked: the same rules are found. What it finds then depends on the
   last few turns' states alone, and a deterministic procedure repeats them from owner to
   owner, so the rules found are remembered for those states.
+- The states rules are matched against: before matching, ``RulePolicy`` works out the state of
+  the conversation at every turn since the session began (slots, intent, previous action,
+  active form), about a tenth of the server's time late in a guided reset, and the walk above
+  reads only the last few. Only those are worked out below, from the same events, in the same
+  way (``Domain.states_for_tracker_history``, which ``RulePolicy`` runs without hiding any turn).
+  Where no rule applies, Rasa names what its prediction came from by the states it matched,
+  now the last few; it reads that name only to tell whether it is a rule's, which it is not.
 - Running the model's graph: Rasa hands each run (the NLU pipeline once a turn, the policies
   once an action) to dask's scheduler, whose set-up for a graph of a dozen nodes that run one
   after the other was about a twentieth of the server's time. The graph below is run in
@@ -54,13 +61,15 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import UserMessage
-from rasa.core.policies.rule_policy import RulePolicy
+from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
+from rasa.core.policies.policy import SupportedData
+from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.domain import Domain, State
-from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.events import ActionExecuted, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.nlu.parse_memo import ParseMemo
@@ -217,6 +226,54 @@ def _longest_rule(self: RulePolicy, lookup: dict[str, str]) -> int:
     return longest[id(lookup)]
 
 
+_rasa_prediction_states = RulePolicy._prediction_states
+
+
+def _prediction_states(
+    self: RulePolicy,
+    tracker: DialogueStateTracker,
+    domain: Domain,
+    use_text_for_last_user_input: bool = False,
+    rule_only_data: dict[str, Any] | None = None,
+) -> list[State]:
+    # RulePolicy._prediction_states, for the last states the rules can tell apart.
+    featurizer = self.featurizer
+    if (
+        type(featurizer) is not MaxHistoryTrackerFeaturizer
+        or self.supported_data() == SupportedData.ML_DATA
+    ):
+        states: list[State] = _rasa_prediction_states(
+            self, tracker, domain, use_text_for_last_user_input, rule_only_data
+        )
+        return states
+    count = max(1, *(_longest_rule(self, self.lookup[k]) for k in _LOOKUPS_MATCHED))
+    if featurizer.max_history:
+        count = min(count, featurizer.max_history)
+    states = _recent_states(domain, tracker, count)
+    featurizer._choose_last_user_input([states], use_text_for_last_user_input)
+    return states
+
+
+_LOOKUPS_MATCHED = (RULES, RULES_FOR_LOOP_UNHAPPY_PATH)
+
+
+def _recent_states(domain: Domain, tracker: DialogueStateTracker, count: int) -> list[State]:
+    # Domain.states_for_tracker_history(tracker)[-count:]: a state before each action and one
+    # at the end, each from the events before it; only the last ``count`` are worked out.
+    applied = tracker.applied_events()
+    to_skip = 1 + sum(isinstance(event, ActionExecuted) for event in applied) - count
+    prior = tracker.init_copy()
+    states: list[State] = []
+    for event in applied:
+        if isinstance(event, ActionExecuted):
+            if to_skip <= 0:
+                states.append(domain.get_active_state(prior))
+            to_skip -= 1
+        prior.update(event)
+    states.append(domain.get_active_state(prior))
+    return states
+
+
 # Rules matched, by the conversation's last turns; a few thousand cover a deterministic procedure.
 RULE_MATCHES_KEPT = 4096
 _rule_matches: weakref.WeakKeyDictionary[
@@ -250,13 +307,22 @@ def _run_graph(
         raise GraphRunError("Error running runner.") from error
 
 
+def patches() -> list[tuple[type, str, Any]]:
+    """What :func:`apply` sets: (class, attribute, our function)."""
+    return [
+        (RemoteAction, "_validate_action_result", _validate_action_result),
+        (RemoteAction, "_action_call_format", _action_call_format),
+        (Event, "resolve_by_type", staticmethod(_resolve_by_type)),
+        (MessageProcessor, "_parse_message_with_graph", _parse_message_with_graph),
+        (RulePolicy, "_get_possible_keys", _get_possible_keys),
+        (RulePolicy, "_prediction_states", _prediction_states),
+        (DaskGraphRunner, "run", _run_graph),
+    ]
+
+
 def apply() -> None:
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
-    Event.resolve_by_type = staticmethod(_resolve_by_type)  # type: ignore[method-assign]
-    MessageProcessor._parse_message_with_graph = _parse_message_with_graph  # type: ignore[method-assign]
-    RulePolicy._get_possible_keys = _get_possible_keys  # type: ignore[method-assign]
-    DaskGraphRunner.run = _run_graph  # type: ignore[method-assign]
+    for owner, attribute, replacement in patches():
+        setattr(owner, attribute, replacement)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import random
 import subprocess
@@ -51,6 +52,7 @@ from rasa_sdk import Tracker
 
 from bot import patched_rasa
 from bot.content import REPO_ROOT
+from bot.patched_rasa import patches
 
 MODEL = REPO_ROOT / "models" / "lorex.tar.gz"
 
@@ -63,18 +65,17 @@ VALID_ANSWER: dict[str, Any] = {
 @contextlib.contextmanager
 def rasa_patched() -> Iterator[None]:
     """Rasa with ``patched_rasa.apply()``, as the server runs it; as it was again afterwards."""
-    originals = (
-        RemoteAction._validate_action_result,
-        Event.__dict__["resolve_by_type"],
-        MessageProcessor._parse_message_with_graph,
-    )
+    # A class's own attribute is put back; one it inherited is taken off it again.
+    originals = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in patches()]
     patched_rasa.apply()
     try:
         yield
     finally:
-        RemoteAction._validate_action_result = originals[0]  # type: ignore[method-assign]
-        Event.resolve_by_type = originals[1]  # type: ignore[method-assign]
-        MessageProcessor._parse_message_with_graph = originals[2]  # type: ignore[method-assign]
+        for owner, name, original in originals:
+            if original is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
 
 
 @pytest.fixture
@@ -268,6 +269,78 @@ def test_rule_matching_finds_the_rules_rasa_finds(agent: Agent) -> None:
     again = patched_rasa._get_possible_keys(policy, rules, turns[7:20] + ending)
     assert len(patched_rasa._rule_matches[policy]) == kept
     assert again == rasa_get_possible_keys(policy, rules, turns[7:20] + ending)
+
+
+LISTEN = "action_listen"
+
+
+def rule_driven_conversations(agent: Agent, count: int) -> Iterator[DialogueStateTracker]:
+    """Conversations where the owner says anything and the model's rules answer: each tracker
+    yielded is one point where the rules are asked for the next action. Slots that shape the
+    conversation and the form are set at random along the way, as actions set them."""
+    domain = agent.domain
+    assert domain is not None
+    policy = rule_policy(agent)
+    rng = random.Random(11)
+    featurized = {
+        slot.name: [None, *slot.values] if hasattr(slot, "values") else [None, True, False]
+        for slot in domain.slots
+        if slot.influence_conversation
+    }
+    for n in range(count):
+        tracker = DialogueStateTracker.from_events(
+            f"owner-{n}",
+            [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted(LISTEN)],
+            domain.slots,
+        )
+        for _ in range(rng.randrange(1, 40)):
+            tracker.update(UserUttered("…", {"name": rng.choice(domain.intents)}))
+            for _ in range(6):  # the actions of one turn
+                yield tracker
+                action, _, _ = policy._find_action_from_rules(tracker, domain, False)
+                if action is None or action == LISTEN:
+                    break
+                tracker.update(ActionExecuted(action))
+                if rng.random() < 0.3:
+                    slot = rng.choice(list(featurized))
+                    tracker.update(SlotSet(slot, rng.choice(featurized[slot])))
+                if rng.random() < 0.1:
+                    tracker.update(ActiveLoop(rng.choice([None, *domain.form_names])))
+            tracker.update(ActionExecuted(LISTEN))
+
+
+def test_rules_are_matched_against_the_last_states_as_rasa_works_them_out(agent: Agent) -> None:
+    domain = agent.domain
+    assert domain is not None
+    policy = rule_policy(agent)
+    rule_only_data = policy._get_rule_only_data()
+    longest = max(
+        len(policy._rule_key_to_state(key))
+        for lookup in (policy.lookup[RULES], policy.lookup[RULES_FOR_LOOP_UNHAPPY_PATH])
+        for key in lookup
+    )
+    found, longer = collections.Counter(), 0
+    for tracker in rule_driven_conversations(agent, 40):
+        for use_text in (False, True):
+            states = policy._prediction_states(tracker, domain, use_text, rule_only_data)
+            action, source, from_unhappy_path = policy._find_action_from_rules(
+                tracker, domain, use_text
+            )
+            with rasa_patched():
+                recent = policy._prediction_states(tracker, domain, use_text, rule_only_data)
+                ours = policy._find_action_from_rules(tracker, domain, use_text)
+            assert recent == states[-longest:]
+            assert (ours[0], ours[2]) == (action, from_unhappy_path)
+            # The rule that applied; where none did, the states looked at, which are no rule's.
+            assert ours[1] == source if action else ours[1] not in policy.lookup[RULES]
+            found[action] += 1
+            longer += len(states) > longest
+        # What the policy tells Rasa's ensemble is the same.
+        prediction = policy.predict_action_probabilities(tracker, domain)
+        with rasa_patched():
+            assert policy.predict_action_probabilities(tracker, domain) == prediction
+    assert longer > 1000  # most were longer than any rule: the states were cut short
+    assert len(found) > 20  # many different actions found, not only "no rule"
 
 
 def test_the_graph_runs_as_dask_runs_it(agent: Agent) -> None:
