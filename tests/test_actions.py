@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from rasa.core.actions.action import RemoteAction
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.utils import AvailableEndpoints
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.training_data.message import Message
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -112,6 +115,22 @@ def store(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaseS
             cached.cache_clear()
 
 
+def test_the_domain_is_sent_only_to_the_actions_that_read_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
+    monkeypatch.setenv("TRACKER_STORE_URL", "sqlite://")
+    endpoints = AvailableEndpoints.read_endpoints(str(REPO_ROOT / "endpoints.yml"))
+    domain = load_domain()
+    tracker = DialogueStateTracker.from_events(SENDER, [], domain.slots)
+    sent_the_domain = {
+        name
+        for name in domain.user_actions
+        if "domain" in RemoteAction(name, endpoints.action)._action_call_format(tracker, domain)
+    }
+    assert sent_the_domain == {"action_session_start", "validate_device_id_form"}
+
+
 # --- building what the action server receives ----------------------------------------------
 
 
@@ -156,6 +175,9 @@ async def run(
     action: Action, tracker: Tracker, domain: DomainDict
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
+    # The domain as the action server gets it: only actions marked send_domain are sent it.
+    if not load_domain().does_custom_action_explicitly_need_domain(action.name()):
+        domain = {}
     events = await action.run(dispatcher, tracker, domain)
     # Whatever the action says renders completely, as Rasa would show it.
     for message in dispatcher.messages:

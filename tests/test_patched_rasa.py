@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import random
@@ -12,8 +13,11 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import jsonschema
 import pytest
+import rasa.core.run
+from aiohttp import web
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
@@ -49,6 +53,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk import Tracker
+from sanic import Sanic
 
 from bot import patched_rasa
 from bot.content import REPO_ROOT
@@ -419,3 +424,57 @@ def test_the_action_server_gets_the_state_and_the_events_from_the_latest_message
     assert sdk_tracker.get_latest_input_channel() == "socketio"
     assert sdk_tracker.get_slot("reset_step") == 3.0
     assert sdk_tracker.latest_message["intent"]["name"] == "step_done"
+
+
+class EndpointServer:
+    """A real HTTP server on loopback that answers each request with what it saw of it."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/webhook", self._answer)
+        self._runner = web.AppRunner(app)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        seen = {
+            "client_port": request.transport.get_extra_info("peername")[1],
+            "authorization": request.headers.get("Authorization"),
+            "body": await request.json(),
+        }
+        self.requests.append(seen)
+        return web.json_response(seen)
+
+    async def __aenter__(self) -> str:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/webhook"
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._runner.cleanup()
+
+
+async def call_three_times(url: str) -> list[dict[str, Any]]:
+    endpoint = EndpointConfig(url, basic_auth={"username": "rasa", "password": "s3cret"})
+    return [await endpoint.request(json={"call": n}) for n in range(3)]
+
+
+async def test_calls_to_the_action_server_reuse_one_connection() -> None:
+    async with EndpointServer() as url:
+        rasas = await call_three_times(url)
+        with rasa_patched():
+            ours = await call_three_times(url)
+            loop = asyncio.get_running_loop()
+            connector = patched_rasa._connectors[loop]
+            app = Sanic.get_app("lorex-test", force_create=True)
+            await rasa.core.run.close_resources(app, loop)  # as the server stops
+            assert connector.closed and loop not in patched_rasa._connectors
+
+    assert len({seen["client_port"] for seen in rasas}) == 3  # Rasa: a connection per call
+    assert len({seen["client_port"] for seen in ours}) == 1
+    # The same requests and answers otherwise.
+    strip = [{**seen, "client_port": None} for seen in rasas]
+    assert [{**seen, "client_port": None} for seen in ours] == strip
+    assert [seen["body"] for seen in ours] == [{"call": n} for n in range(3)]
+    assert ours[0]["authorization"] == aiohttp.BasicAuth("rasa", "s3cret").encode()
