@@ -680,7 +680,14 @@ def _understanding(results: Results, images: dict[str, str | None]) -> list[str]
     if cv:
         lines += [
             f"`rasa test nlu --cross-validation --folds {cv['folds']}` on `data/nlu` "
-            f"({cv['examples']} examples) with the real `config.yml`; took {_s(cv['seconds'])}.",
+            f"({cv['examples']} examples) with the real `config.yml`"
+            + (
+                f", folds shuffled from seed {cv['seed']}, through `bench/cross_validation.py` "
+                "(Rasa as our server runs it, without the training-set score Rasa also logs)"
+                if "seed" in cv
+                else ""
+            )
+            + f"; took {_s(cv['seconds'])}.",
             "",
         ]
         lines += _table(

@@ -313,7 +313,7 @@ def measure_training(plan: Plan) -> dict[str, Any]:
 
 
 def measure_cross_validation(plan: Plan) -> dict[str, Any]:
-    result = understanding.cross_validate(plan.work, our_config(plan), plan.folds)
+    result = understanding.cross_validate(plan.work, our_config(plan), plan.folds, plan.seed)
     return asdict(result)
 
 

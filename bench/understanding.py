@@ -1,9 +1,10 @@
 """How well the assistant understands: NLU cross-validation and Device ID extraction.
 
 * Cross-validation: ``rasa test nlu --cross-validation`` on ``data/nlu`` with the real
-  ``config.yml``; intent accuracy and macro-F1 from ``intent_report.json``, the most frequent
-  confusions from its ``confused_with`` counts, and entity figures from each entity extractor's
-  ``<extractor>_report.json`` where the training data annotates entities.
+  ``config.yml`` and seeded folds (``bench/cross_validation.py``); intent accuracy and macro-F1
+  from ``intent_report.json``, the most frequent confusions from its ``confused_with`` counts,
+  and entity figures from each entity extractor's ``<extractor>_report.json`` where the
+  training data annotates entities.
 * Device ID extraction: every registered ID in ``data/devices.csv`` typed the ways owners type
   them (case, grouping with spaces / dashes / dots / en dashes, surrounding phrases, O/0 I/1 S/5
   B/8 look-alikes where the pattern decides, and all of these at once), run through the same
@@ -19,13 +20,14 @@ from __future__ import annotations
 import csv
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.paths import RASA, REPO
+from bench.paths import REPO
 from bench.servers import run_timed
 
 # ---------------------------------------------------------------------------------------------
@@ -35,6 +37,7 @@ from bench.servers import run_timed
 @dataclass
 class CrossValidation:
     folds: int
+    seed: int
     seconds: float
     examples: int
     intent_accuracy: float
@@ -46,11 +49,14 @@ class CrossValidation:
     annotated_entities: int = 0
 
 
-def cross_validate(folder: Path, config: Path, folds: int) -> CrossValidation:
+def cross_validate(folder: Path, config: Path, folds: int, seed: int) -> CrossValidation:
     out = folder / "cross-validation"
     seconds = run_timed(
         [
-            RASA,
+            sys.executable,
+            "-m",
+            "bench.cross_validation",
+            str(seed),
             "test",
             "nlu",
             "--nlu",
@@ -86,6 +92,7 @@ def cross_validate(folder: Path, config: Path, folds: int) -> CrossValidation:
     )
     return CrossValidation(
         folds=folds,
+        seed=seed,
         seconds=seconds,
         examples=int(report["macro avg"]["support"]),
         intent_accuracy=float(report["accuracy"]),
