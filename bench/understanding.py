@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.paths import REPO
+from bench.paths import REPO, rasa_env
 from bench.servers import run_timed
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +70,9 @@ def cross_validate(folder: Path, config: Path, folds: int, seed: int) -> CrossVa
             str(out),
         ],
         log_path=folder / "cross-validation.log",
+        # No training cache: seeded folds are the same on every run, and a model trained for
+        # them by an earlier run would be reused instead of trained (Rasa caches by content).
+        env=rasa_env(RASA_MAX_CACHE_SIZE="0"),
     )
     report: dict[str, Any] = json.loads((out / "intent_report.json").read_text())
     per_intent = {
