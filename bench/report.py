@@ -680,14 +680,9 @@ def _understanding(results: Results, images: dict[str, str | None]) -> list[str]
     if cv:
         lines += [
             f"`rasa test nlu --cross-validation --folds {cv['folds']}` on `data/nlu` "
-            f"({cv['examples']} examples) with the real `config.yml`"
-            + (
-                f", folds shuffled from seed {cv['seed']}, through `bench/cross_validation.py` "
-                "(Rasa as our server runs it, without the training-set score Rasa also logs)"
-                if "seed" in cv
-                else ""
-            )
-            + f"; took {_s(cv['seconds'])}.",
+            f"({cv['examples']} examples) with the real `config.yml`, folds shuffled from seed "
+            f"{cv['seed']}, through `bench/cross_validation.py` (Rasa as our server runs it, "
+            f"without the training-set score Rasa also logs); took {_s(cv['seconds'])}.",
             "",
         ]
         lines += _table(
