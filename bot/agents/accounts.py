@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from bot.agents.models import Agent, AgentSession
 from bot.db import Database, utcnow
@@ -95,7 +95,12 @@ class AgentAccounts:
             return _view(agent)
 
     def authenticate(self, username: str, password: str) -> AgentView | None:
-        """The agent if ``username`` and ``password`` match an active account, else None."""
+        """The agent if ``username`` and ``password`` match an active account, else None.
+
+        argon2 runs outside any transaction: on SQLite every transaction holds the write lock
+        (``BEGIN IMMEDIATE``), and a check held it for as long as argon2 took, so a flood of
+        logins kept the other processes' writers waiting until they failed.
+        """
         try:
             username = normalise_username(username)
         except AccountError:
@@ -104,14 +109,25 @@ class AgentAccounts:
             agent = session.scalars(
                 select(Agent).where(Agent.username == username, Agent.active.is_(True))
             ).first()
-            if agent is None:
-                self._verify(self._decoy_hash, password)
-                return None
-            if not self._verify(agent.password_hash, password):
-                return None
-            if self._hasher.check_needs_rehash(agent.password_hash):
-                agent.password_hash = self._hasher.hash(password)
-            return _view(agent)
+            found = None if agent is None else (_view(agent), agent.password_hash)
+        if found is None:
+            self._verify(self._decoy_hash, password)
+            return None
+        view, password_hash = found
+        if not self._verify(password_hash, password):
+            return None
+        if self._hasher.check_needs_rehash(password_hash):
+            self._rehash(view.id, password_hash, self._hasher.hash(password))
+        return view
+
+    def _rehash(self, agent_id: int, verified_hash: str, new_hash: str) -> None:
+        """Store ``new_hash`` unless the password changed since ``verified_hash`` was read."""
+        with self._database.session() as session:
+            session.execute(
+                update(Agent)
+                .where(Agent.id == agent_id, Agent.password_hash == verified_hash)
+                .values(password_hash=new_hash)
+            )
 
     def log_in(self, agent: AgentView) -> LoginSession:
         token = secrets.token_urlsafe(32)
