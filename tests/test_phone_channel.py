@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -88,13 +88,17 @@ class FakeDialogue:
 
 @dataclass
 class Phone:
-    """A Twilio stand-in: signs and posts what Twilio would, parses the TwiML answered."""
+    """A Twilio stand-in: signs and posts what Twilio would, parses the TwiML answered, and (as
+    Twilio does) posts the call's next request to the URL the last TwiML named for it, with the
+    turn token that URL carries."""
 
     url: str
     channel: PhoneChannel
     dialogue: FakeDialogue
     call_sid: str = field(default_factory=lambda: "CA" + uuid.uuid4().hex)
     caller: str = "+14165550101"
+    next_urls: dict[str, str] = field(default_factory=dict)  # path -> public URL named last
+    queue_time: int = 0
 
     def post(
         self,
@@ -105,19 +109,44 @@ class Phone:
         sign_url: str | None = None,
         signature: str | None = None,
     ) -> requests.Response:
+        target = self.next_urls.get(path) or self._at_current_turn(path)
         form = {"CallSid": self.call_sid, "From": self.caller, "AccountSid": "AC1", **params}
+        if path == "/webhooks/phone/wait" and "QueueTime" not in params:
+            self.queue_time += 20  # Twilio asks the wait URL again when the hold music ends
+            form["QueueTime"] = str(self.queue_time)
         if signature is None:
-            signature = RequestValidator(token).compute_signature(
-                sign_url or PUBLIC + path, form
-            )
+            signature = RequestValidator(token).compute_signature(sign_url or target, form)
         headers = {"X-Twilio-Signature": signature} if signature else {}
-        return requests.post(self.url + path, data=form, headers=headers, timeout=20)
+        local = self.url + target.removeprefix(PUBLIC)
+        return requests.post(local, data=form, headers=headers, timeout=20)
+
+    def _at_current_turn(self, path: str) -> str:
+        """For a test that skips the TwiML naming ``path`` (after-queue without the queue): the
+        URL as the call's current answer would have named it."""
+        call = self.channel.calls.get(self.call_sid)
+        if call is None or "?" in path or path.endswith(("/status", "/whisper")):
+            return PUBLIC + path
+        return f"{PUBLIC}{path}?{urlencode({'turn': call.turn})}"
 
     def twiml(self, path: str, **params: str) -> ET.Element:
         answer = self.post(path, params)
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"].startswith("application/xml")
-        return ET.fromstring(answer.text)
+        twiml = ET.fromstring(answer.text)
+        self.follow(twiml)
+        return twiml
+
+    def follow(self, twiml: ET.Element) -> None:
+        """Remember the URLs the TwiML names for the call's next requests."""
+        named = [
+            *(gather.get("action") for gather in twiml.iter("Gather")),
+            *(enqueue.get("waitUrl") for enqueue in twiml.iter("Enqueue")),
+            *(verb.get("action") for verb in [*twiml.iter("Enqueue"), *twiml.iter("Dial")]),
+            *(redirect.text for redirect in twiml.iter("Redirect")),
+        ]
+        for url in named:
+            if url:
+                self.next_urls[urlsplit(url).path] = url
 
     def ring(self) -> ET.Element:
         return self.twiml("/webhooks/phone/voice", CallStatus="ringing")
@@ -133,6 +162,14 @@ class Phone:
 
     def hang_up(self, status: str = "completed") -> requests.Response:
         return self.post("/webhooks/phone/status", {"CallStatus": status})
+
+    def new_call(self) -> None:
+        self.call_sid, self.next_urls = "CA" + uuid.uuid4().hex, {}
+
+
+def at_turn(url: str | None, path: str) -> bool:
+    """Whether ``url`` is the public URL of ``path`` with a turn token."""
+    return url is not None and url.startswith(PUBLIC + path + "?turn=")
 
 
 def spoken(twiml: ET.Element) -> str:
@@ -225,7 +262,7 @@ def test_a_signed_call_is_answered_with_a_gather(phone: Phone) -> None:
     prompt = gather(twiml)
     assert prompt.get("input") == "dtmf speech"
     assert prompt.get("bargeIn") == "true"
-    assert prompt.get("action") == PUBLIC + "/webhooks/phone/voice"
+    assert at_turn(prompt.get("action"), "/webhooks/phone/voice")
     assert prompt.get("actionOnEmptyResult") == "true"
     assert prompt.get("timeout") == str(CONTENT.device_id_timeout)
     assert "november" in (prompt.get("hints") or "")  # the Device ID hints
@@ -306,8 +343,8 @@ def test_a_spoken_device_id_is_read_back_and_only_passed_on_when_confirmed(phone
     # the dialogue queued the case: the caller is put on hold
     enqueue = twiml.find("Enqueue")
     assert enqueue is not None and enqueue.text == CONTENT.queue.name
-    assert enqueue.get("waitUrl") == PUBLIC + "/webhooks/phone/wait"
-    assert enqueue.get("action") == PUBLIC + "/webhooks/phone/after-queue"
+    assert at_turn(enqueue.get("waitUrl"), "/webhooks/phone/wait")
+    assert at_turn(enqueue.get("action"), "/webhooks/phone/after-queue")
     case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
     assert case is not None and case.status is CaseStatus.QUEUED
     assert case.caller_phone == phone.caller  # for the agent's verification card
@@ -578,7 +615,8 @@ def test_dial_mode_calls_support_with_the_case_code_whispered(dial_phone: Phone)
     code = _queued_by_dial(phone)
     assert phone.channel.calls.get(phone.call_sid) is not None
     query = "?" + urlencode({"case": code})
-    whisper = phone.post("/webhooks/phone/whisper" + query, {"CallSid": "CAagent"})
+    agent_leg = "CA" + uuid.uuid4().hex
+    whisper = phone.post("/webhooks/phone/whisper" + query, {"CallSid": agent_leg})
     assert whisper.status_code == 200
     heard = spoken(ET.fromstring(whisper.text))
     assert " ".join(code.replace("-", "")) in heard
@@ -591,7 +629,7 @@ def _queued_by_dial(phone: Phone) -> str:
     twiml = phone.press("1")
     dialled = twiml.find("Dial")
     assert dialled is not None and twiml.find("Enqueue") is None
-    assert dialled.get("action") == PUBLIC + "/webhooks/phone/after-dial"
+    assert at_turn(dialled.get("action"), "/webhooks/phone/after-dial")
     number = dialled.find("Number")
     assert number is not None and number.text == CONTENT.handoff.dial_number
     case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
@@ -613,7 +651,7 @@ def test_after_the_agent_hangs_up_the_assistant_reads_the_password(dial_phone: P
     assert "capital K, as in kilo" in says
     # without anything new, the caller is back where they were
     other = dial_phone
-    other.call_sid = "CA" + uuid.uuid4().hex
+    other.new_call()
     _queued_by_dial(other)
     back = other.twiml("/webhooks/phone/after-dial", DialCallStatus="completed")
     assert spoken(back).startswith(CONTENT.handoff.back_from_agent)

@@ -15,6 +15,7 @@ import asyncio
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from argon2 import PasswordHasher
@@ -43,15 +44,29 @@ class Twilio:
         self.call_sid = "CA" + uuid.uuid4().hex
         self.caller = "+12025550110"
         self.session = requests.Session()
+        self.next_urls: dict[str, str] = {}  # path -> the public URL the last TwiML named
 
     def post(self, path: str, **params: str) -> ET.Element:
+        """Post to ``path`` at the URL the last TwiML named for it (with its turn token)."""
+        url = self.next_urls.get(path, PUBLIC + path)
         form = {"CallSid": self.call_sid, "From": self.caller, "To": "+18885550000", **params}
-        signature = RequestValidator(TOKEN).compute_signature(PUBLIC + path, form)
+        signature = RequestValidator(TOKEN).compute_signature(url, form)
         answer = self.session.post(
-            self.rasa_url + path, data=form, headers={"X-Twilio-Signature": signature}, timeout=60
+            self.rasa_url + url.removeprefix(PUBLIC),
+            data=form,
+            headers={"X-Twilio-Signature": signature},
+            timeout=60,
         )
         assert answer.status_code == 200, answer.text
-        return ET.fromstring(answer.text) if answer.text else ET.Element("Response")
+        twiml = ET.fromstring(answer.text) if answer.text else ET.Element("Response")
+        for named in [
+            *(gather.get("action") for gather in twiml.iter("Gather")),
+            *(enqueue.get("waitUrl") for enqueue in twiml.iter("Enqueue")),
+            *(enqueue.get("action") for enqueue in twiml.iter("Enqueue")),
+        ]:
+            if named:
+                self.next_urls[urlsplit(named).path] = named
+        return twiml
 
     def say(self, speech: str) -> ET.Element:
         return self.post("/webhooks/phone/voice", SpeechResult=speech, Confidence="0.92")
@@ -85,7 +100,9 @@ def test_a_whole_call(tmp_path: Path) -> None:
     ) as (settings, log_path):
         twilio = Twilio(settings.rasa_url)
         unsigned = requests.post(
-            settings.rasa_url + "/webhooks/phone/voice", data={"CallSid": "CAx"}, timeout=30
+            settings.rasa_url + "/webhooks/phone/voice",
+            data={"CallSid": "CA" + uuid.uuid4().hex},
+            timeout=30,
         )
         assert unsigned.status_code == 403
 

@@ -8,10 +8,21 @@ Twilio's webhooks, all ``POST`` under ``/webhooks/phone/``:
 * ``whisper`` and ``after-dial``: in dial mode, what the agent hears first, and the ``<Dial>``
   action URL when the agent's leg ends.
 
-Every request's ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against
-``PUBLIC_BASE_URL`` + the request's path (and query), with ``TWILIO_AUTH_TOKEN``: both are read
-from the environment. Missing or wrong signature, or the channel not configured: 403, and nothing
-reaches the dialogue. The token is never logged.
+Every request is checked, in this order, before anything reaches the dialogue:
+
+1. **Size**: at most :data:`MAX_BODY_BYTES`, judged from ``Content-Length`` and again while the
+   body streams in (the routes are streamed, so Sanic does not read a body first); anything
+   larger gets 413 before a byte of it is parsed. Twilio's webhooks are one or two kB.
+2. **CallSid**: Twilio's shape (``CA`` + 32 hex digits) or 400, so no other string ever becomes a
+   conversation id.
+3. **Signature**: ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against
+   ``PUBLIC_BASE_URL`` + the request's path (and query), with ``TWILIO_AUTH_TOKEN``, both read
+   from the environment, in a worker thread (never on the event loop). Missing or wrong
+   signature, or the channel not configured: 403. The token is never logged.
+4. **Once**: a copy of a request already answered gets 409; a request for a call that has ended
+   gets a hang-up (see :mod:`bot.phone.flow`).
+
+Errors are JSON: ``{"error": ..., "message": ...}``.
 
 One conversation per call: the sender id is the ``CallSid``. What is said to the caller and how
 their answers are read (Device ID by speech and keypad, read-back, reprompts, queue, password)
@@ -20,9 +31,11 @@ is :mod:`bot.phone.flow`; this module only adapts it to Rasa and Sanic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,17 +51,25 @@ from bot.db import Database
 from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.support_centre import load_support_centre
-from bot.phone.calls import Calls
+from bot.phone.calls import Calls, is_call_sid
 from bot.phone.content import PhoneContent, load_phone_content
-from bot.phone.flow import CallFlow
+from bot.phone.flow import CallFlow, Replayed, SignedRequest
 from bot.phone.lookup import RegistryIds
-from bot.phone.twiml import Urls
+from bot.phone.twiml import TURN_PARAMETER, Urls
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "phone"
 BASE_URL_VARIABLE = "PUBLIC_BASE_URL"
 TOKEN_VARIABLE = "TWILIO_AUTH_TOKEN"
+# Twilio's webhook bodies are one or two kB (the longest field, SpeechResult, is a minute of
+# speech at most); 16 kB leaves room for fields Twilio adds, and caps what a stranger makes the
+# server parse and hash before the signature is known to be good at a few milliseconds.
+MAX_BODY_BYTES = 16 * 1024
+FORM = "application/x-www-form-urlencoded"
+# Parsing the form and checking the signature run here, off the event loop, apart from the default
+# executor's other work (label photos), so a burst of either does not hold up the other.
+_SIGNATURE_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="twilio-signature")
 
 
 class PhoneReplies(CollectingOutputChannel):
@@ -139,55 +160,97 @@ class PhoneChannel(InputChannel):
             return response.json({"status": "ok"})
 
         async def answer(request: Request, step: str) -> HTTPResponse:
-            if not _authentic(request):
-                return _forbidden()
+            checked = await _checked(request)
+            if isinstance(checked, HTTPResponse):
+                return checked
+            params, signed = checked
             flow = current_flow()
             try:
-                handler = {
-                    "voice": flow.voice,
-                    "wait": flow.wait,
-                    "after_queue": flow.after_queue,
-                    "whisper": flow.whisper,
-                    "after_dial": flow.after_dial,
-                }[step]
-                return _twiml(await handler(_params(request)))
+                if step == "status":
+                    flow.status_request(params, signed)
+                    return response.empty()
+                return _twiml(await flow.handle(step, params, signed))
+            except Replayed:
+                logger.warning("phone: refused a copy of a request already answered (%s)", step)
+                return _error(409, "replayed", "This request was already answered.")
             except Exception:
                 # The caller hears an apology and where else to get help, not Twilio's
                 # "application error". (The request's fields are not logged: they hold speech.)
                 logger.exception("phone: %s failed for a call", step)
-                return _twiml(flow.technical_problem())
+                return _twiml(flow.technical_problem().to_xml())
 
-        @phone.route("/voice", methods=["POST"])
+        @phone.route("/voice", methods=["POST"], stream=True)
         async def voice(request: Request) -> HTTPResponse:
             return await answer(request, "voice")
 
-        @phone.route("/wait", methods=["POST"])
+        @phone.route("/wait", methods=["POST"], stream=True)
         async def wait(request: Request) -> HTTPResponse:
             return await answer(request, "wait")
 
-        @phone.route("/after-queue", methods=["POST"])
+        @phone.route("/after-queue", methods=["POST"], stream=True)
         async def after_queue(request: Request) -> HTTPResponse:
             return await answer(request, "after_queue")
 
-        @phone.route("/whisper", methods=["POST"])
+        @phone.route("/whisper", methods=["POST"], stream=True)
         async def whisper(request: Request) -> HTTPResponse:
             return await answer(request, "whisper")
 
-        @phone.route("/after-dial", methods=["POST"])
+        @phone.route("/after-dial", methods=["POST"], stream=True)
         async def after_dial(request: Request) -> HTTPResponse:
             return await answer(request, "after_dial")
 
-        @phone.route("/status", methods=["POST"])
+        @phone.route("/status", methods=["POST"], stream=True)
         async def status(request: Request) -> HTTPResponse:
-            if not _authentic(request):
-                return _forbidden()
-            current_flow().status(_params(request))
-            return response.empty()
+            return await answer(request, "status")
 
         return phone
 
 
-def _authentic(request: Request) -> bool:
+async def _checked(request: Request) -> tuple[dict[str, str], SignedRequest] | HTTPResponse:
+    """The request's fields and identity once it passed every check, or the refusal."""
+    body = await _bounded_body(request)
+    if body is None:
+        return _error(
+            413, "too_large", f"A Twilio request body is at most {MAX_BODY_BYTES} bytes."
+        )
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True) if (
+        content_type == FORM
+    ) else {}
+    params = _params(request, form)
+    if not is_call_sid(params.get("CallSid", "")):
+        return _error(400, "bad_call_sid", "CallSid must be Twilio's: CA and 32 hex digits.")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = signed_url(os.environ.get(BASE_URL_VARIABLE, "").strip(), request)
+    authentic = await asyncio.get_running_loop().run_in_executor(
+        _SIGNATURE_CHECKS, _authentic, url, form, signature, request.path
+    )
+    if not authentic:
+        return _error(403, "forbidden", "The request is not signed by Twilio for this URL.")
+    turn = request.args.get(TURN_PARAMETER)
+    idempotency_token = request.headers.get("I-Twilio-Idempotency-Token", "")
+    return params, SignedRequest(signature, idempotency_token, turn)
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The body, or None once it is over :data:`MAX_BODY_BYTES` (declared or streamed).
+
+    The rest of an oversized body is never kept: Sanic reads and drops it after the answer, so
+    the client gets the 413 rather than a reset connection.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    body = bytearray()
+    assert request.stream is not None  # the routes are streamed
+    while (chunk := await request.stream.read()) is not None:
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
+def _authentic(url: str, form: dict[str, list[str]], signature: str, path: str) -> bool:
     base_url = os.environ.get(BASE_URL_VARIABLE, "").strip()
     token = os.environ.get(TOKEN_VARIABLE, "")
     if not base_url or not token:
@@ -197,37 +260,24 @@ def _authentic(request: Request) -> bool:
             TOKEN_VARIABLE,
         )
         return False
-    signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
-    valid: bool = RequestValidator(token).validate(
-        signed_url(base_url, request), _form(request), signature
-    )
+    # Twilio signs every field it sends, blank ones included (``CallerZip=``).
+    valid: bool = RequestValidator(token).validate(url, RequestParameters(form), signature)
     if not valid:
-        logger.warning("phone: refused a request to %s with a wrong signature", request.path)
+        logger.warning("phone: refused a request to %s with a wrong signature", path)
     return valid
 
 
-def _form(request: Request) -> RequestParameters:
-    """The posted fields, blank ones included: Twilio signs every field it sends, and sends some
-    empty (``CallerZip=``), which Sanic's ``request.form`` would drop."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type != "application/x-www-form-urlencoded":
-        return RequestParameters()
-    body = request.body.decode("utf-8", errors="replace")
-    return RequestParameters(parse_qs(body, keep_blank_values=True))
-
-
-def _params(request: Request) -> dict[str, str]:
+def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
     """The request's fields (the query's too: signed like the rest), one value each."""
-    form = _form(request)
     query = {key: str(request.args.get(key) or "") for key in request.args}
-    return {**query, **{key: str(form.get(key) or "") for key in form}}
+    return {**query, **{key: values[0] if values else "" for key, values in form.items()}}
 
 
-def _twiml(twiml: Any) -> HTTPResponse:
-    return response.text(twiml.to_xml(), content_type="application/xml")
+def _twiml(twiml: str) -> HTTPResponse:
+    return response.text(twiml, content_type="application/xml")
 
 
-def _forbidden() -> HTTPResponse:
-    return response.text("forbidden", status=403)
+def _error(status: int, error: str, message: str) -> HTTPResponse:
+    return response.json({"error": error, "message": message}, status=status)

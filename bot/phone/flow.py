@@ -25,13 +25,20 @@ ear and by keypad:
   at a time (letters with a spelling word), repeated as often as asked, kept in memory for the
   call only, then the steps begin.
 * **Hang-up.** The conversation's case, if it is still collecting or queued, is abandoned.
+* **Replays.** Every answer's URLs carry a fresh turn token, and a call's next request must carry
+  the latest one, so a legitimate request never repeats a signature. A signature seen before is
+  a copy (:class:`Replayed`), unless it brings the same ``I-Twilio-Idempotency-Token``: that is
+  Twilio retrying a request it got no answer to, and it gets the answer already given (where that
+  was the temporary password, only the offer to hear it again) with no new turn. A request for a
+  call that has ended gets a hang-up: an ended call never comes back, and never opens a case.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +53,7 @@ from bot.db import utcnow
 from bot.devices.formats import DeviceIdFormats
 from bot.handoff.support_centre import SupportCentre
 from bot.phone import twiml
-from bot.phone.calls import Call, Calls
+from bot.phone.calls import Call, Calls, Seen, new_turn
 from bot.phone.content import PhoneContent
 from bot.phone.keypad import resolve_keys
 from bot.phone.speech import (
@@ -71,6 +78,23 @@ MAX_CHECKS_AFTER_QUEUE = 5
 # Prompt kinds at a reset step: "private_step" is where the caller types the new password on the
 # recorder, so only keys are listened to (speech would be transcribed and stored).
 STEP_KINDS = frozenset({"steps", "private_step"})
+# Requests about the call itself (the whisper is the agent's leg), and those that move it on (a
+# retry of one of these gets the answer already given, never a second turn).
+CALL_STEPS = frozenset({"voice", "wait", "after_queue", "after_dial"})
+TURN_STEPS = frozenset({"voice", "after_queue", "after_dial"})
+
+
+class Replayed(Exception):
+    """A copy of a request already answered, or of one from an earlier turn: refused."""
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What identifies one of Twilio's requests, beyond its fields."""
+
+    signature: str  # X-Twilio-Signature: covers the URL (turn token included) and the fields
+    idempotency_token: str  # I-Twilio-Idempotency-Token: the same on Twilio's retries
+    turn: str | None  # the URL's turn token (None on the first request of a call)
 
 
 @dataclass
@@ -84,6 +108,8 @@ class CallFlow:
     urls: twiml.Urls
     dialogue: Dialogue
     now: Callable[[], datetime] = utcnow
+    # The answers being worked out, by signature: Twilio's retry of one waits for it.
+    _in_progress: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
 
     @property
     def cases(self) -> ConversationCases:
@@ -91,10 +117,90 @@ class CallFlow:
 
     # --- Twilio's requests ---------------------------------------------------------------
 
-    async def voice(self, params: Mapping[str, str]) -> VoiceResponse:
+    async def handle(
+        self, step: str, params: Mapping[str, str], request: SignedRequest
+    ) -> str:
+        """The TwiML answering one of Twilio's requests (signature already checked), once.
+
+        Raises :class:`Replayed` for a copy of a request already answered.
+        """
+        sid = params.get("CallSid", "")
+        seen = self.calls.seen(request.signature, request.idempotency_token)
+        if step in CALL_STEPS and self.calls.has_ended(sid):
+            return _xml(twiml.hang_up())
+        if seen is Seen.REPLAY:
+            raise Replayed(step)
+        if step == "whisper":
+            return _xml(await self.whisper(params))
+        call = self.calls.get(sid)
+        if call is not None and request.turn != call.turn and seen is Seen.FIRST:
+            raise Replayed(step)  # from an earlier turn (its signature since forgotten)
+        if step == "wait":
+            return _xml(await self.wait(params))
+        if seen is Seen.RETRY:
+            return await self._answer_again(call, request.signature)
+        if call is not None:
+            call.turn = new_turn()  # before any wait: a second copy now finds a stale turn
+        answering: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._in_progress[request.signature] = answering
+        try:
+            answer = await self._turn(step, params, request.turn)
+        except Exception:
+            answering.set_result(_xml(self.technical_problem()))
+            raise
+        finally:
+            self._in_progress.pop(request.signature, None)
+        call = self.calls.get(sid)
+        again = _xml(answer)
+        if call is not None:
+            if call.reading_password:  # a retry hears how to get it again, never the password
+                again = _xml(self._password_offer(call))
+            call.answered_request, call.answer_again = request.signature, again
+        answering.set_result(again)
+        return _xml(answer)
+
+    async def _answer_again(self, call: Call | None, signature: str) -> str:
+        in_progress = self._in_progress.get(signature)
+        if in_progress is not None:
+            return await asyncio.shield(in_progress)
+        if call is not None and call.answered_request == signature:
+            return call.answer_again
+        raise Replayed("an earlier turn")  # Twilio retries only its latest request
+
+    async def _turn(
+        self, step: str, params: Mapping[str, str], turn: str | None
+    ) -> VoiceResponse:
+        if step == "voice":
+            return await self.voice(params, turn)
+        if step == "after_queue":
+            return await self.after_queue(params)
+        return await self.after_dial(params)
+
+    def status_request(
+        self, params: Mapping[str, str], request: SignedRequest
+    ) -> CaseStatus | None:
+        """The status callback, once: a copy of it is :class:`Replayed`; for a call that has
+        already ended it changes nothing."""
+        sid = params.get("CallSid", "")
+        seen = self.calls.seen(request.signature, request.idempotency_token)
+        if self.calls.has_ended(sid):
+            return None
+        if seen is Seen.REPLAY:
+            raise Replayed("status")
+        return self.status(params)
+
+    async def voice(self, params: Mapping[str, str], turn: str | None = None) -> VoiceResponse:
         sid = params.get("CallSid", "")
         call = self.calls.get(sid)
         if call is None:
+            if turn is not None:
+                # A turn of a call this process does not know: it ended long ago (a replay), or
+                # the server restarted mid-call. Nothing reaches the dialogue either way.
+                logger.info("phone: a request for a call this server does not know")
+                return self.technical_problem()
+            if self.store.latest_for_conversation(sid) is not None:
+                # The first request of a call that already has a case: a replay, long after.
+                return twiml.hang_up()
             call = self.calls.start(sid, params.get("From") or None)
             messages = await self.dialogue(sid, self.content.first_message)
             return self._answer(call, messages, before=[self.content.welcome])
@@ -179,12 +285,14 @@ class CallFlow:
         if case is not None and case.status in ON_HOLD and call.checks_after_queue == 0:
             # Left the queue while still waiting (queue full, an error): back in line.
             call.enqueued = True
-            return twiml.enqueue(self.content, self.urls, [self.content.queue.placed])
+            return twiml.enqueue(self.content, self._urls(call), [self.content.queue.placed])
         # Released or rejected, and the assistant's message is on its way: wait briefly for it.
         call.checks_after_queue += 1
         if call.checks_after_queue <= MAX_CHECKS_AFTER_QUEUE:
             sayings = [self.content.queue.back_with_nothing] if call.checks_after_queue == 1 else []
-            return twiml.say_and_redirect(self.content, sayings, self.urls["after_queue"], pause=2)
+            return twiml.say_and_redirect(
+                self.content, sayings, self._urls(call)["after_queue"], pause=2
+            )
         call.checks_after_queue = 0
         return self._prompt(call, call.last_prompt, call.prompt_kind)
 
@@ -227,6 +335,14 @@ class CallFlow:
             except IllegalTransition:  # an agent claimed it a moment ago
                 case = self.store.get(case.code)
         return case.status
+
+    def _urls(self, call: Call) -> twiml.Urls:
+        return self.urls.at_turn(call.turn)
+
+    def _password_offer(self, call: Call) -> VoiceResponse:
+        return twiml.prompt(
+            self.content, self._urls(call), [self.content.password.offer_repeat], "password"
+        )
 
     def technical_problem(self) -> VoiceResponse:
         """What the caller hears when something failed on our side: where else to get help."""
@@ -406,8 +522,10 @@ class CallFlow:
             call.checks_after_queue = 0
             if self.content.handoff.mode == "dial":
                 sayings = [*sayings, self.content.handoff.dialling]
-                return twiml.dial(self.content, self.urls, sayings, case.code)
-            return twiml.enqueue(self.content, self.urls, [*sayings, self.content.queue.placed])
+                return twiml.dial(self.content, self._urls(call), sayings, case.code)
+            return twiml.enqueue(
+                self.content, self._urls(call), [*sayings, self.content.queue.placed]
+            )
         if kind == "finished":  # the assistant has said goodbye: the call is over
             return twiml.goodbye(self.content, sayings, farewell=False)
         if kind == "private_step":
@@ -445,7 +563,7 @@ class CallFlow:
     ) -> VoiceResponse:
         if remember:
             call.last_prompt, call.prompt_kind = sayings, kind
-        return twiml.prompt(self.content, self.urls, sayings, kind)
+        return twiml.prompt(self.content, self._urls(call), sayings, kind)
 
     def _deliver_password(
         self, call: Call, sayings: list[str], message: dict[str, Any]
@@ -474,7 +592,7 @@ class CallFlow:
             lead = [*(before or []), wording.intro.format(length=len(password))]
         return twiml.prompt(
             self.content,
-            self.urls,
+            self._urls(call),
             [*lead, *characters, wording.offer_repeat],
             "password",
             pause_between=True,
@@ -495,6 +613,10 @@ class CallFlow:
         return self.content.device_id.chunk_pause.join(
             " ".join(heard[i : i + 4]) for i in range(0, len(heard), 4)
         )
+
+
+def _xml(response: VoiceResponse) -> str:
+    return str(response.to_xml())
 
 
 def _said(text: str, phrases: tuple[str, ...]) -> bool:

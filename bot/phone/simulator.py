@@ -3,7 +3,8 @@
 It does what Twilio does for a call to the assistant: posts signed requests (``CallSid``,
 ``From``, ``SpeechResult`` or ``Digits``) to the phone channel, prints what would be said, and
 follows the TwiML: ``<Gather>`` waits for your line, ``<Enqueue>`` polls the wait URL until
-``<Leave/>`` and then posts to the action URL, ``<Redirect>`` and ``<Hangup>`` are followed.
+``<Leave/>`` and then posts to the action URL, ``<Redirect>`` and ``<Hangup>`` are followed. Each
+request goes to the URL the last TwiML named, turn token and all, as Twilio's would.
 
 What you type: words are speech; ``press 123#`` (or ``*``) are keys; an empty line is silence;
 ``hang up`` ends the call (and posts the status callback). Needs ``TWILIO_AUTH_TOKEN`` and
@@ -27,6 +28,7 @@ from bot.phone.twiml import PATHS
 
 HANG_UP = "hang up"
 MAX_STEPS = 500  # TwiML documents followed in one call, at most
+HOLD_TWIML_SECONDS = 20  # what the wait URL's answer lasts (a pause, or the hold music)
 
 
 class Simulator:
@@ -104,8 +106,14 @@ class Simulator:
 
     def _hold(self, enqueue: ET.Element) -> ET.Element:
         self.say("[on hold]")
+        queue_time = 0
         for _ in range(MAX_STEPS):
-            waiting = self.post(enqueue.get("waitUrl", ""), QueuePosition="1")
+            # Twilio asks the wait URL again each time its hold TwiML ends (20 s and more), so
+            # no two of these requests are alike (a repeat would be refused as a replay).
+            queue_time += HOLD_TWIML_SECONDS
+            waiting = self.post(
+                enqueue.get("waitUrl", ""), QueuePosition="1", QueueTime=str(queue_time)
+            )
             if waiting.find("Leave") is not None:
                 break
             for verb in waiting:

@@ -24,12 +24,26 @@ PATHS = {
 }
 
 
+# The URLs of a call's own next request carry the call's turn token (``?turn=``): Twilio signs
+# the whole URL, so two answers never lead to byte-identical requests (two silences in a row
+# included), and a request seen before is a copy. The whisper is the agent's leg, not the call's.
+TURN_PATHS = frozenset({"voice", "wait", "after_queue", "after_dial"})
+TURN_PARAMETER = "turn"
+
+
 @dataclass(frozen=True)
 class Urls:
     base: str  # PUBLIC_BASE_URL: what Twilio calls, e.g. https://lorex.example.com
+    turn: str | None = None  # the call's turn token, for the URLs of its next request
 
     def __getitem__(self, name: str) -> str:
-        return self.base.rstrip("/") + PATHS[name]
+        url = self.base.rstrip("/") + PATHS[name]
+        if self.turn is not None and name in TURN_PATHS:
+            url += "?" + urlencode({TURN_PARAMETER: self.turn})
+        return url
+
+    def at_turn(self, turn: str) -> Urls:
+        return Urls(self.base, turn)
 
 
 def prompt(
@@ -143,3 +157,9 @@ def goodbye(
 
 def empty() -> VoiceResponse:
     return VoiceResponse()
+
+
+def hang_up() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
