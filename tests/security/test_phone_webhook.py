@@ -18,10 +18,17 @@ follows the TwiML's action URLs, and keeps every request it sent so it can send 
 * **Only Twilio-shaped CallSids** (``CA`` + 32 hex digits) become conversations; anything else
   is refused with 400 before anything else happens.
 * **An honest call still works**: two silences in a row, the Device ID, the queue, hang-up.
+
+The last tests run the channel alone on a real Sanic server (as tests/test_phone_channel.py
+does, with its stand-in dialogue) where the product cannot be steered: a retry of the answer
+that spelt the temporary password gets only the offer to hear it again, a retry that arrives
+while the first attempt is still being answered waits for that answer (one dialogue turn), and
+what the channel remembers against replays is bounded and expires.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -37,8 +44,11 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
+from bot.phone.calls import Calls, Seen
 from bot.serve import Settings
+from tests import test_phone_channel
 from tests.running_product import running_product
+from tests.test_phone_channel import Phone, _queued, _release, phone  # noqa: F401
 
 TOKEN = "security-twilio-token-" + uuid.uuid4().hex
 PUBLIC = "https://lorex-phone.example.test"
@@ -377,3 +387,102 @@ def test_an_honest_call_with_two_silences_in_a_row_still_works(product: Product)
     assert twilio.hang_up().status_code == 204
     [(_, status, _)] = cases_of(product, twilio.call_sid)
     assert status == "abandoned"
+
+
+# --- the channel alone --------------------------------------------------------------------------
+
+
+def signed_post(
+    call: Phone, public_url: str, params: dict[str, str], idempotency_token: str
+) -> requests.Response:
+    """A request of ``call``, signed for ``public_url``, with Twilio's idempotency token."""
+    form = {"CallSid": call.call_sid, "From": call.caller, "AccountSid": "AC1", **params}
+    headers = {
+        "X-Twilio-Signature": RequestValidator(test_phone_channel.TOKEN).compute_signature(
+            public_url, form
+        ),
+        "I-Twilio-Idempotency-Token": idempotency_token,
+    }
+    local = call.url + public_url.removeprefix(test_phone_channel.PUBLIC)
+    return requests.post(local, data=form, headers=headers, timeout=20)
+
+
+def test_a_retry_of_the_answer_that_spelt_the_password_does_not_spell_it(
+    phone: Phone,  # noqa: F811
+) -> None:
+    code = _queued(phone)
+    _release(phone, code, "K7QX3MNP4A")
+    assert phone.twiml("/webhooks/phone/wait").find("Leave") is not None
+    back = phone.next_urls["/webhooks/phone/after-queue"]
+    token = str(uuid.uuid4())
+    first = signed_post(phone, back, {"QueueResult": "leave"}, token)
+    assert "capital K, as in kilo" in first.text
+
+    retried = signed_post(phone, back, {"QueueResult": "leave"}, token)
+    assert retried.status_code == 200
+    assert "as in" not in retried.text and "the number" not in retried.text
+    offer = test_phone_channel.CONTENT.password.offer_repeat
+    assert spoken(ET.fromstring(retried.text)) == offer
+    replayed = signed_post(phone, back, {"QueueResult": "leave"}, str(uuid.uuid4()))
+    assert replayed.status_code == 409 and "kilo" not in replayed.text
+
+    # The caller, who asked again, still hears it (the retry's own Gather leads there).
+    phone.follow(ET.fromstring(retried.text))
+    assert "capital K, as in kilo" in spoken(phone.say("repeat"))
+
+
+def test_a_retry_while_the_first_attempt_is_answered_waits_for_that_answer(
+    phone: Phone, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    phone.ring()
+    answering = type(phone.dialogue).__call__
+
+    async def slow(self: Any, message: Any) -> None:
+        await asyncio.sleep(1.0)  # Twilio's timeout passes while the dialogue works
+        await answering(self, message)
+
+    monkeypatch.setattr(type(phone.dialogue), "__call__", slow)
+    url = phone.next_urls["/webhooks/phone/voice"]
+    token = str(uuid.uuid4())
+    before = len(phone.dialogue.received)
+    answers: list[requests.Response] = []
+    first = threading.Thread(
+        target=lambda: answers.append(signed_post(phone, url, {"SpeechResult": "help"}, token))
+    )
+    first.start()
+    time.sleep(0.3)
+    retried = signed_post(phone, url, {"SpeechResult": "help"}, token)
+    first.join()
+    assert retried.status_code == 200 and answers[0].status_code == 200
+    assert retried.text == answers[0].text and "label" in retried.text
+    assert len(phone.dialogue.received) == before + 1  # one dialogue turn for both
+
+
+def test_what_is_remembered_against_replays_is_bounded_and_expires() -> None:
+    now = [0.0]
+    calls = Calls(
+        clock=lambda: now[0],
+        requests_remembered=60,
+        ended_remembered=600,
+        max_requests=3,
+        max_ended=2,
+    )
+    assert calls.seen("sig-1", "token-1") is Seen.FIRST
+    assert calls.seen("sig-1", "token-1") is Seen.RETRY
+    assert calls.seen("sig-1", "other") is Seen.REPLAY
+    assert calls.seen("sig-1", "") is Seen.REPLAY
+    for n in (2, 3, 4):
+        calls.seen(f"sig-{n}", "")
+    assert calls.seen("sig-1", "token-1") is Seen.FIRST  # the oldest went first (bound of 3)
+    now[0] = 61.0
+    assert calls.seen("sig-4", "") is Seen.FIRST  # expired after a minute
+
+    sids = ["CA" + uuid.uuid4().hex for _ in range(3)]
+    for sid in sids:
+        calls.start(sid, None)
+        calls.end(sid)
+    assert not calls.has_ended(sids[0]) and calls.has_ended(sids[2])  # bound of 2
+    with pytest.raises(ValueError):
+        calls.start(sids[2], None)  # an ended call never starts again
+    now[0] = 61.0 + 601
+    assert not calls.has_ended(sids[2])
