@@ -2,9 +2,9 @@
 
     migrate             bring the database schema up to date (alembic upgrade head)
     seed [--csv PATH]   add or update registered devices from a CSV (default data/devices.csv)
-    run                 start the action server, the Rasa server and the agent console
-                        (what `make run` ends in)
-    announce            wait until the servers answer, then print their URLs (a Procfile process)
+    run                 start the action server, the Rasa server and the agent console, and
+                        start again any that dies (what `make run` ends in; Ctrl-C stops)
+    announce            wait until the servers answer, then print their URLs (for scripts)
     agent add USERNAME --name "Display Name" [--password-stdin]
                         create a support agent's console account (asks for the password twice)
     report [--days N]   the support queue and its outcomes over the last N days (default 7)
@@ -112,10 +112,9 @@ def _run_run(args: argparse.Namespace) -> int:
     from bot import serve
 
     try:
-        serve.run({**os.environ, "DATABASE_URL": args.database_url})
+        return serve.run({**os.environ, "DATABASE_URL": args.database_url})
     except ValueError as exc:  # a setting that cannot be used, named in the message
         raise CommandError(str(exc)) from exc
-    return EXIT_OK  # not reached: run() replaces this process
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

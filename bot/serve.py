@@ -1,21 +1,21 @@
 """Starting the product: the environment every process shares, and the "ready" announcement.
 
 ``make run`` ends in :func:`run`, which fills in defaults for every setting that is not already in
-the environment and hands over to honcho (``Procfile``): the action server, the Rasa server, the
-agent console, and a small process that waits until all of them answer and then prints where
-everything is.
+the environment and runs the ``Procfile`` under :mod:`bot.supervisor` (the action server, the
+Rasa server and the agent console; one that dies is started again), then prints where everything
+is once all of them answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-import shutil
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.content import REPO_ROOT
@@ -32,6 +32,7 @@ class Settings:
     actions_port: int
     console_port: int
     rasa_api_token: str
+    action_server_token: str
     database_url: str
     tracker_store_url: str
 
@@ -54,6 +55,7 @@ class Settings:
             "ACTIONS_PORT": str(self.actions_port),
             "CONSOLE_PORT": str(self.console_port),
             "RASA_API_TOKEN": self.rasa_api_token,
+            "ACTION_SERVER_TOKEN": self.action_server_token,
             "DATABASE_URL": self.database_url,
             "TRACKER_STORE_URL": self.tracker_store_url,
             "ACTION_SERVER_URL": self.action_server_url,
@@ -73,6 +75,8 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         console_port=_port(environ, "CONSOLE_PORT", DEFAULT_CONSOLE_PORT),
         # Rasa's HTTP API can replace the model and rewrite conversations: never run it open.
         rasa_api_token=environ.get("RASA_API_TOKEN") or secrets.token_urlsafe(24),
+        # The action server runs actions that change cases: it answers only the holder of this.
+        action_server_token=environ.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32),
         database_url=environ.get("DATABASE_URL") or database_url(),
         tracker_store_url=environ.get("TRACKER_STORE_URL")
         or f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}",
@@ -88,28 +92,56 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def run(environ: Mapping[str, str] | None = None) -> None:
-    """Replace this process with honcho running the Procfile (Ctrl-C stops everything)."""
+def run(environ: Mapping[str, str] | None = None) -> int:
+    """Run the Procfile's programs until Ctrl-C or SIGTERM, starting again any that dies, and
+    announce once that everything answers. The exit code: 128 + the stopping signal's number."""
+    from bot.supervisor import Supervisor, programs_from_procfile
+
     settings = settings_from(os.environ if environ is None else environ)
-    env = {**os.environ, **settings.environment()}
-    honcho = shutil.which("honcho", path=str(REPO_ROOT / ".venv" / "bin")) or "honcho"
-    os.chdir(REPO_ROOT)
-    os.execvpe(honcho, [honcho, "start", "--procfile", "Procfile"], env)
+    supervisor = Supervisor(
+        programs_from_procfile(REPO_ROOT / "Procfile"),
+        env={**os.environ, **settings.environment()},
+        cwd=REPO_ROOT,
+        when_started=lambda say: announce_when_ready(settings, say),
+    )
+    return asyncio.run(supervisor.run())
 
 
-def wait_until_ready(settings: Settings, timeout: float = 300.0) -> bool:
-    """Poll the servers (Rasa, actions, console) until they answer, or ``timeout`` seconds pass."""
-    checks = [
+def _health_checks(settings: Settings) -> list[str]:
+    return [
         f"{settings.rasa_url}/status?token={settings.rasa_api_token}",
         f"http://127.0.0.1:{settings.actions_port}/health",
         f"{settings.console_url}/health",
     ]
+
+
+def _all_answer(settings: Settings) -> bool:
+    return all(_answers(url) for url in _health_checks(settings))
+
+
+def wait_until_ready(settings: Settings, timeout: float = 300.0) -> bool:
+    """Poll the servers (Rasa, actions, console) until they answer, or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(_answers(url) for url in checks):
+        if _all_answer(settings):
             return True
         time.sleep(1.0)
     return False
+
+
+async def announce_when_ready(
+    settings: Settings, say: Callable[[str], None], timeout: float = 300.0
+) -> None:
+    """Say where everything is once the servers answer (polled off the event loop, so stopping
+    the product never waits for a poll longer than one request's timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(_all_answer, settings):
+            for line in announcement(settings).splitlines():
+                say(line)
+            return
+        await asyncio.sleep(1.0)
+    say(f"The servers did not answer within {timeout / 60:.0f} minutes; see the log above.")
 
 
 def _answers(url: str) -> bool:
@@ -144,12 +176,10 @@ def announcement(settings: Settings) -> str:
 
 
 def announce(environ: Mapping[str, str] | None = None) -> int:
-    """The Procfile's ``ready`` process: print the URLs once the servers answer, then idle
-    (honcho stops every process when one of them exits)."""
+    """Print the URLs once the servers answer (for scripts waiting on a running product)."""
     settings = settings_from(os.environ if environ is None else environ)
     if not wait_until_ready(settings):
         print("The servers did not answer within 5 minutes; see the log above.", file=sys.stderr)
         return 1
     print(announcement(settings), flush=True)
-    while True:
-        time.sleep(3600)
+    return 0

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -78,7 +78,8 @@ def running_product(
             pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
         yield settings, log_path
     finally:
-        os.killpg(servers.pid, signal.SIGINT)
+        with suppress(ProcessLookupError):  # a test may have stopped them already
+            os.killpg(servers.pid, signal.SIGINT)
         try:
             servers.wait(timeout=30)
         except subprocess.TimeoutExpired:
