@@ -119,6 +119,7 @@ def test_the_domain_is_sent_only_to_the_actions_that_read_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "a-token-for-the-test")
     monkeypatch.setenv("TRACKER_STORE_URL", "sqlite://")
     endpoints = AvailableEndpoints.read_endpoints(str(REPO_ROOT / "endpoints.yml"))
     domain = load_domain()
