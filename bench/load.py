@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import numpy as np
@@ -282,6 +283,7 @@ class _PhoneConversation:
             "CallerCountry": "US",
             "CallerZip": "",  # Twilio sends some fields blank, and signs them too
         }
+        self._turn = ""  # the query (turn token) of the URLs the last answer named
 
     async def post(self, path: str, fields: dict[str, str]) -> str:
         form = {**self._fields, **fields}
@@ -297,10 +299,15 @@ class _PhoneConversation:
     async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]:
         from bot.phone.twiml import PATHS
 
-        # The call coming in is the first request; every later one answers a <Gather>.
+        # The call coming in is the first request; every later one answers a <Gather>, with the
+        # turn token its URL carries, as Twilio posts it.
         status = {"CallStatus": "ringing" if turn_index == 0 else "in-progress"}
         fields = status if turn_index == 0 else {**status, **phone_fields(text)}
-        return spoken_replies(await self.post(PATHS["voice"], fields))
+        body = await self.post(PATHS["voice"] + self._turn, fields)
+        actions = [e.get("action", "") for e in ET.fromstring(body).iter()] if body.strip() else []
+        turns = [urlsplit(action).query for action in actions if "turn=" in action]
+        self._turn = f"?{turns[0]}" if turns else self._turn
+        return spoken_replies(body)
 
     async def close(self) -> None:
         """The caller hangs up: Twilio's status callback (a case still waiting is abandoned)."""
