@@ -61,6 +61,14 @@ _TOKEN = re.compile(
 )
 
 _MATCH_KEY = "DEVICE_ID_CANDIDATE"
+# A lone UTF-16 surrogate (JSON's "\ud800") is a str character that cannot be encoded, so spaCy
+# fails on it. A Python str never holds a valid pair as surrogates, so every one is lone.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD: same length, so offsets hold."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,7 @@ class DeviceIdExtractor:
 
     def find(self, text: str) -> Extraction | None:
         """The first Device ID in ``text``; failing that, the first attempt at one; else None."""
+        text = without_lone_surrogates(text)
         doc = self._nlp.make_doc(text)
         attempt: _Window | None = None
         for _, start, end in sorted(self._matcher(doc), key=lambda match: match[1]):

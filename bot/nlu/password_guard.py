@@ -32,6 +32,8 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.devices.extraction import without_lone_surrogates
+from bot.privacy.log_redaction import redact_user_text_in_logs
 from bot.privacy.password_shape import (
     is_email_address,
     looks_like_password,
@@ -75,6 +77,9 @@ class PasswordGuard(GraphComponent, IntentClassifier):
         }
 
     def __init__(self, config: dict[str, Any]) -> None:
+        # Rasa logs a message's text when handling it fails; the process running this guard must
+        # not (its logging is configured by then: the model loads after Rasa's start-up).
+        redact_user_text_in_logs()
         self.component_config = {**self.get_default_config(), **config}
         self._fallback = FallbackClassifier(
             {
@@ -100,7 +105,7 @@ class PasswordGuard(GraphComponent, IntentClassifier):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            text = message.get(TEXT) or ""
+            text = without_lone_surrogates(message.get(TEXT) or "")
             if is_email_address(text):
                 self._take_back_share_password(message)
                 continue
@@ -110,6 +115,9 @@ class PasswordGuard(GraphComponent, IntentClassifier):
                 continue
             intent = {INTENT_NAME_KEY: SHARE_PASSWORD_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
             message.set(INTENT, intent, add_to_output=True)
+            # What looked like an ID in a password ("Sunset2024!") is the password: it must not
+            # become the Device ID slot, be checked, or be read back.
+            message.set(ENTITIES, _without_device_ids(message), add_to_output=True)
             ranking = [intent, *_ranking_without_share_password(message)]
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
@@ -123,6 +131,12 @@ class PasswordGuard(GraphComponent, IntentClassifier):
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             self._fallback.process([message])
+
+
+def _without_device_ids(message: Message) -> list[dict[str, Any]]:
+    return [
+        entity for entity in message.get(ENTITIES, []) if entity.get("entity") != "device_id"
+    ]
 
 
 def _ranking_without_share_password(message: Message) -> list[dict[str, Any]]:
