@@ -8,9 +8,10 @@ small asyncio supervisor that keeps what honcho did well, and uses honcho's own 
 Procfile (``honcho.environ.parse_procfile``) and the ``HH:MM:SS name | line`` output
 (``honcho.printer``).
 
-- Each program runs as ``sh -c "exec <command>"`` (the shell expands ``${VARIABLES}``, as with
-  honcho, then becomes the program: its pid is the server's), in its own process group, with its
-  output and errors relayed line by line under its name.
+- Each program runs as ``sh -c "exec <command>"``: the shell expands ``${VARIABLES}``, as with
+  honcho, then becomes the program, so its pid is the server's (a Procfile line is therefore one
+  command; write ``sh -c '...'`` for more). It runs in its own process group, with its output
+  and errors relayed line by line under its name.
 - When one exits while the product runs, what is left of its process group is killed (so a
   restarted server finds its port free) and it is started again after a delay that doubles
   with each quick death (1 s, 2 s, 4 s ... at most 30 s), so a program that dies at start-up does
@@ -148,7 +149,7 @@ class Supervisor:
             delay = self._backoff.delay(failures)
             self._system(
                 f"{program.name} exited (rc={returncode}) after {ran:.0f} s; "
-                f"starting it again in {delay:.0f} s"
+                f"starting it again in {delay:g} s"
             )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)

@@ -321,3 +321,32 @@ def test_report_needs_a_positive_period(
     result = _run(capsys, "--database-url", url, "report", "--days", "0")
 
     assert result == (2, "", "python -m bot.cli: error: --days must be at least 1, not 0\n")
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+def test_run_refuses_an_unusable_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACTIONS_PORT", "55055x")
+
+    exit_code, out, err = _run(capsys, "run")
+
+    assert (exit_code, out) == (2, "")
+    assert err == (
+        "python -m bot.cli: error: ACTIONS_PORT must be a port number from 1 to 65535, "
+        "not '55055x'\n"
+    )
+
+
+def test_each_run_draws_its_own_action_server_secret_unless_one_is_set() -> None:
+    from bot.serve import settings_from
+
+    first, second = settings_from({}), settings_from({})
+    chosen = settings_from({"ACTION_SERVER_TOKEN": "chosen-by-the-operator-0123"})
+
+    assert first.action_server_token != second.action_server_token
+    assert len(first.action_server_token) >= 32
+    assert first.environment()["ACTION_SERVER_TOKEN"] == first.action_server_token
+    assert chosen.environment()["ACTION_SERVER_TOKEN"] == "chosen-by-the-operator-0123"

@@ -14,6 +14,8 @@
   Rasa server and the agent console keep running (same process ids), the action server is
   started again (a new process id), and a chat turn works again within two minutes. SIGTERM to
   `make run` then stops every server.
+- **No secret, no server.** Started without ``ACTION_SERVER_TOKEN`` (or with one too short to be
+  a secret), the action server refuses to start, in one line.
 
 Everything runs against the whole product, started as `make run` starts it
 (tests/running_product.py), on its own SQLite files and free ports.
@@ -24,6 +26,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +40,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bot.serve import Settings
-from tests.running_product import running_product
+from tests.running_product import free_port, running_product
 
 SUPPORTED_ID = "ND4810273945KXQ"  # an N841 in data/devices.csv
 RESTART_SECONDS = 120  # a new action server answering a chat turn, on a busy two-core machine
@@ -295,4 +299,26 @@ def test_sigterm_stops_every_server(product: Product) -> None:
 
     assert wait_for(lambda: not any(is_running(pid) for pid in [supervisor, *servers]), 60), (
         product.log_path.read_text()[-3000:]
+    )
+
+
+@pytest.mark.parametrize("token", [None, "", "short"], ids=["unset", "empty", "too short"])
+def test_the_action_server_will_not_start_without_a_real_secret(token: str | None) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "ACTION_SERVER_TOKEN"}
+    if token is not None:
+        env["ACTION_SERVER_TOKEN"] = token
+    finished = subprocess.run(
+        [sys.executable, "-m", "actions.server"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "ACTIONS_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert (
+        finished.stderr.strip()
+        .splitlines()[-1]
+        .startswith("action server: ACTION_SERVER_TOKEN must be set")
     )
