@@ -261,7 +261,7 @@ def _role(command: list[str]) -> str | None:
     if os.path.basename(command[0]) in {"sh", "bash", "dash"}:
         return None  # honcho's `sh -c` wrapper around each Procfile command: not a server
     text = " ".join(command)
-    if "run actions" in text:
+    if "run actions" in text or "-m actions.server" in text:  # stock bot's, and ours
         return "action server"
     # After "run actions": both are `rasa run ...`; ours starts as `python -m bot.patched_rasa run`.
     if "rasa run" in text or "bot.patched_rasa run" in text:
@@ -270,6 +270,8 @@ def _role(command: list[str]) -> str | None:
         return "ready announcer"
     if "honcho" in text:  # honcho itself and its one helper process per Procfile line
         return "honcho"
+    if "bot.cli run" in text:  # our supervisor (bot/supervisor.py), which replaced honcho
+        return "supervisor"
     return os.path.basename(command[0])
 
 

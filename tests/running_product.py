@@ -1,5 +1,6 @@
 """Starting the whole product for a test, the way `make run` does: migrate, seed, then
-`python -m bot.cli run` (honcho and the Procfile) on free ports, with the databases given."""
+`python -m bot.cli run` (bot/supervisor.py running the Procfile) on free ports, with the
+databases given."""
 
 from __future__ import annotations
 
