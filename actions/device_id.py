@@ -12,6 +12,8 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.conversation import channel_name
 from actions.handoff import queue_for_agent
+from bot.channels.client import CLIENT_ADDRESS_KEY
+from bot.devices.check_limits import limited_check, subjects_for
 from bot.devices.checks import CheckResult, Outcome, check_device_id
 from bot.handoff.owner_details import Answer, parse_email, parse_name, parse_phone
 
@@ -33,6 +35,23 @@ REFUSAL_RESPONSES = {
     Outcome.NOT_FOUND: "utter_device_id_not_found",
 }
 ROUTE_RESPONSES = {"n831": "utter_route_n831", "home_app": "utter_route_home_app"}
+# A wrong-pattern value is read back only when it misses the pattern by this many characters or
+# fewer: anything further off may not be an ID at all (a password, a phone number).
+MAX_MISMATCHES_READ_BACK = 2
+# The only variables each response may receive: everything passed to a response also travels
+# with the bot's message into the conversation's events, which the agent console shows.
+RESPONSE_VARIABLES: dict[str, tuple[str, ...]] = {
+    "utter_device_id_confirmed": ("grouped", "model"),
+    "utter_device_id_not_understood": (),
+    "utter_device_id_bad_characters": ("bad_characters",),
+    "utter_device_id_too_short": ("length", "expected"),
+    "utter_device_id_too_long": ("length", "expected"),
+    "utter_device_id_wrong_pattern": ("grouped", "example"),
+    "utter_device_id_wrong_shape": ("example",),
+    "utter_device_id_serial_known": ("model",),
+    "utter_device_id_serial": (),
+    "utter_device_id_not_found": ("grouped",),
+}
 
 
 class ActionStartCase(Action):
@@ -55,6 +74,7 @@ class ActionStartCase(Action):
             SlotSet("case_id", case.code),
             SlotSet("device_id_outcome", None),
             SlotSet("device_id_attempts", 0),
+            SlotSet("device_id_limited", False),
             # A reset steps guide in progress has just been superseded (its case abandoned).
             SlotSet("guiding", False),
             SlotSet("reset_step", None),
@@ -131,11 +151,25 @@ class ValidateDeviceIdForm(FormValidationAction):
             dispatcher.utter_message(response="utter_device_id_not_understood")
             return {"device_id": None}
 
-        result = check_device_id(candidate, services.registry(), services.formats())
+        result = limited_check(
+            services.check_limiter(),
+            subjects_for(conversation=tracker.sender_id, client_address=_client_address(tracker)),
+            lambda: check_device_id(candidate, services.registry(), services.formats()),
+        )
+        if result is None:
+            # Too many failed checks for this conversation, its client or everyone: nothing is
+            # checked; the form ends and a person is offered (who can look the recorder up).
+            return {
+                "device_id": None,
+                "device_id_limited": True,
+                "device_id_outcome": "exhausted",
+                "requested_slot": None,
+            }
         if result.outcome is Outcome.OK:
             assert result.device is not None
             dispatcher.utter_message(
-                response="utter_device_id_confirmed", **_variables(result)
+                response="utter_device_id_confirmed",
+                **_variables("utter_device_id_confirmed", result),
             )
             return {
                 "device_id": result.value,
@@ -151,7 +185,8 @@ class ValidateDeviceIdForm(FormValidationAction):
                 "requested_slot": None,
             }
 
-        dispatcher.utter_message(response=_refusal_response(result), **_variables(result))
+        response = _refusal_response(result)
+        dispatcher.utter_message(response=response, **_variables(response, result))
         attempts = int(tracker.get_slot("device_id_attempts") or 0) + 1
         if attempts >= services.formats().max_attempts:
             return {
@@ -177,7 +212,10 @@ class ActionConcludeDeviceId(Action):
         if outcome == "supported":
             return queue_for_agent(dispatcher, tracker)
         if outcome == "exhausted":
-            dispatcher.utter_message(response="utter_offer_human")
+            limited = tracker.get_slot("device_id_limited")
+            dispatcher.utter_message(
+                response="utter_device_id_limit" if limited else "utter_offer_human"
+            )
             return []
         device = services.registry().find_by_device_id(tracker.get_slot("device_id") or "")
         if outcome != "other_route" or device is None:
@@ -202,17 +240,29 @@ def _owner_detail(slot: str, answer: Answer, dispatcher: CollectingDispatcher) -
     return {slot: answer.value}
 
 
+def _client_address(tracker: Tracker) -> str | None:
+    """The address the chat channels put in the message's metadata; a phone call has none."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    address = metadata.get(CLIENT_ADDRESS_KEY) if isinstance(metadata, dict) else None
+    return str(address) if address else None
+
+
 def _refusal_response(result: CheckResult) -> str:
     if result.outcome is Outcome.SERIAL_NUMBER:
         return "utter_device_id_serial_known" if result.device else "utter_device_id_serial"
+    if result.outcome is Outcome.WRONG_PATTERN:
+        mismatches = int(result.details.get("mismatch_count", 0))
+        if mismatches > MAX_MISMATCHES_READ_BACK:
+            return "utter_device_id_wrong_shape"
     return REFUSAL_RESPONSES[result.outcome]
 
 
-def _variables(result: CheckResult) -> dict[str, Any]:
-    variables: dict[str, Any] = {key: str(value) for key, value in result.details.items()}
+def _variables(response: str, result: CheckResult) -> dict[str, Any]:
+    """The variables ``response`` uses, and no others."""
+    known: dict[str, Any] = {key: str(value) for key, value in result.details.items()}
     # What was typed, chunked for reading back: the checks only group a value that fits a
     # pattern, but utter_device_id_wrong_pattern quotes it too.
-    variables.setdefault("grouped", services.formats().group(result.value))
+    known.setdefault("grouped", services.formats().group(result.value))
     if result.device is not None:
-        variables.setdefault("model", result.device.model)
-    return variables
+        known.setdefault("model", result.device.model)
+    return {name: known[name] for name in RESPONSE_VARIABLES[response] if name in known}

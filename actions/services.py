@@ -12,6 +12,7 @@ from functools import cache
 from bot.cases.conversation import ConversationCases
 from bot.cases.store import CaseStore
 from bot.db import Database, utcnow
+from bot.devices.check_limits import FailedCheckLimiter, SqlFailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats, load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.guide.procedure import Procedure, load_procedure
@@ -26,6 +27,11 @@ def database() -> Database:
 @cache
 def registry() -> DeviceRegistry:
     return DeviceRegistry(database())
+
+
+@cache
+def check_limiter() -> FailedCheckLimiter:
+    return SqlFailedCheckLimiter(database())
 
 
 @cache

@@ -35,6 +35,7 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 # Every table the migrations create, children first; emptied before each PostgreSQL test.
 TABLES = (
+    "device_id_check_failures",
     "password_releases",
     "case_events",
     "support_cases",

@@ -96,7 +96,12 @@ def entity_extractor() -> DeviceIdEntityExtractor:
     return DeviceIdEntityExtractor({})
 
 
-CACHED_SERVICES = (services.database, services.registry, services.conversation_cases)
+CACHED_SERVICES = (
+    services.database,
+    services.registry,
+    services.conversation_cases,
+    services.check_limiter,
+)
 
 
 @pytest.fixture
@@ -270,6 +275,7 @@ async def test_start_case_opens_a_collecting_case(
         {"event": "slot", "timestamp": None, "name": "case_id", "value": case.code},
         {"event": "slot", "timestamp": None, "name": "device_id_outcome", "value": None},
         {"event": "slot", "timestamp": None, "name": "device_id_attempts", "value": 0},
+        {"event": "slot", "timestamp": None, "name": "device_id_limited", "value": False},
         {"event": "slot", "timestamp": None, "name": "guiding", "value": False},
         {"event": "slot", "timestamp": None, "name": "reset_step", "value": None},
         {"event": "slot", "timestamp": None, "name": "tips_given", "value": 0},
@@ -327,6 +333,7 @@ async def test_start_case_while_guiding_ends_the_guide(
         "case_id": new.code,
         "device_id_outcome": None,
         "device_id_attempts": 0,
+        "device_id_limited": False,
         "guiding": False,
         "reset_step": None,
         "tips_given": 0,
@@ -413,9 +420,9 @@ async def test_a_recorder_with_its_own_route_ends_the_form(
         (
             N_SERIES["serial"],
             "utter_device_id_serial_known",
-            {"model": N_SERIES["model"], "serial_number": N_SERIES["serial"]},
+            {"model": N_SERIES["model"]},
         ),
-        (UNREGISTERED_SERIAL, "utter_device_id_serial", {"serial_number": UNREGISTERED_SERIAL}),
+        (UNREGISTERED_SERIAL, "utter_device_id_serial", {}),
         ("ND4810273", "utter_device_id_too_short", {"length": "9", "expected": "12, 15 or 16"}),
         (
             "ND4810273945KXQ1234",

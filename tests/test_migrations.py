@@ -37,6 +37,7 @@ TABLES = {
     "agents",
     "agent_sessions",
     "password_releases",
+    "device_id_check_failures",
 }
 
 
@@ -77,8 +78,8 @@ def test_an_empty_database_differs_from_the_models(empty_database_url: str) -> N
 def test_migrate_is_repeatable_and_reports_the_head(empty_database_url: str) -> None:
     assert schema_revision(empty_database_url) is None
 
-    assert migrate(empty_database_url) == head_revision() == "0002"
-    assert migrate(empty_database_url) == "0002"
+    assert migrate(empty_database_url) == head_revision() == "0003"
+    assert migrate(empty_database_url) == "0003"
     assert _tables(empty_database_url) == TABLES
 
 

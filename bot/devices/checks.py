@@ -14,6 +14,9 @@ Order of the checks (the first that applies wins):
 5. wrong pattern: a length some family uses, but letters where digits belong (or the reverse)
    even after look-alikes are resolved;
 6. the registry: not registered; registered but reset another way; or fine.
+
+A registered serial number's result never carries its Device ID: whoever has only the serial
+(it is printed on the box and the invoice) must not learn the ID from us.
 """
 
 from __future__ import annotations
@@ -147,8 +150,6 @@ def _serial_number(
                 "model": device.model,
                 "route": family.route,
                 "family_label": family.label,
-                "device_id": device.device_id,
-                "grouped": formats.group(device.device_id),
             }
         )
     return CheckResult(Outcome.SERIAL_NUMBER, serial, device, family, details)

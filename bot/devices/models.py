@@ -30,3 +30,16 @@ class Device(Base):  # type: ignore[misc,valid-type]
 
     def __repr__(self) -> str:
         return f"Device(device_id={self.device_id!r}, model={self.model!r})"
+
+
+class DeviceIdCheckFailures(Base):  # type: ignore[misc,valid-type]
+    """Failed Device ID checks, counted per subject in ten-minute buckets (see
+    :mod:`bot.devices.check_limits`). The subject is stored hashed: a conversation id or a
+    client address is not needed in the clear to be counted."""
+
+    __tablename__ = "device_id_check_failures"
+
+    scope = Column(String(16), primary_key=True)
+    subject_hash = Column(String(64), primary_key=True)
+    bucket_start = Column(UTCDateTime, primary_key=True, index=True)
+    failures = Column(Integer, nullable=False)
