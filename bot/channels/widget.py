@@ -7,14 +7,17 @@ Registered in credentials.yml as ``bot.channels.widget.WidgetChannel``; Rasa mou
   the step pictures, straight from ``widget/`` (no build step);
 - ``demo``: a plain support page that embeds the widget;
 - ``POST label-photo``: a photo of the recorder's label (the raw file as the body); answers
-  ``{"device_id", "grouped", "outcome", "ok"}`` or ``{"error", "message"}`` with a 4xx status.
-  The size limit is enforced while the body streams in, before anything is decoded.
+  ``{"device_id", "grouped", "outcome", "ok"}`` or ``{"error", "message"}`` with a 4xx status
+  (429 past the failed-check limits), or 503 when busy (with Retry-After) or when something
+  behind it fails (the database, say): always JSON. The limits are looked at and the size
+  enforced while the body streams in, before anything is decoded; a few photos decode at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,13 +26,26 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import DBAPIError
 
+from bot.channels.client import client_address
 from bot.content import REPO_ROOT
 from bot.db import Database
+from bot.devices.check_limits import SqlFailedCheckLimiter, Subject, subjects_for
 from bot.devices.extraction import DeviceIdExtractor
 from bot.devices.formats import DeviceIdFormats, load_formats
 from bot.devices.registry import DeviceRegistry
-from bot.web.label_photo import LabelPhotoError, LabelReading, Problem, check_size, read_label
+from bot.web.decode_queue import Busy, DecodeQueue
+from bot.web.label_photo import (
+    LabelPhotoError,
+    LabelReading,
+    Problem,
+    check_label_texts,
+    check_size,
+    decode_qr_texts,
+)
+
+logger = logging.getLogger(__name__)
 
 WIDGET_DIR = REPO_ROOT / "widget"
 CONTENT_TYPES = {
@@ -42,9 +58,21 @@ STATUS = {
     Problem.EMPTY: 400,
     Problem.TOO_LARGE: 413,
     Problem.NOT_AN_IMAGE: 415,
+    Problem.TOO_MANY_PIXELS: 413,
     Problem.NO_QR_CODE: 422,
     Problem.NO_DEVICE_ID: 422,
+    Problem.LIMITED: 429,
 }
+# Seconds a client should wait: for a free decoder, and for the limit's next ten-minute bucket.
+BUSY_RETRY_AFTER = 5
+LIMITED_RETRY_AFTER = 600
+BUSY_MESSAGE = (
+    "Many photos are being read right now. Please try again in a moment, or type the Device ID."
+)
+UNAVAILABLE_MESSAGE = (
+    "I can't read photos right now. Please try again in a moment, or type the Device ID "
+    "printed beside the QR code."
+)
 
 
 def served_files(folder: Path = WIDGET_DIR) -> dict[str, Path]:
@@ -57,19 +85,38 @@ def served_files(folder: Path = WIDGET_DIR) -> dict[str, Path]:
 
 
 @cache
-def _services() -> tuple[DeviceRegistry, DeviceIdFormats, DeviceIdExtractor]:
+def _services() -> tuple[DeviceRegistry, DeviceIdFormats, DeviceIdExtractor, SqlFailedCheckLimiter]:
     formats = load_formats()
-    return DeviceRegistry(Database(), formats), formats, DeviceIdExtractor(formats)
+    database = Database()
+    registry = DeviceRegistry(database, formats)
+    return registry, formats, DeviceIdExtractor(formats), SqlFailedCheckLimiter(database)
 
 
-def _read_label(data: bytes) -> LabelReading:
-    registry, formats, extractor = _services()
-    return read_label(data, registry, formats, extractor)
+def _limit_reached(subjects: Sequence[Subject]) -> bool:
+    return _services()[3].limit_reached(subjects)
+
+
+def _check_texts(texts: list[str], subjects: Sequence[Subject]) -> LabelReading:
+    registry, formats, extractor, limiter = _services()
+    return check_label_texts(texts, registry, formats, extractor, limiter, subjects)
 
 
 def _problem(problem: Problem) -> HTTPResponse:
     error = LabelPhotoError(problem)
-    return response.json({"error": problem.value, "message": error.message}, status=STATUS[problem])
+    headers = {"Retry-After": str(LIMITED_RETRY_AFTER)} if problem is Problem.LIMITED else None
+    return response.json(
+        {"error": problem.value, "message": error.message},
+        status=STATUS[problem],
+        headers=headers,
+    )
+
+
+def _failure_summary(error: Exception) -> str:
+    """What went wrong, for the log: the error's type and the driver's own message, never the
+    SQL statement or its parameters (nor, since none is passed, the photo)."""
+    if isinstance(error, DBAPIError):
+        return f"{type(error).__name__}: {type(error.orig).__name__}: {error.orig}"
+    return type(error).__name__
 
 
 class WidgetChannel(InputChannel):
@@ -82,6 +129,7 @@ class WidgetChannel(InputChannel):
     ) -> Blueprint:
         widget = Blueprint("widget_webhook", __name__)
         files = served_files()
+        decoders = DecodeQueue()
 
         @widget.route("/demo", methods=["GET"])
         async def demo(request: Request) -> HTTPResponse:
@@ -95,6 +143,19 @@ class WidgetChannel(InputChannel):
 
         @widget.route("/label-photo", methods=["POST"], stream=True)
         async def label_photo(request: Request) -> HTTPResponse:
+            try:
+                return await read_label_photo(request)
+            except Exception as error:  # any failure still gets the widget's JSON
+                logger.error("label photo not read: %s", _failure_summary(error))
+                return response.json(
+                    {"error": "unavailable", "message": UNAVAILABLE_MESSAGE}, status=503
+                )
+
+        async def read_label_photo(request: Request) -> HTTPResponse:
+            loop = asyncio.get_running_loop()
+            subjects = subjects_for(client_address=client_address(request))
+            if await loop.run_in_executor(None, _limit_reached, subjects):
+                return _problem(Problem.LIMITED)
             declared = request.headers.get("content-length")
             too_large = declared is not None and declared.isdigit() and int(declared) > 0 and (
                 _over_limit(int(declared))
@@ -114,11 +175,18 @@ class WidgetChannel(InputChannel):
                 return _problem(Problem.TOO_LARGE)
             try:
                 check_size(len(body))
-                reading = await asyncio.get_running_loop().run_in_executor(
-                    None, _read_label, bytes(body)
-                )
+                photo = bytes(body)
+                del body
+                texts = await decoders.run(lambda: decode_qr_texts(photo))
+                reading = await loop.run_in_executor(None, _check_texts, texts, subjects)
             except LabelPhotoError as error:
                 return _problem(error.problem)
+            except Busy:
+                return response.json(
+                    {"error": "busy", "message": BUSY_MESSAGE},
+                    status=503,
+                    headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+                )
             return response.json(reading.as_json())
 
         return widget

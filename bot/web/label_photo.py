@@ -1,10 +1,17 @@
 """Reading the Device ID from a photo of the recorder's label.
 
 The label carries a QR code beside the printed Device ID. The visitor uploads a photo; we check
-its size and type before decoding anything, decode every QR code in it with zxing-cpp, look for
-a Device ID in what they say (the same extractor the chat uses), and check the first one found
-against the formats and the registry. The widget then offers that ID for the visitor to confirm:
-nothing is sent to the assistant without them.
+its size, type and pixel count before decoding anything, decode every QR code in it with
+zxing-cpp, look for a Device ID in what they say (the same extractor the chat uses), and check
+the first one found against the formats and the registry. The widget then offers that ID for the
+visitor to confirm: nothing is sent to the assistant without them.
+
+Memory: a decoded photo costs 3-4 bytes a pixel, so the pixels are bounded before decoding
+(a JPEG is decoded at a reduced scale first, which its format allows), and the channel decodes
+only a few photos at once (:mod:`bot.web.decode_queue`).
+
+Each check counts against the client's address and the registry's failed-check limits
+(:mod:`bot.devices.check_limits`), like the chat's: a photo is no way around them.
 """
 
 from __future__ import annotations
@@ -12,18 +19,25 @@ from __future__ import annotations
 import enum
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zxingcpp
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from bot.devices.checks import Outcome, check_device_id
+from bot.devices.check_limits import FailedCheckLimiter, Subject, limited_check
+from bot.devices.checks import CheckResult, Outcome, check_device_id
 from bot.devices.extraction import DeviceIdExtractor
 from bot.devices.formats import DeviceIdFormats
 from bot.devices.record import DeviceLookup
 
 MAX_BYTES = 10 * 1024 * 1024  # a phone photo is 2-6 MB
 MAX_PIXELS = 50_000_000  # Pillow's guard against decompression bombs, made an error
+# Pixels actually decoded: a phone photo is 12 MP (4000 x 3000); 16 MP leaves room for others.
+# A larger JPEG is decoded at 1/2, 1/4 or 1/8 scale (its draft mode) to fit; other formats can't.
+MAX_DECODED_PIXELS = 16_000_000
+# QR codes tried per photo: each is a check that counts against the limits.
+MAX_CODES_CHECKED = 3
 # Decoding works as well on a smaller copy, and much faster on a busy server.
 DECODE_SIDE = 2000
 # Photo formats browsers upload: checked from the bytes, not from the name or the content type.
@@ -38,8 +52,10 @@ class Problem(enum.Enum):
     EMPTY = "empty"
     TOO_LARGE = "too_large"
     NOT_AN_IMAGE = "not_an_image"
+    TOO_MANY_PIXELS = "too_many_pixels"
     NO_QR_CODE = "no_qr_code"
     NO_DEVICE_ID = "no_device_id"
+    LIMITED = "too_many_attempts"
 
 
 MESSAGES = {
@@ -51,6 +67,16 @@ MESSAGES = {
     Problem.NOT_AN_IMAGE: (
         "That file is not a photo I can read. Please send a JPEG, PNG or WebP picture "
         "of the label."
+    ),
+    Problem.TOO_MANY_PIXELS: (
+        f"That photo has more pixels than I can read (the limit is "
+        f"{MAX_DECODED_PIXELS // 1_000_000} megapixels). Please send a smaller photo, or type the "
+        "Device ID instead."
+    ),
+    Problem.LIMITED: (
+        "I can't check any more Device IDs for now: too many didn't match a registered "
+        "recorder, and to protect owners' recorders I stop after that. Please try again later, "
+        "or ask in the chat for a support agent, who can look up your recorder with you."
     ),
     Problem.NO_QR_CODE: (
         "I couldn't read a QR code in that photo. Take it again close up, in good light and "
@@ -104,10 +130,15 @@ def decode_qr_texts(data: bytes) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as opened:
+                # Only the header has been read so far: nothing is decoded before these checks.
                 if opened.format not in ACCEPTED_FORMATS:
                     raise LabelPhotoError(Problem.NOT_AN_IMAGE)
                 if opened.width * opened.height > MAX_PIXELS:
-                    raise LabelPhotoError(Problem.TOO_LARGE)
+                    raise LabelPhotoError(Problem.TOO_MANY_PIXELS)
+                if opened.format == "JPEG":
+                    opened.draft("L", (DECODE_SIDE, DECODE_SIDE))
+                if opened.width * opened.height > MAX_DECODED_PIXELS:
+                    raise LabelPhotoError(Problem.TOO_MANY_PIXELS)
                 image = ImageOps.exif_transpose(opened).convert("L")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise LabelPhotoError(Problem.NOT_AN_IMAGE) from error
@@ -119,22 +150,48 @@ def decode_qr_texts(data: bytes) -> list[str]:
 
 
 def read_label(
-    data: bytes, lookup: DeviceLookup, formats: DeviceIdFormats, extractor: DeviceIdExtractor
+    data: bytes,
+    lookup: DeviceLookup,
+    formats: DeviceIdFormats,
+    extractor: DeviceIdExtractor,
+    limiter: FailedCheckLimiter | None = None,
+    subjects: Sequence[Subject] = (),
 ) -> LabelReading:
     """The Device ID on the label in the photo ``data``.
 
     Raises :class:`LabelPhotoError` for an empty, too large or unreadable file, a photo without
     a QR code, or QR codes that hold no Device ID.
     """
-    texts = decode_qr_texts(data)
+    return check_label_texts(decode_qr_texts(data), lookup, formats, extractor, limiter, subjects)
+
+
+def check_label_texts(
+    texts: Sequence[str],
+    lookup: DeviceLookup,
+    formats: DeviceIdFormats,
+    extractor: DeviceIdExtractor,
+    limiter: FailedCheckLimiter | None = None,
+    subjects: Sequence[Subject] = (),
+) -> LabelReading:
+    """The Device ID in the decoded QR codes ``texts``, checked (and counted against
+    ``subjects`` when a ``limiter`` is given; :class:`LabelPhotoError` ``LIMITED`` past it)."""
     if not texts:
         raise LabelPhotoError(Problem.NO_QR_CODE)
     readings = []
-    for text in texts:
-        found = extractor.find(text)
-        if found is None:
-            continue
-        result = check_device_id(found.value, lookup, formats)
+    candidates = [found for found in map(extractor.find, texts) if found is not None]
+    for found in candidates[:MAX_CODES_CHECKED]:
+        value = found.value
+
+        def check(value: str = value) -> CheckResult:
+            return check_device_id(value, lookup, formats)
+
+        if limiter is None:
+            result = check()
+        else:
+            limited = limited_check(limiter, subjects, check)
+            if limited is None:
+                raise LabelPhotoError(Problem.LIMITED)
+            result = limited
         reading = LabelReading(
             result.value, result.outcome, str(result.details.get("grouped", result.value))
         )
