@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from sanic import Sanic
 
 from bot.agents.accounts import AgentAccounts
-from bot.agents.throttle import LoginThrottle
+from bot.agents.throttle import MemoryThrottle
 from bot.console.app import Console, create_app
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
@@ -62,6 +62,8 @@ def start_console(
     *,
     provider: PasswordProvider | None = None,
     poll_seconds: float = 0.2,
+    hasher: PasswordHasher = CHEAP_HASHER,
+    public_url: str = "",
 ) -> RunningConsole:
     clock = FakeClock()
     desk = SupportDesk(
@@ -71,10 +73,11 @@ def start_console(
         hasher=SecretHasher(CHEAP_HASHER),
     )
     console = Console(
-        accounts=AgentAccounts(database, hasher=CHEAP_HASHER),
+        accounts=AgentAccounts(database, hasher=hasher),
         agent_desk=AgentDesk(desk, RasaBridge(f"http://127.0.0.1:{free_port()}", "no-token")),
-        throttle=LoginThrottle(clock=clock),
+        throttle=MemoryThrottle(clock=clock),
         poll_seconds=poll_seconds,
+        public_url=public_url,
     )
     port = free_port()
     # Sanic rewrites its HTTP class when an app starts; test mode keeps the original, so that

@@ -16,7 +16,12 @@ from bot.agents.accounts import (
     csrf_matches,
 )
 from bot.agents.models import Agent, AgentSession
-from bot.agents.throttle import ADDRESS_FREE_ATTEMPTS, FREE_ATTEMPTS, LoginThrottle
+from bot.agents.throttle import (
+    ADDRESS_FREE_ATTEMPTS,
+    FREE_ATTEMPTS,
+    AttemptCounter,
+    MemoryThrottle,
+)
 from bot.db import Database
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -99,30 +104,42 @@ def test_csrf_tokens_must_match_exactly() -> None:
     assert not csrf_matches("abc", "")
 
 
-def test_repeated_failures_slow_down_and_success_resets() -> None:
+ALICE = AttemptCounter("user:alice")
+OFFICE = AttemptCounter("ip:1", ADDRESS_FREE_ATTEMPTS, cleared_by_success=False)
+
+
+def test_repeated_attempts_slow_down_and_success_resets() -> None:
     now = [0.0]
-    throttle = LoginThrottle(clock=lambda: now[0])
+    throttle = MemoryThrottle(clock=lambda: now[0])
     for _ in range(FREE_ATTEMPTS):
-        assert throttle.wait_seconds("user:alice", "ip:1") == 0
-        throttle.failed("user:alice", "ip:1")
-    assert throttle.wait_seconds("user:alice") == 1.0
-    throttle.failed("user:alice", "ip:1")
-    assert throttle.wait_seconds("user:alice") == 2.0
-    assert throttle.wait_seconds("ip:1") == 2.0
-    now[0] = 2.0
-    assert throttle.wait_seconds("user:alice") == 0
-    throttle.succeeded("user:alice")
-    assert throttle.wait_seconds("user:alice") == 0
-    assert throttle.wait_seconds("ip:1") == 0  # its wait has passed too
+        assert throttle.admit(ALICE, OFFICE) == 0
+    assert throttle.admit(ALICE, OFFICE) == 1.0  # refused: nothing counted
+    now[0] = 1.0
+    assert throttle.admit(ALICE) == 0
+    assert throttle.admit(ALICE) == 2.0
+    now[0] = 3.0
+    assert throttle.admit(ALICE, OFFICE) == 0
+    throttle.succeeded(ALICE, OFFICE)
+    assert throttle.admit(ALICE) == 0  # the account starts afresh
     now[0] = 2000.0
-    throttle.failed("ip:1")
-    assert throttle.wait_seconds("ip:1") == 0  # old failures were forgotten
+    for _ in range(FREE_ATTEMPTS):
+        assert throttle.admit(ALICE) == 0  # old attempts were forgotten
 
 
-def test_a_shared_address_gets_a_larger_allowance() -> None:
-    throttle = LoginThrottle(clock=lambda: 0.0, free_attempts=ADDRESS_FREE_ATTEMPTS)
+def test_a_success_gives_back_only_its_own_attempt_on_a_shared_address() -> None:
+    throttle = MemoryThrottle(clock=lambda: 0.0)
     for _ in range(ADDRESS_FREE_ATTEMPTS - 1):
-        throttle.failed("ip:10.0.0.1")
-    assert throttle.wait_seconds("ip:10.0.0.1") == 0
-    throttle.failed("ip:10.0.0.1")
-    assert throttle.wait_seconds("ip:10.0.0.1") == 1.0
+        assert throttle.admit(OFFICE) == 0
+    assert throttle.admit(OFFICE) == 0
+    throttle.succeeded(OFFICE)  # one of the office's logins worked: one attempt given back
+    assert throttle.admit(OFFICE) == 0
+    assert throttle.admit(OFFICE) == 1.0
+
+
+def test_a_refused_attempt_is_refused_on_every_counter() -> None:
+    throttle = MemoryThrottle(clock=lambda: 0.0)
+    for _ in range(FREE_ATTEMPTS):
+        throttle.admit(ALICE)
+    assert throttle.admit(ALICE, OFFICE) == 1.0
+    for _ in range(ADDRESS_FREE_ATTEMPTS):
+        assert throttle.admit(OFFICE) == 0  # the refused attempt was not counted on OFFICE

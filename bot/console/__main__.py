@@ -2,7 +2,8 @@
 
 Reads ``DATABASE_URL``, ``RASA_PORT``, ``RASA_API_TOKEN`` (to reach the assistant),
 ``TEMP_PASSWORD_PROVIDER`` / ``TEMP_PASSWORD_LENGTH`` / ``TEMP_PASSWORD_ALPHABET`` (where temporary
-passwords come from) and ``CONSOLE_SESSION_HOURS`` (how long a login lasts, default 8). A setting
+passwords come from), ``CONSOLE_SESSION_HOURS`` (how long a login lasts, default 8) and
+``CONSOLE_PUBLIC_URL`` (where agents open it; ``https://`` makes its cookies Secure). A setting
 that cannot be used stops it with one line naming the variable (exit code 2).
 """
 
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from bot.agents.accounts import DEFAULT_SESSION_LIFETIME, AgentAccounts
 from bot.console.app import Console, create_app
@@ -39,6 +41,31 @@ def session_lifetime(environ: Mapping[str, str]) -> timedelta:
     return timedelta(hours=hours)
 
 
+def public_url(environ: Mapping[str, str]) -> str:
+    """``CONSOLE_PUBLIC_URL``: the address agents open the console at (a proxy in front of
+    it), without a path; empty when unset (the console is only opened on this machine)."""
+    raw = environ.get("CONSOLE_PUBLIC_URL", "").strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        usable = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and parts.path in ("", "/")
+            and not (parts.query or parts.fragment or parts.username or parts.password)
+        )
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ValueError(
+            "CONSOLE_PUBLIC_URL must be the console's address starting with https:// (or "
+            f"http://), such as https://console.example.com, not {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
 def build_console(environ: Mapping[str, str]) -> tuple[Console, Settings]:
     """The console's parts from ``environ``; ValueError names a variable that cannot be used."""
     settings = settings_from(environ)
@@ -47,7 +74,12 @@ def build_console(environ: Mapping[str, str]) -> tuple[Console, Settings]:
     desk = SupportDesk(database, centre=load_support_centre(), provider=provider)
     bridge = RasaBridge(settings.rasa_url, settings.rasa_api_token)
     accounts = AgentAccounts(database, session_lifetime=session_lifetime(environ))
-    return Console(accounts=accounts, agent_desk=AgentDesk(desk, bridge)), settings
+    console = Console(
+        accounts=accounts,
+        agent_desk=AgentDesk(desk, bridge),
+        public_url=public_url(environ),
+    )
+    return console, settings
 
 
 def main() -> int:

@@ -23,29 +23,37 @@ from sanic import Sanic
 from sanic.exceptions import NotFound, SanicException
 from sanic.log import error_logger
 from sanic.request import Request
-from sanic.response import HTTPResponse, html, redirect
+from sanic.response import BaseHTTPResponse, HTTPResponse, html, redirect
 from sanic.response import json as json_response
 
 from bot.agents.accounts import (
+    AccountError,
     AgentAccounts,
     AgentView,
     ExpiredSession,
     LoginSession,
     csrf_matches,
+    normalise_username,
 )
-from bot.agents.throttle import ADDRESS_FREE_ATTEMPTS, LoginThrottle
+from bot.agents.throttle import (
+    ADDRESS_FREE_ATTEMPTS,
+    AttemptCounter,
+    LoginThrottle,
+    MemoryThrottle,
+)
 from bot.cases.errors import CaseError, CaseNotFound
 from bot.cases.views import CaseView
 from bot.console.render import STATIC_DIR, CaseActions, Renderer, Transcript, fingerprint
 from bot.console.security import (
     LOGIN_CSRF_COOKIE,
+    NOTICE_COOKIE,
     SESSION_COOKIE,
+    Cookies,
+    KnownBrowsers,
     Notice,
     NoticeSigner,
-    clear_cookie,
     new_token,
-    set_cookie,
-    set_session_cookie,
+    security_headers,
 )
 from bot.handoff.agent_desk import AgentDesk, Outcome
 from bot.handoff.desk import SupportDesk
@@ -69,12 +77,9 @@ class Console:
 
     accounts: AgentAccounts
     agent_desk: AgentDesk
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)  # per username
-    # Per address, with a larger allowance: agents behind one office address (or localhost)
-    # should not slow each other down for a few typos.
-    address_throttle: LoginThrottle = field(
-        default_factory=lambda: LoginThrottle(free_attempts=ADDRESS_FREE_ATTEMPTS)
-    )
+    throttle: LoginThrottle = field(default_factory=MemoryThrottle)
+    # Where agents open the console; https:// makes every cookie Secure and adds HSTS.
+    public_url: str = ""
     poll_seconds: float = 1.0  # how often the live stream re-reads the database
     transcript_every: int = 2  # ... and every how many polls it re-reads the transcript
 
@@ -86,6 +91,10 @@ class Console:
     def centre(self) -> SupportCentre:
         return self.agent_desk.desk.centre
 
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
 
 def create_app(
     console: Console, *, name: str = "lorex_console", configure_logging: bool = True
@@ -95,6 +104,13 @@ def create_app(
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     routes = _Routes(console)
     app.register_middleware(routes.authenticate, "request")
+    headers = security_headers(https=console.https)
+
+    async def add_security_headers(_request: Request, response: BaseHTTPResponse) -> None:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+
+    app.register_middleware(add_security_headers, "response")
     app.add_route(routes.health, "/health", methods=["GET"])
     app.add_route(routes.login_form, "/login", methods=["GET"])
     app.add_route(routes.log_in, "/login", methods=["POST"])
@@ -144,7 +160,9 @@ class _Routes:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.renderer = Renderer(console.centre, console.desk.provider.needs_agent_input)
-        self.notices = NoticeSigner()
+        self.cookies = Cookies(secure=console.https)
+        self.notices = NoticeSigner(self.cookies)
+        self.known_browsers = KnownBrowsers(self.cookies)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -171,7 +189,7 @@ class _Routes:
         if isinstance(found, ExpiredSession):
             self.notices.attach(response, Notice(problem=SESSION_EXPIRED))
         if token:
-            clear_cookie(response, SESSION_COOKIE)
+            self.cookies.clear(response, SESSION_COOKIE)
         return response
 
     def _login(self, request: Request) -> LoginSession:
@@ -202,7 +220,7 @@ class _Routes:
         )
         response = html(body, status=status, headers={"Cache-Control": "no-store"})
         if pending is not None:
-            clear_cookie(response, "console_notice")
+            self.cookies.clear(response, NOTICE_COOKIE)
         return response
 
     def _message_page(
@@ -265,7 +283,7 @@ class _Routes:
             username=username,
             next=_safe_next(request.args.get("next") or request.form.get("next")),
         )
-        set_cookie(response, LOGIN_CSRF_COOKIE, csrf)
+        self.cookies.set(response, LOGIN_CSRF_COOKIE, csrf)
         return response
 
     async def log_in(self, request: Request) -> HTTPResponse:
@@ -279,11 +297,10 @@ class _Routes:
             )
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
-        user_key, address_key = f"user:{username.lower()}", f"ip:{request.ip}"
-        wait = max(
-            self.console.throttle.wait_seconds(user_key),
-            self.console.address_throttle.wait_seconds(address_key),
-        )
+        counters = self._login_counters(request, username)
+        # Counted before the password is checked, in the same step as the check of the count:
+        # attempts that arrive together cannot all pass before the first failure is known.
+        wait = self.console.throttle.admit(*counters)
         if wait > 0:
             message = f"Too many failed attempts. Try again in {_seconds(wait)}."
             return self._login_page(
@@ -291,22 +308,41 @@ class _Routes:
             )
         agent = await asyncio.to_thread(self.console.accounts.authenticate, username, password)
         if agent is None:
-            self.console.throttle.failed(user_key)
-            self.console.address_throttle.failed(address_key)
             return self._login_page(
                 request, username=username, notice=Notice(problem=WRONG_LOGIN), status=401
             )
-        self.console.throttle.succeeded(user_key)
+        self.console.throttle.succeeded(*counters)
         session = await asyncio.to_thread(self.console.accounts.log_in, agent)
         response = self._redirect(_safe_next(request.form.get("next")))
-        set_session_cookie(response, session.token, session.expires_at)
-        clear_cookie(response, LOGIN_CSRF_COOKIE)
+        self.cookies.set_session(response, session.token, session.expires_at)
+        self.known_browsers.remember(response, request, agent.username)
+        self.cookies.clear(response, LOGIN_CSRF_COOKIE)
         return response
+
+    def _login_counters(self, request: Request, username: str) -> tuple[AttemptCounter, ...]:
+        """What a login attempt counts against: the account and the client's address, or, from
+        a browser this agent has logged in with before, that browser alone. So a flood against
+        an account, or from an address shared with the attacker, keeps no agent out of the
+        console on their usual browser."""
+        try:
+            account = normalise_username(username)
+        except AccountError:
+            account = "?"  # no such account; one counter for all, so nothing grows unbounded
+        known = self.known_browsers.read(request)
+        if known is not None and known.username == account:
+            return (AttemptCounter(f"browser:{known.id}"),)
+        # remote_addr is the client's address given by a trusted proxy (Sanic's PROXIES_COUNT /
+        # REAL_IP_HEADER settings), ip the connection's.
+        address = request.remote_addr or request.ip
+        return (
+            AttemptCounter(f"user:{account}"),
+            AttemptCounter(f"ip:{address}", ADDRESS_FREE_ATTEMPTS, cleared_by_success=False),
+        )
 
     async def log_out(self, request: Request) -> HTTPResponse:
         await asyncio.to_thread(self.console.accounts.log_out, self._login(request).token)
         response = self._redirect("/login", Notice(done="You are logged out."))
-        clear_cookie(response, SESSION_COOKIE)
+        self.cookies.clear(response, SESSION_COOKIE)
         return response
 
     # -- pages ----------------------------------------------------------------------------------
