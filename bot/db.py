@@ -124,7 +124,15 @@ def is_sqlite_file(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
 
 
-def create_sqlite_file_engine(url: str, **options: Any) -> Engine:
+# Seconds a statement waits for another connection's write lock on a SQLite file before it fails
+# with "database is locked" (the driver's default, made explicit: the action server's and the
+# console's transactions wait for each other this long, never without end).
+SQLITE_BUSY_TIMEOUT = 5.0
+
+
+def create_sqlite_file_engine(
+    url: str, busy_timeout: float = SQLITE_BUSY_TIMEOUT, **options: Any
+) -> Engine:
     """An engine for a SQLite file with the settings of a server's database.
 
     - Write-ahead log: readers never wait for the writer (several processes share the file).
@@ -134,9 +142,14 @@ def create_sqlite_file_engine(url: str, **options: Any) -> Engine:
     - Pooled connections (SQLAlchemy 1.4 opens a new one per session for a file): closing the
       last connection to a file checkpoints the log, with an fsync, and reopening it costs too.
       A pooled connection is only ever used by one thread at a time, so it may change threads.
+    - A lock held by another connection is waited for ``busy_timeout`` seconds, then the
+      statement fails ("database is locked"), and the caller says so.
     """
     engine = create_engine(
-        url, poolclass=QueuePool, connect_args={"check_same_thread": False}, **options
+        url,
+        poolclass=QueuePool,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout},
+        **options,
     )
     event.listen(engine, "connect", _use_write_ahead_log)
     return engine
@@ -161,8 +174,8 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_sqlite_transaction(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: SQLite's stand-in for the row locks PostgreSQL takes
-    # with SELECT ... FOR UPDATE. Concurrent writers then wait their turn (up to the driver's
-    # 5 s busy timeout) and see each other's changes, instead of failing halfway through with
+    # with SELECT ... FOR UPDATE. Concurrent writers then wait their turn (up to
+    # SQLITE_BUSY_TIMEOUT) and see each other's changes, instead of failing halfway through with
     # "database is locked".
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 

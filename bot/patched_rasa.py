@@ -50,6 +50,24 @@ code. The shares of time are the Rasa server's under load (py-spy, ``bench/profi
   connection that is about to be reused); it is closed when the server stops.
 - The NLU pipeline runs once per wording of the navigation messages a guided reset is made of
   ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is kept.
+
+Three more change what Rasa does when the action server fails (issue 13, finding 10). The first
+two are checked against Rasa ``RASA_CHECKED`` only (start-up stops on another version) and are
+switched off together with ``RASA_TURN_FAULT_PATCHES=off``; the third is part of the kept
+connections above:
+
+- A failed action call ends the user's turn: inside a channel's turn, ``RemoteAction.run``'s
+  error becomes :class:`bot.turn_failures.TurnFailed`, which Rasa's processor does not catch.
+  Rasa logs it and carries on predicting without the action's events: a failed session start
+  answered "Sorry, I didn't catch that" and was never done. A form's rejection of a value
+  (``ActionExecutionRejection``) is part of the dialogue and is left to Rasa.
+- An action call is given up after ``ACTION_CALL_TIMEOUT_SECONDS`` (10 s), not Rasa's five
+  minutes: a hung action server held a user (and one of the turns at once) that long.
+- A kept connection the action server has closed (it was restarted while the Rasa server was
+  busy, so the close was not seen yet) is not used: a connection taken from the pool is first
+  checked for an end-of-stream from the peer, and a closed one is dropped and the call goes on
+  another. Nothing was sent on the dropped one, so no call that may have run is ever sent twice;
+  a call that fails once sent is not repeated.
 """
 
 from __future__ import annotations
@@ -58,19 +76,24 @@ import asyncio
 import copy
 import functools
 import json
+import os
+import select
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import rasa
+import rasa.core.actions.action
 import rasa.core.run
 from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
-from rasa.core.actions.action import RemoteAction
-from rasa.core.channels.channel import UserMessage
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
+from rasa.core.nlg import NaturalLanguageGenerator
 from rasa.core.policies.policy import SupportedData
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
@@ -84,6 +107,7 @@ from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from sanic import Sanic
 
 from bot.nlu.parse_memo import ParseMemo
+from bot.turn_failures import end_turn_if_in_one
 
 
 @functools.cache
@@ -325,14 +349,40 @@ _connectors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.TCPCon
 )
 
 
+class _LiveConnections(aiohttp.TCPConnector):
+    """A connector that hands out no kept connection the peer has already closed."""
+
+    async def connect(
+        self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+    ) -> Any:
+        # Each closed one is dropped from the pool; a new connection ends the search.
+        for _ in range(self.limit or 100):
+            connection = await super().connect(req, traces, timeout)
+            if not _closed_by_peer(connection.transport):
+                return connection
+            connection.close()
+        return await super().connect(req, traces, timeout)
+
+
+def _closed_by_peer(transport: asyncio.BaseTransport | None) -> bool:
+    # An idle HTTP/1.1 connection has nothing to read: anything readable is the peer's close
+    # (or a reset, or bytes no request asked for), and the connection cannot carry a call.
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
 def _session(self: EndpointConfig) -> aiohttp.ClientSession:
     # EndpointConfig.session, on the event loop's shared connector, which it does not close.
     loop = asyncio.get_running_loop()
     connector = _connectors.get(loop)
     if connector is None or connector.closed:
-        connector = _connectors[loop] = aiohttp.TCPConnector(
-            keepalive_timeout=KEEP_IDLE_CONNECTIONS
-        )
+        connector = _connectors[loop] = _LiveConnections(keepalive_timeout=KEEP_IDLE_CONNECTIONS)
     auth = None
     if self.basic_auth:
         auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
@@ -343,6 +393,72 @@ def _session(self: EndpointConfig) -> aiohttp.ClientSession:
         connector=connector,
         connector_owner=False,
     )
+
+
+_rasa_run_remote_action = RemoteAction.run
+
+
+async def _run_remote_action(
+    self: RemoteAction,
+    output_channel: OutputChannel,
+    nlg: NaturalLanguageGenerator,
+    tracker: DialogueStateTracker,
+    domain: Domain,
+) -> list[Event]:
+    # RemoteAction.run; inside a channel's turn, a failed call ends the turn.
+    try:
+        events: list[Event] = await _rasa_run_remote_action(
+            self, output_channel, nlg, tracker, domain
+        )
+    except ActionExecutionRejection:
+        raise
+    except Exception as error:
+        end_turn_if_in_one(f"action server, {self.name()}", error)
+        raise
+    return events
+
+
+RASA_CHECKED = "3.6.21"
+DEFAULT_ACTION_CALL_TIMEOUT = 10.0  # seconds: well under a chatting user's patience
+
+
+def action_call_timeout() -> float:
+    value = os.environ.get("ACTION_CALL_TIMEOUT_SECONDS", "").strip()
+    if not value:
+        return DEFAULT_ACTION_CALL_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= DEFAULT_REQUEST_TIMEOUT:
+        raise ValueError(
+            "ACTION_CALL_TIMEOUT_SECONDS must be a number of seconds above 0 and at most "
+            f"{DEFAULT_REQUEST_TIMEOUT}, not {value!r}"
+        )
+    return seconds
+
+
+def turn_fault_patches_on() -> bool:
+    value = os.environ.get("RASA_TURN_FAULT_PATCHES", "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"RASA_TURN_FAULT_PATCHES must be on or off, not {value!r}")
+    return value == "on"
+
+
+def turn_fault_patches() -> list[tuple[Any, str, Any]]:
+    """The patches for failing parts (see the module's docstring); checked against Rasa
+    ``RASA_CHECKED``: on another version, a ``RuntimeError`` says what to do."""
+    if rasa.__version__ != RASA_CHECKED:
+        raise RuntimeError(
+            f"bot.patched_rasa's turn-fault patches were checked against Rasa {RASA_CHECKED}, "
+            f"not {rasa.__version__}: run tests/test_patched_rasa.py and "
+            "tests/security/test_turn_faults.py, then update RASA_CHECKED, or set "
+            "RASA_TURN_FAULT_PATCHES=off"
+        )
+    return [
+        (RemoteAction, "run", _run_remote_action),
+        (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT", action_call_timeout()),
+    ]
 
 
 _rasa_close_resources = rasa.core.run.close_resources
@@ -369,6 +485,7 @@ def patches() -> list[tuple[Any, str, Any]]:
         (DaskGraphRunner, "run", _run_graph),
         (EndpointConfig, "session", _session),
         (rasa.core.run, "close_resources", _close_resources),
+        *(turn_fault_patches() if turn_fault_patches_on() else []),
     ]
 
 

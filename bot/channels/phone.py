@@ -142,7 +142,7 @@ class PhoneChannel(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         phone = Blueprint("phone_webhook", __name__)
-        on_new_message = limit_turns(on_new_message)
+        on_new_message = limit_turns(on_new_message, failed_turn="raise")
 
         async def dialogue(call_sid: str, text: str) -> list[dict[str, Any]]:
             replies = PhoneReplies()

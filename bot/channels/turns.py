@@ -10,21 +10,37 @@ start. Below the limit nothing changes.
 
 The chat and phone channels pass their turns through :func:`limit_turns`; ``RASA_TURNS_AT_ONCE``
 sets the limit.
+
+It is also where a turn that a part of the product failed (:mod:`bot.turn_failures`: a store
+error, a failed or timed-out action call) is answered. The turn's replies are held back until it
+ends, so a turn that fails half-way sends none of them; the user gets the "try again" message of
+``data/content/faults.yml`` instead (or, on the phone, the channel speaks its own apology), and
+the log one error line naming the part, without the user's text or the conversation id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import traceback
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+
+from bot.content import CONTENT_DIR, load_mapping
+from bot.turn_failures import TurnFailed, channel_turn, describe
+
+logger = logging.getLogger(__name__)
 
 # Two: one turn computes while the other waits for the action server. Measured (make bench
 # load, REST): 2 gave the best median and tail at 10 and 50 conversations, then 3, then 4.
 DEFAULT_TURNS_AT_ONCE = 2
 
-T = TypeVar("T")
+M = TypeVar("M", bound=UserMessage)
 
 _in_progress: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
@@ -49,13 +65,125 @@ def _semaphore(limit: int) -> asyncio.Semaphore:
     return semaphore
 
 
-def limit_turns(handle: Callable[[T], Awaitable[Any]]) -> Callable[[T], Awaitable[Any]]:
+def limit_turns(
+    handle: Callable[[M], Awaitable[Any]],
+    *,
+    failed_turn: Literal["answer", "raise"] = "answer",
+) -> Callable[[M], Awaitable[Any]]:
     """``handle`` (a channel's ``on_new_message``), run for at most ``RASA_TURNS_AT_ONCE`` turns
-    at once; read when the channel starts, so a bad value stops the server with its reason."""
-    limit = turns_at_once()
+    at once; read when the channel starts, so a bad value stops the server with its reason.
 
-    async def limited(message: T) -> Any:
+    A turn that a part failed is answered with the "try again" message (``failed_turn="answer"``)
+    or ends in :class:`TurnNotCompleted` (``"raise"``: for a channel with its own apology)."""
+    limit = turns_at_once()
+    try_again = load_mapping(CONTENT_DIR / FAULTS_FILE).require("turn_failed", str)
+
+    async def limited(message: M) -> Any:
         async with _semaphore(limit):
-            return await handle(message)
+            return await _whole_turn(handle, message, try_again, failed_turn)
 
     return limited
+
+
+FAULTS_FILE = "faults.yml"
+
+
+class TurnNotCompleted(Exception):
+    """A turn ended by a failed part, for a channel that answers it itself."""
+
+
+async def _whole_turn(
+    handle: Callable[[M], Awaitable[Any]],
+    message: M,
+    try_again: str,
+    failed_turn: Literal["answer", "raise"],
+) -> Any:
+    output = message.output_channel
+    held = HeldReplies(output)
+    message.output_channel = held
+    try:
+        with channel_turn():
+            result = await handle(message)
+    except TurnFailed as failure:
+        part, reason = failure.part, failure.reason
+    except Exception as error:
+        # Not a part we know: the Rasa server's own code. Its message can quote the user's text
+        # (a UnicodeEncodeError does), so only its kind and where it was raised are logged.
+        part, reason = "the Rasa server", f"{describe(error)} at {_raised_at(error)}"
+    else:
+        await held.release()
+        return result
+    finally:
+        message.output_channel = output
+    logger.error(
+        "A turn failed and was not kept (%s: %s); the user was asked to send it again.",
+        part,
+        reason,
+    )
+    if failed_turn == "raise":
+        raise TurnNotCompleted(part)
+    await output.send_text_message(message.sender_id, try_again)
+    return None
+
+
+def _raised_at(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+
+
+class HeldReplies(OutputChannel):
+    """A turn's replies, held until the turn has ended well, then sent in order; whatever is
+    sent once they are released (a reminder, say) goes straight through."""
+
+    def __init__(self, output: OutputChannel) -> None:
+        self.output = output
+        self._held: list[tuple[str, tuple[Any, ...], dict[str, Any]]] | None = []
+
+    def name(self) -> str:  # type: ignore[override]
+        # The channel's name picks the response variations (``channel:`` in the domain).
+        name: str = self.output.name()
+        return name
+
+    async def _send(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self._held is None:
+            await getattr(self.output, method)(*args, **kwargs)
+        else:
+            self._held.append((method, args, kwargs))
+
+    async def release(self) -> None:
+        held, self._held = self._held or [], None
+        for method, args, kwargs in held:
+            await getattr(self.output, method)(*args, **kwargs)
+
+    # Every way Rasa's OutputChannel sends, each held as it was asked.
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        await self._send("send_response", recipient_id, message)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._send("send_text_message", recipient_id, text, **kwargs)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._send("send_image_url", recipient_id, image, **kwargs)
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        await self._send("send_attachment", recipient_id, attachment, **kwargs)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._send("send_text_with_buttons", recipient_id, text, buttons, **kwargs)
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._send("send_quick_replies", recipient_id, text, quick_replies, **kwargs)
+
+    async def send_elements(
+        self, recipient_id: str, elements: Iterable[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._send("send_elements", recipient_id, elements, **kwargs)
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self._send("send_custom_json", recipient_id, json_message, **kwargs)

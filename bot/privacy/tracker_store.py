@@ -35,6 +35,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Query, Session, sessionmaker
 
 from bot.content import REPO_ROOT
@@ -42,12 +43,16 @@ from bot.db import create_sqlite_file_engine, is_sqlite_file
 from bot.guide.procedure import load_procedure
 from bot.privacy.masking import should_mask
 from bot.privacy.password_shape import MASK
+from bot.turn_failures import end_turn_if_in_one
 
 DEFAULT_TRACKER_STORE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}"
 # Conversations whose tracker stays in memory between turns. A long conversation's tracker is a
 # few hundred kilobytes; the oldest are dropped first, and a dropped one is read back from the
 # database, as any conversation is after a restart.
 RECENT_TRACKERS = 256
+# Seconds a read or write waits for another connection's lock on a SQLite file before failing.
+TRACKER_BUSY_TIMEOUT = 2.0
+STORE = "tracker store"
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -70,7 +75,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         if is_sqlite_file(url):
             # Rasa's own engine opens, and on closing checkpoints, the file for every query.
             self.engine.dispose()
-            self.engine: Engine = create_sqlite_file_engine(url)
+            self.engine: Engine = create_sqlite_file_engine(url, busy_timeout=TRACKER_BUSY_TIMEOUT)
             self.sessionmaker = sessionmaker(bind=self.engine)
         self._sensitive_step = next(
             step.number for step in load_procedure().steps if step.sensitive_input
@@ -84,6 +89,24 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The conversation's latest session: the tracker kept from its last turn when nothing
         has been written since, else read back from the database as Rasa does."""
+        try:
+            return await self._retrieve_latest(sender_id)
+        except SQLAlchemyError as error:
+            end_turn_if_in_one(STORE, error)
+            raise
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Writes the turn's new events (with password-shaped messages masked), or none."""
+        try:
+            await self._save_new_events(tracker)
+        except SQLAlchemyError as error:
+            # What was kept in memory for the conversation was taken by the turn: the next
+            # turn reads the database again.
+            self._recent.forget(tracker.sender_id)
+            end_turn_if_in_one(STORE, error)
+            raise
+
+    async def _retrieve_latest(self, sender_id: str) -> DialogueStateTracker | None:
         # The last row is read before the events: a row written in between makes the kept
         # tracker look out of date (read back next time), never the other way round.
         last_row = self._last_row(sender_id)
@@ -94,7 +117,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             StoredPart.mark(tracker, len(tracker.events), last_row)
         return tracker
 
-    async def save(self, tracker: DialogueStateTracker) -> None:
+    async def _save_new_events(self, tracker: DialogueStateTracker) -> None:
         stored = StoredPart.of(tracker)
         mask_password_messages(tracker, self._sensitive_step, stored.events if stored else 0)
         if stored is None or self.event_broker is not None:
