@@ -252,6 +252,7 @@ def test_a_call_is_refused_before_its_body_is_read(product: Product) -> None:
 def test_the_real_rasa_server_still_runs_actions(product: Product) -> None:
     sender, code = queue_a_case(product)  # five turns, every one through the action server
     assert product.cases()[code] == (sender, "queued")
+    assert product.settings.action_server_token not in product.log_path.read_text()
 
 
 def test_a_killed_action_server_is_restarted_and_the_others_keep_running(
