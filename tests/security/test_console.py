@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -432,3 +433,51 @@ def test_a_bad_public_url_stops_the_console_in_one_line(
     assert (finished.returncode, finished.stderr) == (
         2, f"python -m bot.console: error: {error}\n"
     )
+
+
+def test_the_pages_work_in_a_browser_under_the_policy(agents: Database) -> None:
+    """Chromium reports no policy violation while the console's pages load, style themselves and
+    update live (the script and its event stream are allowed, nothing else is needed)."""
+    from playwright.async_api import async_playwright, expect
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail(f"Debian's Chromium is missing at {chromium}: `make browser` installs it")
+    running = start_console(agents, hasher=CHEAP_HASHER)
+    store = CaseStore(agents)
+
+    async def visit() -> tuple[list[str], str]:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(chromium), headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
+            try:
+                page = await browser.new_page()
+                messages: list[str] = []
+                page.on("console", lambda message: messages.append(message.text))
+                await page.goto(f"{running.url}/login")
+                await page.get_by_label("Username").fill("alice")
+                await page.get_by_label("Password").fill(PASSWORD)
+                await page.get_by_role("button", name="Log in").click()
+                await expect(page.get_by_text("Logged in as")).to_be_visible()
+                case = await asyncio.to_thread(
+                    store.open_case, channel="chat", conversation_id="under-the-policy",
+                    actor="assistant", reason="the user asked for a person",
+                    status=CaseStatus.QUEUED,
+                )
+                # Arrives without a reload: the script ran and its stream connected.
+                await expect(page.get_by_role("link", name=case.code)).to_be_visible()
+                await page.get_by_role("link", name=case.code).click()
+                await expect(page.get_by_role("heading", name="Conversation")).to_be_visible()
+                font = await page.evaluate("getComputedStyle(document.body).fontFamily")
+                return messages, str(font)
+            finally:
+                await browser.close()
+
+    try:
+        messages, font = asyncio.run(visit())
+    finally:
+        running.stop()
+    assert [text for text in messages if "Content Security Policy" in text] == []
+    assert "system-ui" in font  # the stylesheet applied
