@@ -9,22 +9,27 @@ import contextlib
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 import jsonschema
 import pytest
+import rasa
+import rasa.core.actions.action
 import rasa.core.run
 from aiohttp import web
 from jsonschema import ValidationError
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionExecutionRejected,
@@ -58,6 +63,7 @@ from sanic import Sanic
 from bot import patched_rasa
 from bot.content import REPO_ROOT
 from bot.patched_rasa import patches
+from bot.turn_failures import TurnFailed, channel_turn
 
 MODEL = REPO_ROOT / "models" / "lorex.tar.gz"
 
@@ -478,3 +484,85 @@ async def test_calls_to_the_action_server_reuse_one_connection() -> None:
     assert [{**seen, "client_port": None} for seen in ours] == strip
     assert [seen["body"] for seen in ours] == [{"call": n} for n in range(3)]
     assert ours[0]["authorization"] == aiohttp.BasicAuth("rasa", "s3cret").encode()
+
+
+@contextlib.asynccontextmanager
+async def never_answering_server() -> AsyncIterator[str]:
+    """A real socket on loopback that takes connections and requests in and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/webhook"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def run_session_start(url: str) -> list[Event]:
+    domain = Domain.load(REPO_ROOT / "domain")
+    tracker = DialogueStateTracker.from_events("owner-1", [], domain.slots)
+    action = RemoteAction("action_session_start", EndpointConfig(url))
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    return await action.run(CollectingOutputChannel(), nlg, tracker, domain)
+
+
+async def test_an_action_call_gives_up_after_its_timeout_and_inside_a_turn_ends_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rasa's RemoteAction.run passes the module's DEFAULT_REQUEST_TIMEOUT to every call.
+    assert "DEFAULT_REQUEST_TIMEOUT" in RemoteAction.run.__code__.co_names
+    monkeypatch.setenv("ACTION_CALL_TIMEOUT_SECONDS", "0.5")
+    async with never_answering_server() as url:
+        with rasa_patched():
+            started = time.monotonic()
+            with pytest.raises(asyncio.TimeoutError):  # outside a turn: what Rasa raised
+                await run_session_start(url)
+            assert time.monotonic() - started < 5
+            with channel_turn(), pytest.raises(TurnFailed) as failed:
+                await run_session_start(url)
+    assert failed.value.part == "action server, action_session_start"
+    assert failed.value.reason == "no answer in time"
+
+
+async def test_a_form_s_rejection_is_still_rasa_s_inside_a_turn() -> None:
+    async def reject(_request: web.Request) -> web.Response:
+        body = {"action_name": "action_session_start", "error": "not now"}
+        return web.json_response(body, status=400)
+
+    app = web.Application()
+    app.router.add_post("/webhook", reject)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        with rasa_patched(), channel_turn(), pytest.raises(ActionExecutionRejection):
+            await run_session_start(f"http://127.0.0.1:{runner.addresses[0][1]}/webhook")
+    finally:
+        await runner.cleanup()
+
+
+def test_the_turn_fault_patches_have_a_setting_a_switch_and_a_version_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fault_patches = {(RemoteAction, "run"), (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT")}
+    assert fault_patches <= {(owner, name) for owner, name, _ in patches()}
+    assert patched_rasa.action_call_timeout() == patched_rasa.DEFAULT_ACTION_CALL_TIMEOUT
+    for bad in ("0", "-3", "ten", "301"):
+        monkeypatch.setenv("ACTION_CALL_TIMEOUT_SECONDS", bad)
+        with pytest.raises(ValueError, match="ACTION_CALL_TIMEOUT_SECONDS"):
+            patches()
+    monkeypatch.delenv("ACTION_CALL_TIMEOUT_SECONDS")
+    monkeypatch.setenv("RASA_TURN_FAULT_PATCHES", "off")
+    assert not fault_patches & {(owner, name) for owner, name, _ in patches()}
+    monkeypatch.setenv("RASA_TURN_FAULT_PATCHES", "on")
+    monkeypatch.setattr(rasa, "__version__", "3.7.0")
+    with pytest.raises(RuntimeError, match=r"checked against Rasa 3\.6\.21, not 3\.7\.0"):
+        patches()
