@@ -49,21 +49,22 @@ def public_url(environ: Mapping[str, str]) -> str:
         return ""
     try:
         parts = urlsplit(raw)
-        usable = (
-            parts.scheme in ("http", "https")
-            and bool(parts.hostname)
-            and parts.path in ("", "/")
-            and not (parts.query or parts.fragment or parts.username or parts.password)
-        )
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError:
-        usable = False
-    if not usable:
+        parts = urlsplit("")
+    if parts.username or parts.password:  # never echo a password into the log
+        raise ValueError("CONSOLE_PUBLIC_URL must not carry a user name or password")
+    if not (
+        parts.scheme in ("http", "https")
+        and parts.hostname
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment)
+    ):
         raise ValueError(
             "CONSOLE_PUBLIC_URL must be the console's address starting with https:// (or "
             f"http://), such as https://console.example.com, not {raw!r}"
         )
-    return raw.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def build_console(environ: Mapping[str, str]) -> tuple[Console, Settings]:

@@ -419,6 +419,8 @@ def test_cookies_are_not_secure_over_plain_http(console_url: str) -> None:
         ("https://console.example.com/agents?x=1", "CONSOLE_PUBLIC_URL must be the console's "
          "address starting with https:// (or http://), such as https://console.example.com, not "
          "'https://console.example.com/agents?x=1'"),
+        ("https://admin:hunter2@console.example.com",
+         "CONSOLE_PUBLIC_URL must not carry a user name or password"),
     ],
 )
 def test_a_bad_public_url_stops_the_console_in_one_line(
