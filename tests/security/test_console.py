@@ -1,4 +1,3 @@
-# SQLAlchemy 1.4 ships without type information; its names are typed as Any here.
 # mypy: disable-error-code="import-untyped"
 """The agent console withstands password guessing, and its pages resist framing and injection.
 
