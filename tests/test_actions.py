@@ -23,7 +23,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from actions.device_id import ActionConcludeDeviceId, ActionStartCase, ValidateDeviceIdForm
+from actions.device_id import (
+    RESPONSE_VARIABLES,
+    ActionConcludeDeviceId,
+    ActionStartCase,
+    ValidateDeviceIdForm,
+)
 from actions.guide import ActionResetGuide
 from actions.handoff import ActionCloseCase, ActionQueueCase
 from actions.release import (
@@ -37,6 +42,7 @@ from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
 from bot.content import REPO_ROOT
 from bot.db import Database
+from bot.devices.check_limits import Limits
 from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.guide.procedure import load_procedure
@@ -95,6 +101,11 @@ def nlg() -> TemplatedNaturalLanguageGenerator:
 def entity_extractor() -> DeviceIdEntityExtractor:
     return DeviceIdEntityExtractor({})
 
+
+# What rasa_sdk puts in every message besides the response's variables.
+MESSAGE_FIELDS = {
+    "text", "buttons", "elements", "custom", "template", "response", "image", "attachment"
+}
 
 CACHED_SERVICES = (
     services.database,
@@ -436,6 +447,9 @@ async def test_a_recorder_with_its_own_route_ends_the_form(
             "utter_device_id_wrong_pattern",
             {"grouped": "NDX8 1027 3945 KXQ", "example": "ND4810273945KXQ"},
         ),
+        # Far from every pattern (a password typed on the phone, where no guard reads it):
+        # refused without reading it back.
+        ("Meadow7Lark9", "utter_device_id_wrong_shape", {"example": "LRX104592837"}),
     ],
 )
 async def test_a_refused_device_id_is_explained_and_counted(
@@ -460,6 +474,30 @@ async def test_a_refused_device_id_is_explained_and_counted(
     for name, value in variables.items():
         if "{" + name + "}" in template:
             assert value in shown
+    # Nothing else travels with the message into the conversation's events.
+    assert set(message) - MESSAGE_FIELDS <= set(RESPONSE_VARIABLES[response])
+
+
+async def test_the_limit_on_failed_checks_ends_the_form_and_says_why(
+    store: CaseStore, domain: DomainDict, entity_extractor: DeviceIdEntityExtractor
+) -> None:
+    limit = Limits().per_conversation  # the product's default
+    for _ in range(limit):
+        result, _ = await validate(domain, entity_extractor, UNREGISTERED_ID)
+        assert result["device_id_attempts"] == 1
+    # The same conversation, a new form run (attempts back at 0): still nothing is checked.
+    result, messages = await validate(domain, entity_extractor, N_SERIES["device_id"])
+    assert result == {
+        "device_id": None,
+        "device_id_limited": True,
+        "device_id_outcome": "exhausted",
+        "requested_slot": None,
+    }
+    assert messages == []
+    _, said = await conclude(
+        domain, entity_extractor, {"device_id_outcome": "exhausted", "device_id_limited": True}
+    )
+    assert responses(said) == ["utter_device_id_limit"]
 
 
 async def test_no_device_id_at_all_is_not_counted(

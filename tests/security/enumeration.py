@@ -134,12 +134,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rasa_url")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--only", choices=["conversation", "fresh", "photos"])
     args = parser.parse_args()
-    for name, measure in [
-        ("one conversation", one_conversation),
-        ("fresh senders (4 threads)", fresh_senders),
-        ("label photos (4 threads)", label_photos),
+    for key, name, measure in [
+        ("conversation", "one conversation", one_conversation),
+        ("fresh", "fresh senders (4 threads)", fresh_senders),
+        ("photos", "label photos (4 threads)", label_photos),
     ]:
+        if args.only not in (None, key):
+            continue
         tally = measure(args.rasa_url, args.seconds)
         per_minute = tally.checked * 60 / args.seconds
         print(
