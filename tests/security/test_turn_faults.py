@@ -59,6 +59,7 @@ from rasa.utils.endpoints import EndpointConfig
 from bot import patched_rasa
 from bot.db import migrate
 from bot.serve import Settings
+from tests.chat_user import ChatUser
 from tests.running_product import REPO, free_port, running_product
 from tests.test_patched_rasa import rasa_patched
 
@@ -175,7 +176,10 @@ def test_a_turn_while_the_tracker_database_is_locked_is_refused_and_can_be_sent_
     before = product.log_size()
 
     with locked(product.tracker_db):
-        assert product.texts(sender, FORGOT) == TRY_AGAIN
+        started = time.monotonic()
+        reply = product.texts(sender, FORGOT)
+        print(f"tracker database locked: {reply!r} after {time.monotonic() - started:.1f} s")
+    assert reply == TRY_AGAIN
 
     # Nothing of the failed turn was kept, in the database or in memory: the conversation reads
     # back as before, and the message sent again is answered and stored once.
@@ -188,6 +192,26 @@ def test_a_turn_while_the_tracker_database_is_locked_is_refused_and_can_be_sent_
     assert FORGOT not in log
 
 
+async def test_a_web_chat_turn_that_cannot_be_stored_sends_none_of_its_replies(
+    product: Product,
+) -> None:
+    # The turn's answer was worked out in full; only storing it failed. The web chat is sent
+    # replies as they are made, so before the turn ended the user had an answer to a turn
+    # that is not kept.
+    user = ChatUser(product.settings)
+    await user.connect()
+    try:
+        await user.say("hi", until=(GREETING,))
+        with locked(product.tracker_db):
+            messages = await user.say(FORGOT, until=(TRY_AGAIN,))
+        await asyncio.sleep(1.0)  # anything sent after the apology arrives meanwhile
+        assert [m.get("text") for m in messages + user.drain()] == [TRY_AGAIN]
+        await user.say(FORGOT, until=(ASKS_FOR_DEVICE_ID,))
+        assert product.user_texts(user.session_id) == ["hi", FORGOT]
+    finally:
+        await user.client.disconnect()
+
+
 def test_a_new_conversation_while_the_product_database_is_locked_starts_properly_later(
     product: Product,
 ) -> None:
@@ -195,7 +219,9 @@ def test_a_new_conversation_while_the_product_database_is_locked_starts_properly
     before = product.log_size()
 
     with locked(product.product_db):
+        started = time.monotonic()
         reply = product.texts(sender, FORGOT)
+        print(f"product database locked: {reply!r} after {time.monotonic() - started:.1f} s")
     assert "didn't catch that" not in reply
     assert reply == TRY_AGAIN
     assert product.stored_events(sender) == []
@@ -229,7 +255,8 @@ def test_a_hung_action_server_costs_its_turn_the_timeout_and_stalls_no_one_else(
         reply = hung_turn.result()
         failed_after = time.monotonic() - started
 
-    print(f"failed after {failed_after:.1f} s; another conversation waited {other_waited:.2f} s")
+    print(f"action server hung: {reply!r} after {failed_after:.1f} s; meanwhile another")
+    print(f"conversation's turn was answered in {other_waited:.2f} s")
     assert reply == TRY_AGAIN
     assert failed_after < ACTION_CALL_TIMEOUT + 5
     assert other_waited < 2.0
