@@ -4,7 +4,6 @@ persistent session, as the widget uses it."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -16,24 +15,40 @@ REPLY_SECONDS = 120  # Rasa on a busy two-core machine
 
 
 class ChatUser:
-    """A web chat visitor on the real socket.io channel, with a persistent session."""
+    """A web chat visitor on the real socket.io channel, with a persistent session.
 
-    def __init__(self, settings: Settings) -> None:
+    The server issues the session id; ``session_id`` is what it confirmed. Pass one to ask for
+    it back, as the widget does after a reload (the server confirms it only if it issued it).
+    """
+
+    def __init__(self, settings: Settings, session_id: Any = None) -> None:
         self.settings = settings
-        self.session_id = uuid.uuid4().hex
+        self.requested_session_id = session_id
+        self._confirmed: str | None = None
         self.client = socketio.AsyncClient()
         self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.errors: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.client.on("bot_uttered", self.received.put_nowait)
+        self.client.on("chat_error", self.errors.put_nowait)
 
-    async def connect(self) -> None:
+    @property
+    def session_id(self) -> str:
+        if self._confirmed is None:
+            raise RuntimeError("not connected: no session was confirmed yet")
+        return self._confirmed
+
+    async def connect(self) -> str:
+        """Connects and asks for the session; returns the session id the server confirmed."""
         confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
         # Long-polling: the engineio client cannot open websockets with the aiohttp Rasa pins.
         await self.client.connect(
             self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
         )
-        await self.client.emit("session_request", {"session_id": self.session_id})
-        assert await asyncio.wait_for(confirmed, 10) == self.session_id
+        await self.client.emit("session_request", {"session_id": self.requested_session_id})
+        self._confirmed = await asyncio.wait_for(confirmed, 10)
+        assert isinstance(self._confirmed, str) and self._confirmed
+        return self._confirmed
 
     async def say(self, message: str, *, until: tuple[str, ...]) -> list[dict[str, Any]]:
         await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
@@ -54,6 +69,13 @@ class ChatUser:
             if predicate(message):
                 return message
             skipped.append(message)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every message received and not read yet."""
+        messages = []
+        while not self.received.empty():
+            messages.append(self.received.get_nowait())
+        return messages
 
     async def _next(self, what: str, so_far: list[dict[str, Any]]) -> dict[str, Any]:
         try:

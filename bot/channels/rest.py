@@ -2,6 +2,10 @@
 
 Rasa's own channel answers a malformed body with an HTML page, a missing message with silence,
 and lets the client name any input channel (so a web client could pass itself off as the phone).
+It also takes any sender (one with ``/`` or ``?`` names another conversation in Rasa's API, one
+longer than the case table's column breaks case creation; :mod:`bot.conversation_ids`) and any
+text (a lone surrogate crashes NLU): both get a 400 here. Each message carries the client's
+address as the server sees it (:mod:`bot.channels.client`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import conversation_ids
+from bot.channels.chat_input import text_problem
+from bot.channels.client import with_client_address
 from bot.channels.turns import limit_turns
-
-MAX_SENDER_LENGTH = 255  # the tracker store's sender_id column
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -35,24 +40,28 @@ class RestChannel(RestInput):
         sender = _body(req).get("sender")
         if not isinstance(sender, str) or not sender.strip():
             raise InvalidUsage("'sender' is required: a non-empty string naming the conversation")
-        if len(sender) > MAX_SENDER_LENGTH:
-            raise InvalidUsage(f"'sender' is longer than {MAX_SENDER_LENGTH} characters")
+        problem = conversation_ids.problem(sender)
+        if problem is not None:
+            raise InvalidUsage(f"'sender' cannot name a conversation: {problem}")
         return sender
 
     def _extract_message(self, req: Request) -> str | None:
         message = _body(req).get("message")
         if not isinstance(message, str):
             raise InvalidUsage("'message' is required: the user's text, as a string")
+        problem = text_problem(message)
+        if problem is not None:
+            raise InvalidUsage(f"'message' cannot be read: {problem}")
         return message
 
     def _extract_input_channel(self, req: Request) -> str:
         return str(self.name())
 
-    def get_metadata(self, request: Request) -> dict[str, Any] | None:
+    def get_metadata(self, request: Request) -> dict[str, Any]:
         metadata = _body(request).get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidUsage("'metadata' must be a JSON object")
-        return metadata
+        return with_client_address(metadata, request)
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]

@@ -3,6 +3,11 @@ channel's deposit endpoint.
 
 The temporary password travels once, over the loopback connection, into the Rasa process's
 memory (:mod:`bot.channels.handoff`); what Rasa's API and tracker see is its reference only.
+
+A conversation id goes into API paths as one encoded segment, and an id Rasa's API would read
+as another conversation is refused (:mod:`bot.conversation_ids`): a sender such as
+``x/tracker/events?`` once let a take-over pause ``x``. Errors never repeat the id (a web chat's
+id is its session secret).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.conversation_ids import UnusableConversationId, path_segment
 from bot.handoff.temporary_password import TemporaryPassword
 
 # Intents the console triggers (domain/handoff.yml); the EXTERNAL_ prefix keeps them out of NLU.
@@ -26,6 +32,10 @@ HANDED_BACK = "EXTERNAL_handed_back"
 
 class AssistantUnreachable(RuntimeError):
     """The Rasa server did not take the request; the message says what failed."""
+
+
+class UnaddressableConversation(AssistantUnreachable):
+    """The conversation id cannot be put into a Rasa API path; nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ class RasaBridge:
         await self._append_events(conversation_id, [{"event": "resume"}])
         await self._request(
             "POST",
-            f"/conversations/{conversation_id}/trigger_intent",
+            "/trigger_intent",
+            conversation=conversation_id,
             params={"output_channel": "latest"},
             json={"name": intent, "entities": entities or {}},
         )
@@ -97,7 +108,7 @@ class RasaBridge:
         await self._append_events(conversation_id, [event], send=True)
 
     async def transcript(self, conversation_id: str) -> list[TranscriptLine]:
-        tracker = await self._request("GET", f"/conversations/{conversation_id}/tracker")
+        tracker = await self._request("GET", "/tracker", conversation=conversation_id)
         lines: list[TranscriptLine] = []
         for event in tracker.get("events", []) if isinstance(tracker, dict) else []:
             kind = event.get("event")
@@ -118,7 +129,7 @@ class RasaBridge:
     ) -> None:
         params = {"output_channel": "latest", "execute_side_effects": "true"} if send else {}
         await self._request(
-            "POST", f"/conversations/{conversation_id}/tracker/events", params=params, json=events
+            "POST", "/tracker/events", conversation=conversation_id, params=params, json=events
         )
 
     async def _request(
@@ -126,11 +137,23 @@ class RasaBridge:
         method: str,
         path: str,
         *,
+        conversation: str | None = None,
         params: dict[str, str] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
         with_token: bool = True,
     ) -> Any:
+        """``path`` is under ``/conversations/<conversation>`` when ``conversation`` is given."""
+        shown = path  # what an error says: never the conversation id
+        if conversation is not None:
+            try:
+                segment = path_segment(conversation)
+            except UnusableConversationId as exc:
+                raise UnaddressableConversation(
+                    f"this conversation id cannot be used with the assistant's API ({exc})"
+                ) from exc
+            shown = f"/conversations/…{path}"
+            path = f"/conversations/{segment}{path}"
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         query = dict(params or {})
@@ -142,8 +165,10 @@ class RasaBridge:
             ) as response:
                 if response.status >= 400:
                     detail = (await response.text())[:200]
+                    if conversation is not None:
+                        detail = detail.replace(conversation, "…")
                     raise AssistantUnreachable(
-                        f"the assistant refused {method} {path}: HTTP {response.status} {detail}"
+                        f"the assistant refused {method} {shown}: HTTP {response.status} {detail}"
                     )
                 if response.content_type == "application/json":
                     return await response.json()
