@@ -6,6 +6,8 @@ the masking tracker store writing real Rasa trackers to SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,17 +26,20 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.content import REPO_ROOT
 from bot.guide.procedure import load_procedure
 from bot.privacy.masking import NAVIGATION_INTENTS, SHARE_PASSWORD_INTENT, should_mask
 from bot.privacy.password_shape import MASK, is_password_like_token, looks_like_password
 from bot.privacy.tracker_store import (
+    TRACKER_BUSY_TIMEOUT,
     MaskingSQLTrackerStore,
     RecentTrackers,
     StoredPart,
     mask_password_messages,
 )
+from bot.turn_failures import TurnFailed, channel_turn
 from tests.conftest import POSTGRES_URL, PostgresServer
 
 DEVICE_ID = "ND4810273945KXQ"
@@ -549,6 +554,36 @@ async def test_a_sqlite_tracker_store_keeps_its_connections_in_write_ahead_log_m
         assert retrieved is not None and user_texts(retrieved) == KEPT
     finally:
         store.engine.dispose()
+
+
+async def test_a_sqlite_store_locked_by_another_connection_ends_a_turn_and_keeps_nothing(
+    tmp_path: Path, domain: Domain
+) -> None:
+    database = tmp_path / "tracker.db"
+    store = MaskingSQLTrackerStore(domain=domain, host=f"sqlite:///{database}")
+    lock = sqlite3.connect(database, isolation_level=None)
+    try:
+        await store.save(tracker_of(conversation()[:3], domain, sender_id="owner-lock"))
+        tracker = await store.retrieve("owner-lock")  # handed out: the turn now owns it
+        assert tracker is not None
+        tracker.update(UserUttered("what is the next step?", {"name": "step_help"}))
+        lock.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        with channel_turn(), pytest.raises(TurnFailed) as failed:
+            await store.save(tracker)
+        waited = time.monotonic() - started
+        with pytest.raises(OperationalError):  # outside a channel turn: Rasa's API's error
+            await store.save(tracker)
+        lock.execute("ROLLBACK")
+    finally:
+        lock.close()
+    assert failed.value.part == "tracker store"
+    assert failed.value.reason == "OperationalError: database is locked"
+    assert "what is the next step" not in str(failed.value)
+    assert TRACKER_BUSY_TIMEOUT <= waited < TRACKER_BUSY_TIMEOUT + 3  # bounded, then it fails
+    retrieved = await store.retrieve("owner-lock")  # from the database, not the failed turn
+    assert retrieved is not None and "what is the next step?" not in user_texts(retrieved)
+    store.engine.dispose()
 
 
 async def test_retrieve_gives_back_the_masked_conversation(
