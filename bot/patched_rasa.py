@@ -62,7 +62,8 @@ connections above:
   answered "Sorry, I didn't catch that" and was never done. A form's rejection of a value
   (``ActionExecutionRejection``) is part of the dialogue and is left to Rasa.
 - An action call is given up after ``ACTION_CALL_TIMEOUT_SECONDS`` (10 s), not Rasa's five
-  minutes: a hung action server held a user (and one of the turns at once) that long.
+  minutes: a hung action server held a user (and one of the turns at once) that long. A call
+  that takes over a second gives its turn's place to the next turn while it waits.
 - A kept connection the action server has closed (it was restarted while the Rasa server was
   busy, so the close was not seen yet) is not used: a connection taken from the pool is first
   checked for an end-of-stream from the peer, and a closed one is dropped and the call goes on
@@ -106,6 +107,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from sanic import Sanic
 
+from bot.channels.turns import waiting_elsewhere
 from bot.nlu.parse_memo import ParseMemo
 from bot.turn_failures import end_turn_if_in_one
 
@@ -405,10 +407,11 @@ async def _run_remote_action(
     tracker: DialogueStateTracker,
     domain: Domain,
 ) -> list[Event]:
-    # RemoteAction.run; inside a channel's turn, a failed call ends the turn.
+    # RemoteAction.run; inside a channel's turn, a failed call ends the turn, and a slow one
+    # gives the turn's place to another meanwhile (bot.channels.turns).
     try:
-        events: list[Event] = await _rasa_run_remote_action(
-            self, output_channel, nlg, tracker, domain
+        events: list[Event] = await waiting_elsewhere(
+            _rasa_run_remote_action(self, output_channel, nlg, tracker, domain)
         )
     except ActionExecutionRejection:
         raise

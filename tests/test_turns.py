@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 
+from bot.channels import turns
 from bot.channels.turns import (
     DEFAULT_TURNS_AT_ONCE,
     TurnNotCompleted,
@@ -170,3 +171,43 @@ async def test_outside_a_channel_turn_a_failure_stays_the_caller_s_error() -> No
     # Rasa's HTTP API (the agent console's calls) answers it with an error status.
     assert not in_channel_turn()
     end_turn_if_in_one("tracker store", RuntimeError("database is locked"))  # returns
+
+
+async def test_a_turn_waiting_long_on_the_action_server_lets_the_next_one_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "1")
+    monkeypatch.setattr(turns, "SLOW_CALL", 0.1)
+    finished: list[str] = []
+    action_server_answers = asyncio.Event()
+
+    async def handle(message: UserMessage) -> None:
+        if message.text == "0":
+            await turns.waiting_elsewhere(action_server_answers.wait())  # hung
+        else:
+            await turns.waiting_elsewhere(asyncio.sleep(0.01))  # answered at once
+        finished.append(message.text or "")
+
+    limited = limit_turns(handle)
+    hung = asyncio.ensure_future(limited(turn(0)))
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(asyncio.gather(limited(turn(1)), limited(turn(2))), timeout=2)
+    assert finished == ["1", "2"]  # the place was given up while the call hung
+    action_server_answers.set()
+    await asyncio.wait_for(hung, timeout=2)
+    assert finished == ["1", "2", "0"]
+    assert turns._semaphore(1)._value == 1  # every place given back, none twice
+
+
+async def test_a_quick_call_keeps_the_turn_s_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "1")
+    order: list[str] = []
+
+    async def handle(message: UserMessage) -> None:
+        order.append(f"start {message.text}")
+        await turns.waiting_elsewhere(asyncio.sleep(0.05))
+        order.append(f"end {message.text}")
+
+    limited = limit_turns(handle)
+    await asyncio.gather(limited(turn(0)), limited(turn(1)))
+    assert order == ["start 0", "end 0", "start 1", "end 1"]

@@ -8,6 +8,11 @@ With only a few turns in progress, the core is just as busy (one turn computes w
 waits for the action server) and the others wait once, in the order they came, before they
 start. Below the limit nothing changes.
 
+A turn whose call to the action server takes longer than ``SLOW_CALL`` seconds (a call takes
+milliseconds when all is well) gives its place to the next turn while it waits, and waits in
+line for a place again once answered: an action server that hangs costs the turns that call it
+the action-call timeout, and no one else a thing.
+
 The chat and phone channels pass their turns through :func:`limit_turns`; ``RASA_TURNS_AT_ONCE``
 sets the limit.
 
@@ -26,6 +31,7 @@ import os
 import traceback
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -41,6 +47,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_TURNS_AT_ONCE = 2
 
 M = TypeVar("M", bound=UserMessage)
+T = TypeVar("T")
+
+# Seconds an action call may take before its turn gives its place to the next one.
+SLOW_CALL = 1.0
 
 _in_progress: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
@@ -79,10 +89,57 @@ def limit_turns(
     try_again = load_mapping(CONTENT_DIR / FAULTS_FILE).require("turn_failed", str)
 
     async def limited(message: M) -> Any:
-        async with _semaphore(limit):
+        place = _Place(_semaphore(limit))
+        await place.take()
+        token = _current_place.set(place)
+        try:
             return await _whole_turn(handle, message, try_again, failed_turn)
+        finally:
+            _current_place.reset(token)
+            place.give_back()
 
     return limited
+
+
+class _Place:
+    """A turn's place among those the server works on at once, while it holds one."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self.held = False
+
+    async def take(self) -> None:
+        await self._semaphore.acquire()
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()
+
+
+_current_place: ContextVar[_Place | None] = ContextVar("lorex_turn_place", default=None)
+
+
+async def waiting_elsewhere(call: Awaitable[T]) -> T:
+    """``call`` (to the action server), awaited; if it takes longer than ``SLOW_CALL``, the turn
+    gives its place to the next one meanwhile and waits in line for one again afterwards."""
+    place = _current_place.get()
+    if place is None or not place.held:
+        return await call
+    task = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait({task}, timeout=SLOW_CALL)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    place.give_back()
+    try:
+        return await task
+    finally:
+        await place.take()
 
 
 FAULTS_FILE = "faults.yml"

@@ -12,8 +12,9 @@ the product withstands it this way:
   so sending it again once the part is back is stored once, and a new conversation starts its
   session properly;
 - the operator gets one error line naming the part that failed, never the user's text;
-- an action server that never answers costs the waiting user the action-call timeout (10 s),
-  not Rasa's five minutes, and other conversations are answered meanwhile;
+- an action server that never answers costs the users waiting on it the action-call timeout
+  (10 s), not Rasa's five minutes, and other conversations are answered meanwhile, even when
+  those waiting are as many as the turns the server works on at once;
 - a kept-open connection to an action server that was restarted is retried once.
 
 How: the whole product runs as ``make run`` starts it (``tests/running_product.py``). A database
@@ -57,6 +58,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import patched_rasa
+from bot.channels.turns import DEFAULT_TURNS_AT_ONCE
 from bot.db import migrate
 from bot.serve import Settings
 from tests.chat_user import ChatUser
@@ -237,33 +239,39 @@ def test_a_new_conversation_while_the_product_database_is_locked_starts_properly
     assert FORGOT not in log
 
 
-def test_a_hung_action_server_costs_its_turn_the_timeout_and_stalls_no_one_else(
+def test_a_hung_action_server_costs_its_turns_the_timeout_and_stalls_no_one_else(
     product: Product,
 ) -> None:
     other = new_sender()
     assert GREETING in product.texts(other, "hi")  # its session started: "hi" needs no action
-    sender = new_sender()
+    # As many new conversations as the server works on at once, each waiting on the action
+    # server for its session start.
+    senders = [new_sender() for _ in range(DEFAULT_TURNS_AT_ONCE)]
     before = product.log_size()
 
-    with hung(product.settings.actions_port), ThreadPoolExecutor(1) as pool:
+    with hung(product.settings.actions_port), ThreadPoolExecutor(len(senders)) as pool:
         started = time.monotonic()
-        hung_turn = pool.submit(product.texts, sender, FORGOT, 4 * ACTION_CALL_TIMEOUT)
-        time.sleep(1.0)  # the new conversation's session start is waiting on the action server
+        hung_turns = [
+            pool.submit(product.texts, sender, FORGOT, 4 * ACTION_CALL_TIMEOUT)
+            for sender in senders
+        ]
+        time.sleep(1.5)
         other_started = time.monotonic()
         assert GREETING in product.texts(other, "hi")
         other_waited = time.monotonic() - other_started
-        reply = hung_turn.result()
+        replies = [turn.result() for turn in hung_turns]
         failed_after = time.monotonic() - started
 
-    print(f"action server hung: {reply!r} after {failed_after:.1f} s; meanwhile another")
+    print(f"action server hung: {replies[0]!r} after {failed_after:.1f} s; meanwhile another")
     print(f"conversation's turn was answered in {other_waited:.2f} s")
-    assert reply == TRY_AGAIN
+    assert replies == [TRY_AGAIN] * len(senders)
     assert failed_after < ACTION_CALL_TIMEOUT + 5
     assert other_waited < 2.0
     assert any("action server" in line for line in error_lines(product.log_since(before)))
-    # Once it answers again, the conversation starts as if nothing had happened.
-    assert ASKS_FOR_DEVICE_ID in product.texts(sender, FORGOT)
-    assert product.user_texts(sender) == [FORGOT]
+    # Once it answers again, the conversations start as if nothing had happened.
+    for sender in senders:
+        assert ASKS_FOR_DEVICE_ID in product.texts(sender, FORGOT)
+        assert product.user_texts(sender) == [FORGOT]
 
 
 def start_action_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
