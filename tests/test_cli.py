@@ -35,10 +35,10 @@ def test_migrate_says_what_it_did(
 
     assert first == (
         0,
-        f"Database at {shown}: schema upgraded from an empty database to revision 0002\n",
+        f"Database at {shown}: schema upgraded from an empty database to revision 0003\n",
         "",
     )
-    assert again == (0, f"Database at {shown}: schema up to date (revision 0002)\n", "")
+    assert again == (0, f"Database at {shown}: schema up to date (revision 0003)\n", "")
 
 
 def test_migrate_uses_database_url_from_the_environment(
@@ -153,7 +153,7 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
 
     assert (finished.returncode, finished.stderr) == (0, "")
     assert finished.stdout == (
-        f"Database at {url}: schema upgraded from an empty database to revision 0002\n"
+        f"Database at {url}: schema upgraded from an empty database to revision 0003\n"
     )
 
 
