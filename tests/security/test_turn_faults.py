@@ -15,7 +15,9 @@ the product withstands it this way:
 - an action server that never answers costs the users waiting on it the action-call timeout
   (10 s), not Rasa's five minutes, and other conversations are answered meanwhile, even when
   those waiting are as many as the turns the server works on at once;
-- a kept-open connection to an action server that was restarted is retried once.
+- a kept-open connection to an action server that was restarted is not used for the next call;
+- on the phone, where there is nothing to "send again", the caller hears the phone channel's own
+  apology (``technical_problem`` in ``data/content/phone.yml``).
 
 How: the whole product runs as ``make run`` starts it (``tests/running_product.py``). A database
 is locked by holding ``BEGIN EXCLUSIVE`` on another SQLite connection, as a backup tool or a stuck
@@ -64,6 +66,7 @@ from bot.serve import Settings
 from tests.chat_user import ChatUser
 from tests.running_product import REPO, free_port, running_product
 from tests.test_patched_rasa import rasa_patched
+from tests.test_phone_end_to_end import CONTENT, PUBLIC, TOKEN, Twilio, spoken
 
 TRY_AGAIN: str = yaml.safe_load((REPO / "data" / "content" / "faults.yml").read_text())[
     "turn_failed"
@@ -146,6 +149,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
         folder,
         database_url=f"sqlite:///{product_db}",
         tracker_store_url=f"sqlite:///{tracker_db}",
+        extra_env={"PUBLIC_BASE_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN},
     ) as (settings, log_path):
         yield Product(settings, log_path, tracker_db, product_db)
 
@@ -272,6 +276,20 @@ def test_a_hung_action_server_costs_its_turns_the_timeout_and_stalls_no_one_else
     for sender in senders:
         assert ASKS_FOR_DEVICE_ID in product.texts(sender, FORGOT)
         assert product.user_texts(sender) == [FORGOT]
+
+
+def test_a_call_whose_turn_fails_hears_the_phone_channel_s_apology(product: Product) -> None:
+    twilio = Twilio(product.settings.rasa_url)
+    assert "Device ID" in spoken(twilio.post("/webhooks/phone/voice", CallStatus="ringing"))
+    readback = twilio.say("N as in Nancy, D, four eight, ten twenty seven, 3945, KXQ")
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(readback)
+
+    with hung(product.settings.actions_port):
+        answer = twilio.press("1")  # the confirmed ID goes to the dialogue: its first turn
+
+    apology = CONTENT.technical_problem.split("{")[0]
+    assert apology in spoken(answer), spoken(answer)
+    assert TRY_AGAIN not in spoken(answer)  # "send that again" is the chat's wording
 
 
 def start_action_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
