@@ -58,12 +58,13 @@ connections above:
 
 - A failed action call ends the user's turn: inside a channel's turn, ``RemoteAction.run``'s
   error becomes :class:`bot.turn_failures.TurnFailed`, which Rasa's processor does not catch.
-  Rasa logs it and carries on predicting without the action's events: a failed session start
-  answered "Sorry, I didn't catch that" and was never done. A form's rejection of a value
-  (``ActionExecutionRejection``) is part of the dialogue and is left to Rasa.
+  Rasa's processor would log it and carry on predicting without the action's events: a failed
+  session start answered "Sorry, I didn't catch that" and was never done. A form's rejection of
+  a value (``ActionExecutionRejection``) is part of the dialogue and is left to Rasa. A call
+  that takes over a second gives its turn's place to the next turn while it waits
+  (:func:`bot.channels.turns.waiting_elsewhere`).
 - An action call is given up after ``ACTION_CALL_TIMEOUT_SECONDS`` (10 s), not Rasa's five
-  minutes: a hung action server held a user (and one of the turns at once) that long. A call
-  that takes over a second gives its turn's place to the next turn while it waits.
+  minutes: a hung action server held a user (and one of the turns at once) that long.
 - A kept connection the action server has closed (it was restarted while the Rasa server was
   busy, so the close was not seen yet) is not used: a connection taken from the pool is first
   checked for an end-of-stream from the peer, and a closed one is dropped and the call goes on
