@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import socketio  # type: ignore[import-untyped]
 
+from bot.channels.chat_sessions import conversation_id_of
 from bot.serve import Settings
 
 REPLY_SECONDS = 120  # Rasa on a busy two-core machine
@@ -17,13 +18,15 @@ REPLY_SECONDS = 120  # Rasa on a busy two-core machine
 class ChatUser:
     """A web chat visitor on the real socket.io channel, with a persistent session.
 
-    The server issues the session id; ``session_id`` is what it confirmed. Pass one to ask for
-    it back, as the widget does after a reload (the server confirms it only if it issued it).
+    The server issues the session token (``token``, a secret) in answer to ``session_request``;
+    ``conversation_id`` is the conversation it opens (what Rasa's API and the console name).
+    Pass a token to ask for it back, as the widget does after a reload: the server confirms it
+    only if it issued it.
     """
 
-    def __init__(self, settings: Settings, session_id: Any = None) -> None:
+    def __init__(self, settings: Settings, token: Any = None) -> None:
         self.settings = settings
-        self.requested_session_id = session_id
+        self.requested_token = token
         self._confirmed: str | None = None
         self.client = socketio.AsyncClient()
         self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -32,26 +35,31 @@ class ChatUser:
         self.client.on("chat_error", self.errors.put_nowait)
 
     @property
-    def session_id(self) -> str:
+    def token(self) -> str:
         if self._confirmed is None:
             raise RuntimeError("not connected: no session was confirmed yet")
         return self._confirmed
 
+    @property
+    def conversation_id(self) -> str:
+        return conversation_id_of(self.token)
+
     async def connect(self) -> str:
-        """Connects and asks for the session; returns the session id the server confirmed."""
+        """Connects and asks for the session; returns the token the server confirmed."""
         confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.client.on("session_confirm", lambda sid: confirmed.done() or confirmed.set_result(sid))
         # Long-polling: the engineio client cannot open websockets with the aiohttp Rasa pins.
         await self.client.connect(
             self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
         )
-        await self.client.emit("session_request", {"session_id": self.requested_session_id})
+        await self.client.emit("session_request", {"session_id": self.requested_token})
         self._confirmed = await asyncio.wait_for(confirmed, 10)
         assert isinstance(self._confirmed, str) and self._confirmed
         return self._confirmed
 
     async def say(self, message: str, *, until: tuple[str, ...]) -> list[dict[str, Any]]:
-        await self.client.emit("user_uttered", {"message": message, "session_id": self.session_id})
+        # The server writes into the socket's own conversation: no session_id needed.
+        await self.client.emit("user_uttered", {"message": message})
         return await self.messages_until(*until)
 
     async def messages_until(self, *parts: str) -> list[dict[str, Any]]:

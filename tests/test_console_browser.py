@@ -160,7 +160,7 @@ def test_an_agent_works_a_case_from_queue_to_release(product: Product) -> None:
             lambda m: "One moment" in (m.get("text") or ""), "message from the agent"
         )
         await user.client.emit(
-            "user_uttered", {"message": "ok, thanks", "session_id": user.session_id}
+            "user_uttered", {"message": "ok, thanks", "session_id": user.token}
         )
         await expect(transcript).to_contain_text("ok, thanks", timeout=20_000)
         await screenshot(page, "console-case.png")

@@ -21,6 +21,7 @@ import requests
 import socketio  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, text
 
+from bot.channels.chat_sessions import conversation_id_of
 from bot.serve import Settings
 from tests.running_product import running_product
 
@@ -239,7 +240,6 @@ def test_the_http_api_needs_the_token(product: Product) -> None:
 def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product) -> None:
     """The web chat's channel: replies arrive, and so do pushes from the HTTP API (the agent
     console's path), which needs the session room that Rasa 3.6 fails to join."""
-    session_id = uuid.uuid4().hex
 
     async def converse() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         client = socketio.AsyncClient()
@@ -251,20 +251,20 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
         await client.connect(
             product.settings.rasa_url, socketio_path="/socket.io", transports=["polling"]
         )
-        await client.emit("session_request", {"session_id": session_id})
-        assert await asyncio.wait_for(confirmed, 10) == session_id
-        await client.emit("user_uttered", {"message": "hello", "session_id": session_id})
+        await client.emit("session_request", {})  # the server issues the session token
+        token = await asyncio.wait_for(confirmed, 10)
+        await client.emit("user_uttered", {"message": "hello", "session_id": token})
         replies = [await asyncio.wait_for(received.get(), 30)]
         # A guided step: its text, then its step card (a custom payload).
         await client.emit(
-            "user_uttered", {"message": "I have a temporary password", "session_id": session_id}
+            "user_uttered", {"message": "I have a temporary password", "session_id": token}
         )
         while not any(reply.get("type") == "reset_step" for reply in replies):
             replies.append(await asyncio.wait_for(received.get(), 30))
 
         pushed = await asyncio.to_thread(
             requests.post,
-            f"{product.settings.rasa_url}/conversations/{session_id}/trigger_intent",
+            f"{product.settings.rasa_url}/conversations/{conversation_id_of(token)}/trigger_intent",
             params={"token": product.settings.rasa_api_token, "output_channel": "socketio"},
             json={"name": "ask_device_id_location"},
             timeout=30,

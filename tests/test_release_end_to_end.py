@@ -95,12 +95,14 @@ def test_a_release_reaches_the_user_once_and_rests_nowhere(deployment: Deploymen
 
         # The same release triggered again (a replayed request): the value is not given twice.
         reference = desk.case_file(code).releases[-1].reference
-        await bridge.resume_with(user.session_id, PASSWORD_RELEASED, {"release_ref": reference})
+        await bridge.resume_with(
+            user.conversation_id, PASSWORD_RELEASED, {"release_ref": reference}
+        )
         again = await user.payload(lambda m: "temporary_password" in m, "temporary_password")
         await bridge.close()
         await user.client.disconnect()
         return {
-            "session_id": user.session_id,
+            "session_id": user.conversation_id,
             "code": code,
             "announced": announced,
             "password": password,

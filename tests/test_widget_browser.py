@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -125,6 +127,18 @@ async def bot_says(page: Page, text: str) -> Locator:
     message = page.locator(".lw-log > *").filter(has_text=text).last
     await expect(message).to_be_visible(timeout=REPLY_MS)
     return message
+
+
+async def stored_session_id(page: Page) -> str:
+    """The session id the widget keeps in localStorage (as JSON, under its ``session`` key)."""
+    raw = await page.evaluate(
+        "Object.keys(localStorage).filter(k => k.endsWith(':session'))"
+        ".map(k => localStorage.getItem(k))[0] || null"
+    )
+    assert isinstance(raw, str), raw
+    session_id = json.loads(raw)
+    assert isinstance(session_id, str)
+    return session_id
 
 
 async def check_accessibility(page: Page, axe: str, stage: str) -> None:
@@ -264,6 +278,8 @@ async def test_a_whole_visit_from_the_demo_page(
 
     # A reload: the conversation is intact, the password is not shown again nor stored.
     before = await page.locator(".lw-log > *").count()
+    session_before = await stored_session_id(page)
+    assert re.fullmatch(r"[0-9a-f]{64}", session_before)  # the id the server issued
     await page.reload()
     await expect(page.get_by_role("dialog", name="Recorder password help")).to_be_visible()
     await expect(page.locator(".lw-log > *")).to_have_count(before)
@@ -281,6 +297,7 @@ async def test_a_whole_visit_from_the_demo_page(
     card = page.locator(".lw-card").last
     await card.get_by_role("button", name="Back").click()
     await expect(page.locator(".lw-card").last).to_contain_text("Step 3 of 10", timeout=REPLY_MS)
+    assert await stored_session_id(page) == session_before  # the server confirmed it again
     await page.locator(".lw-card").last.get_by_role("button", name="Repeat").click()
     await expect(page.locator(".lw-card")).to_have_count(6, timeout=REPLY_MS)
     await expect(page.locator(".lw-card").last).to_contain_text("Step 3 of 10")

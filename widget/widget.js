@@ -44,6 +44,7 @@
       typing: "The assistant is typing",
       connecting: "Connecting…",
       offline: "Connection lost. Reconnecting…",
+      notSent: "Sorry, that message could not be sent. Please type it again.",
       waiting: "You are waiting for an agent (position {n}). Please keep this window open.",
       waitingNoPosition: "You are waiting for an agent. Please keep this window open.",
       stepOf: "Step {n} of {m}",
@@ -135,12 +136,9 @@
       }));
     } catch (e) { /* private mode or full: the chat still works, it just won't survive reloads */ }
   }
+  // The server issues the session id (a secret: whoever holds it is this conversation); we keep
+  // the one it confirmed and ask for it back after a reload.
   var sessionId = load("session", null);
-  if (!sessionId) {
-    sessionId = (window.crypto && crypto.randomUUID ? crypto.randomUUID() :
-      String(Date.now()) + Math.random().toString(16).slice(2)).replace(/-/g, "");
-    save("session", sessionId);
-  }
   var state = load("state", null) || { history: [], waiting: null, open: options.open };
   state.history = state.history.slice(-200);
 
@@ -593,11 +591,14 @@
   // ---- sending ---------------------------------------------------------------------------------
   var socket = null;
   var typingTimer = null;
+  var confirmed = false; // the server confirmed this socket's session: messages may go
+  var outbox = []; // messages typed before that, sent in order once it has
   function send(message, shown) {
     retireChoices();
     show(record({ kind: "user", text: shown, time: now() }));
     connect();
-    socket.emit("user_uttered", { message: message, session_id: sessionId });
+    if (confirmed) socket.emit("user_uttered", { message: message });
+    else outbox.push(message);
     typing.hidden = false;
     clearTimeout(typingTimer);
     typingTimer = setTimeout(function () { typing.hidden = true; }, 30000);
@@ -656,10 +657,27 @@
     connection.textContent = t("connecting");
     socket = window.io(options.server, { path: "/socket.io" });
     socket.on("connect", function () {
+      confirmed = false;
       socket.emit("session_request", { session_id: sessionId });
     });
-    socket.on("session_confirm", function () { connection.textContent = ""; });
-    socket.on("disconnect", function () { connection.textContent = t("offline"); });
+    socket.on("session_confirm", function (confirmedId) {
+      if (sessionId && confirmedId !== sessionId) setWaiting(null); // a new conversation
+      sessionId = confirmedId;
+      save("session", sessionId);
+      confirmed = true;
+      connection.textContent = "";
+      outbox.splice(0).forEach(function (message) {
+        socket.emit("user_uttered", { message: message });
+      });
+    });
+    socket.on("chat_error", function () {
+      typing.hidden = true;
+      show(record({ kind: "local", text: t("notSent"), time: now() }));
+    });
+    socket.on("disconnect", function () {
+      confirmed = false;
+      connection.textContent = t("offline");
+    });
     socket.on("bot_uttered", receive);
   }
   var loadingSocketIo = false;

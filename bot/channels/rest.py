@@ -22,6 +22,7 @@ from sanic.response import HTTPResponse
 
 from bot import conversation_ids
 from bot.channels.chat_input import text_problem
+from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.channels.client import with_client_address
 from bot.channels.turns import limit_turns
 
@@ -43,6 +44,12 @@ class RestChannel(RestInput):
         problem = conversation_ids.problem(sender)
         if problem is not None:
             raise InvalidUsage(f"'sender' cannot name a conversation: {problem}")
+        if sender.startswith(CONVERSATION_PREFIX):
+            # Only the web chat's session token opens those: naming one here would write
+            # into (and take the replies of) a visitor's chat.
+            raise InvalidUsage(
+                f"'sender' cannot start with {CONVERSATION_PREFIX!r}: it is the web chat's"
+            )
         return sender
 
     def _extract_message(self, req: Request) -> str | None:

@@ -1,9 +1,28 @@
-"""The web chat's socket.io channel: Rasa's, with session persistence working again, and the
+"""The web chat's socket.io channel: Rasa's, with session ids the server issues and keeps, and the
 temporary password put into its message only on the way out.
 
-Rasa 3.6 calls ``sio.enter_room`` without awaiting it; since python-socketio 5.10 that is a
-coroutine, so the browser never joins its session's room and receives no replies. We replace the
-``session_request`` handler with one that awaits it, and keep everything else from Rasa.
+The ``session_id`` of Rasa's socket.io protocol is a session token, a bearer secret
+(:mod:`bot.channels.chat_sessions`): whoever holds it receives the conversation's messages, the
+temporary password included. So:
+
+- ``session_request`` confirms a token only if this server issued it; anything else (a
+  conversation id, a guess, an old widget's own id, a forged or malformed one) gets a fresh
+  session;
+- the token never reaches Rasa: the conversation id is derived from it, and knowing that id
+  (the console, the databases and Rasa's API show it) gives nothing;
+- each socket is bound, on the server, to the conversation it was confirmed into, and its
+  ``user_uttered`` messages go there, whatever ``session_id`` they name (Rasa's handler takes it
+  from every message);
+- replies and pushes go to the conversation's room, which only confirmed sockets join;
+- tokens are never logged.
+
+Rasa 3.6 also calls ``sio.enter_room`` without awaiting it (a coroutine since python-socketio
+5.10), so its browser would never join the room: our ``session_request`` awaits it.
+
+A message the dialogue cannot take (before any session, or text that is not valid Unicode) gets
+a ``chat_error`` event ``{"error": ..., "message": ...}`` instead of reaching NLU. Each message
+carries the client's address (:mod:`bot.channels.client`), from the request that opened the
+socket.
 
 Messages pushed from outside a user's request (the agent released a password: Rasa's
 ``trigger_intent`` with ``output_channel=latest``) go through :meth:`get_output_channel`, whose
@@ -12,18 +31,25 @@ output reveals the password (:mod:`bot.channels.password_delivery`).
 
 from __future__ import annotations
 
-import uuid
+import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
+from socketio import AsyncServer
 
+from bot.channels.chat_input import text_problem
+from bot.channels.chat_sessions import SessionIds, conversation_id_of, session_key
+from bot.channels.client import with_client_address
 from bot.channels.password_delivery import reveal
 from bot.channels.turns import limit_turns
 
 AGENT_MESSAGE = "agent_message"
+ERROR_EVENT = "chat_error"
+SESSION = "conversation_id"  # the conversation a socket was confirmed into (server-side)
 
 
 class SocketIOPushOutput(SocketIOOutput):
@@ -41,27 +67,82 @@ class SocketIOPushOutput(SocketIOOutput):
 
 
 class SocketIOChannel(SocketIOInput):
-    """Registered in credentials.yml; keeps the name ``socketio`` for output_channel=socketio."""
+    """Registered in credentials.yml; keeps the name ``socketio`` for output_channel=socketio.
+
+    Sessions are always on: ``session_persistence`` in credentials.yml is not consulted.
+    """
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        socketio_webhook: Blueprint = super().blueprint(limit_turns(on_new_message))
+        handle = limit_turns(on_new_message)
+        socketio_webhook: Blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
+        session_ids = SessionIds(session_key(os.environ))
 
-        async def session_request(sid: str, data: dict[str, Any] | None) -> None:
-            data = data or {}
-            session_id = data.get("session_id") or uuid.uuid4().hex
-            if self.session_persistence:
-                await sio.enter_room(sid, session_id)
-            await sio.emit("session_confirm", session_id, room=sid)
+        async def session_request(sid: str, data: Any) -> None:
+            token = data.get("session_id") if isinstance(data, dict) else None
+            conversation_id = session_ids.conversation_of(token)
+            if conversation_id is None:
+                token = session_ids.issue()
+                conversation_id = conversation_id_of(token)
+            socket = await sio.get_session(sid, namespace=self.namespace)
+            previous = socket.get(SESSION)
+            if previous is not None and previous != conversation_id:
+                await sio.leave_room(sid, previous, namespace=self.namespace)
+            socket[SESSION] = conversation_id
+            await sio.save_session(sid, socket, namespace=self.namespace)
+            await sio.enter_room(sid, conversation_id, namespace=self.namespace)
+            await sio.emit("session_confirm", token, room=sid, namespace=self.namespace)
 
-        # Replaces the handler SocketIOInput registered for the same event.
+        async def user_uttered(sid: str, data: Any) -> None:
+            conversation_id = (await sio.get_session(sid, namespace=self.namespace)).get(SESSION)
+            if conversation_id is None:
+                await _refuse(
+                    sio, sid, "no_session", "Send session_request first and wait for its answer."
+                )
+                return
+            data = data if isinstance(data, dict) else {}
+            text = data.get("message", "")
+            problem = (
+                text_problem(text) if isinstance(text, str) else "the message must be a string"
+            )
+            if problem is not None:
+                await _refuse(sio, sid, "invalid_text", problem[0].upper() + problem[1:] + ".")
+                return
+            request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
+            metadata = _client_metadata(data.get(self.metadata_key))
+            await handle(
+                UserMessage(
+                    text,
+                    SocketIOOutput(sio, self.bot_message_evt),
+                    conversation_id,  # the socket's own, never one the message names
+                    input_channel=self.name(),
+                    metadata=with_client_address(metadata, request) if request else metadata,
+                )
+            )
+
+        # Replace the handlers SocketIOInput registered for the same events.
         sio.on("session_request", handler=session_request, namespace=self.namespace)
+        sio.on(self.user_message_evt, handler=user_uttered, namespace=self.namespace)
         return socketio_webhook
 
     def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:
             return None
         return SocketIOPushOutput(self.sio, self.bot_message_evt)
+
+
+async def _refuse(sio: AsyncServer, sid: str, error: str, message: str) -> None:
+    await sio.emit(ERROR_EVENT, {"error": error, "message": message}, room=sid)
+
+
+def _client_metadata(raw: Any) -> dict[str, Any]:
+    """The client's metadata as an object (Rasa also accepts it as a JSON string)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return dict(raw) if isinstance(raw, dict) else {}
