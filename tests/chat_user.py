@@ -57,6 +57,11 @@ class ChatUser:
         assert isinstance(self._confirmed, str) and self._confirmed
         return self._confirmed
 
+    async def leave(self) -> None:
+        """Closes the connection at once (a plain disconnect waits for the pending long-poll,
+        up to the server's 25 s ping interval)."""
+        await self.client.eio.disconnect(abort=True)
+
     async def say(self, message: str, *, until: tuple[str, ...]) -> list[dict[str, Any]]:
         # The server writes into the socket's own conversation: no session_id needed.
         await self.client.emit("user_uttered", {"message": message})

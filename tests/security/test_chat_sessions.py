@@ -104,7 +104,7 @@ def test_asking_for_a_victims_conversation_gets_a_fresh_one_and_none_of_its_mess
         await victim.say("where can I find it?", until=("QR code",))
         overheard = await heard(hijacker)
         for user in (victim, hijacker):
-            await user.client.disconnect()
+            await user.leave()
         return victim, hijacker, overheard
 
     victim, hijacker, overheard = asyncio.run(attack())
@@ -131,7 +131,7 @@ def test_a_message_naming_the_victims_token_stays_in_the_senders_own_conversatio
             answers = []
         victim_heard = await heard(victim)
         for user in (victim, hijacker):
-            await user.client.disconnect()
+            await user.leave()
         return victim.conversation_id, hijacker.conversation_id, answers, victim_heard
 
     victim_id, hijacker_id, answers, victim_heard = asyncio.run(attack())
@@ -163,7 +163,7 @@ def test_an_id_the_server_did_not_issue_gets_a_fresh_session(
         first = await product.visitor(requested)
         second = await product.visitor(requested)
         for user in (first, second):
-            await user.client.disconnect()
+            await user.leave()
         return first.token, second.token
 
     first, second = asyncio.run(ask())
@@ -180,7 +180,7 @@ def test_a_forged_id_gets_a_fresh_session(product: Product) -> None:
         forged_id = issued[:-1] + ("0" if issued[-1] != "0" else "1")
         forger = await product.visitor(forged_id)
         for user in (genuine, forger):
-            await user.client.disconnect()
+            await user.leave()
         return forged_id, forger.token
 
     forged_id, confirmed = asyncio.run(forge())
@@ -215,7 +215,7 @@ def test_a_released_password_reaches_the_victims_socket_only(product: Product) -
         overheard = await heard(asking) + await heard(naming, 0)
         await bridge.close()
         for user in (victim, asking, naming):
-            await user.client.disconnect()
+            await user.leave()
         return password, overheard
 
     password, overheard = asyncio.run(visit())
@@ -231,11 +231,11 @@ def test_the_victim_reconnecting_with_its_own_id_continues_its_conversation(
     async def reload() -> tuple[ChatUser, ChatUser, list[dict[str, Any]]]:
         before = await product.visitor()
         await before.say("I forgot my recorder password", until=("Device ID",))
-        await before.client.disconnect()
+        await before.leave()
         after = await product.visitor(before.token)
         # The form asked for the Device ID before the reload: the answer continues it.
         answer = await after.say(SUPPORTED_ID, until=("What name",))
-        await after.client.disconnect()
+        await after.leave()
         return before, after, answer
 
     before, after, answer = asyncio.run(reload())
@@ -252,7 +252,7 @@ def test_a_message_before_any_session_is_refused_with_an_error_event(product: Pr
         )
         await user.client.emit("user_uttered", {"message": "hello", "session_id": "anything"})
         error = await asyncio.wait_for(user.errors.get(), 30)
-        await user.client.disconnect()
+        await user.leave()
         return error
 
     error = asyncio.run(hasty())
@@ -270,7 +270,7 @@ def test_every_message_carries_the_client_address_the_server_sees(product: Produ
             {"message": "hello", "metadata": claimed},
         )
         await user.messages_until("Lorex recorder assistant")
-        await user.client.disconnect()
+        await user.leave()
         return user.conversation_id
 
     socket_conversation = asyncio.run(chat())
@@ -291,7 +291,7 @@ def test_the_rest_channel_cannot_name_a_web_chat_conversation(product: Product) 
     async def chat() -> str:
         victim = await product.visitor()
         await victim.say("hello", until=("Lorex recorder assistant",))
-        await victim.client.disconnect()
+        await victim.leave()
         return victim.conversation_id
 
     conversation_id = asyncio.run(chat())

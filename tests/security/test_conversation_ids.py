@@ -182,7 +182,7 @@ def test_a_lone_surrogate_over_socketio_gets_an_error_event(product: Product) ->
         error = await asyncio.wait_for(user.errors.get(), 60)
         # ... and the conversation carries on.
         replies = await user.say("I forgot my recorder password", until=("Device ID",))
-        await user.client.disconnect()
+        await user.leave()
         return user.session_id, error, replies
 
     session_id, error, replies = asyncio.run(chat())
