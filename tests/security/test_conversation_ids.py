@@ -176,18 +176,18 @@ def test_a_lone_surrogate_over_socketio_gets_an_error_event(product: Product) ->
     async def chat() -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         user = ChatUser(product.settings)
         await user.connect()
-        await user.client.emit(
-            "user_uttered", {"message": "hello \ud800 there", "session_id": user.session_id}
-        )
+        await user.client.emit("user_uttered", {"message": "hello \ud800 there"})
         error = await asyncio.wait_for(user.errors.get(), 60)
         # ... and the conversation carries on.
         replies = await user.say("I forgot my recorder password", until=("Device ID",))
         await user.leave()
-        return user.session_id, error, replies
+        return user.conversation_id, error, replies
 
-    session_id, error, replies = asyncio.run(chat())
+    conversation_id, error, replies = asyncio.run(chat())
     assert any("Device ID" in (reply.get("text") or "") for reply in replies)
     assert error["error"] == "invalid_text"
     assert "not valid Unicode" in error["message"]
-    user_texts = [e["text"] for e in product.tracker(session_id)["events"] if e["event"] == "user"]
+    user_texts = [
+        e["text"] for e in product.tracker(conversation_id)["events"] if e["event"] == "user"
+    ]
     assert user_texts == ["I forgot my recorder password"]
