@@ -213,9 +213,9 @@ async def test_a_web_chat_turn_that_cannot_be_stored_sends_none_of_its_replies(
         await asyncio.sleep(1.0)  # anything sent after the apology arrives meanwhile
         assert [m.get("text") for m in messages + user.drain()] == [TRY_AGAIN]
         await user.say(FORGOT, until=(ASKS_FOR_DEVICE_ID,))
-        assert product.user_texts(user.session_id) == ["hi", FORGOT]
+        assert product.user_texts(user.conversation_id) == ["hi", FORGOT]
     finally:
-        await user.client.disconnect()
+        await user.leave()
 
 
 def test_a_new_conversation_while_the_product_database_is_locked_starts_properly_later(
