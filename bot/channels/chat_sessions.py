@@ -38,13 +38,13 @@ KEY_FILE = REPO_ROOT / "var" / "chat-session.key"
 MIN_SECRET_LENGTH = 32
 RANDOM_BYTES = 16
 MAC_BYTES = 16
-ID_LENGTH = 2 * (RANDOM_BYTES + MAC_BYTES)
+TOKEN_LENGTH = 2 * (RANDOM_BYTES + MAC_BYTES)
 _HEX = frozenset("0123456789abcdef")
 CONVERSATION_PREFIX = "web-"  # web chat conversations; the REST channel may not use it
 _PURPOSE = b"lorex web chat session id\x00"  # keeps these MACs apart from any other use of a key
 
 
-class SessionIds:
+class SessionTokens:
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_SECRET_LENGTH:
             raise ValueError(f"a session key has at least {MIN_SECRET_LENGTH} bytes")
@@ -61,7 +61,7 @@ class SessionIds:
         return conversation_id_of(candidate)
 
     def is_issued(self, candidate: object) -> bool:
-        if not isinstance(candidate, str) or len(candidate) != ID_LENGTH:
+        if not isinstance(candidate, str) or len(candidate) != TOKEN_LENGTH:
             return False
         if not _HEX.issuperset(candidate):
             return False

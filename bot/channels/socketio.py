@@ -42,7 +42,7 @@ from sanic import Blueprint
 from socketio import AsyncServer
 
 from bot.channels.chat_input import text_problem
-from bot.channels.chat_sessions import SessionIds, conversation_id_of, session_key
+from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
 from bot.channels.client import with_client_address
 from bot.channels.password_delivery import reveal
 from bot.channels.turns import limit_turns
@@ -79,13 +79,13 @@ class SocketIOChannel(SocketIOInput):
         socketio_webhook: Blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
-        session_ids = SessionIds(session_key(os.environ))
+        session_tokens = SessionTokens(session_key(os.environ))
 
         async def session_request(sid: str, data: Any) -> None:
             token = data.get("session_id") if isinstance(data, dict) else None
-            conversation_id = session_ids.conversation_of(token)
+            conversation_id = session_tokens.conversation_of(token)
             if conversation_id is None:
-                token = session_ids.issue()
+                token = session_tokens.issue()
                 conversation_id = conversation_id_of(token)
             socket = await sio.get_session(sid, namespace=self.namespace)
             previous = socket.get(SESSION)

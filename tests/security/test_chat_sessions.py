@@ -34,7 +34,7 @@ import requests
 from argon2 import PasswordHasher
 
 from bot.agents.accounts import AgentAccounts
-from bot.channels.chat_sessions import SECRET_VARIABLE, SessionIds, session_key
+from bot.channels.chat_sessions import SECRET_VARIABLE, SessionTokens, session_key
 from bot.channels.client import CLIENT_ADDRESS_KEY
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
@@ -321,9 +321,9 @@ def test_the_kept_key_is_made_once_private_and_survives_a_restart(tmp_path: Path
     first = session_key({}, key_file)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert session_key({}, key_file) == first  # a restart keeps every visitor's session
-    issued = SessionIds(first).issue()
-    assert SessionIds(session_key({}, key_file)).is_issued(issued)
-    assert not SessionIds(session_key({}, tmp_path / "other.key")).is_issued(issued)
+    issued = SessionTokens(first).issue()
+    assert SessionTokens(session_key({}, key_file)).is_issued(issued)
+    assert not SessionTokens(session_key({}, tmp_path / "other.key")).is_issued(issued)
 
 
 def test_the_environments_secret_wins_and_a_short_one_is_refused(tmp_path: Path) -> None:
