@@ -10,6 +10,7 @@ address as the server sees it (:mod:`bot.channels.client`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ from bot.channels.chat_input import text_problem
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.channels.client import with_client_address
 from bot.channels.turns import limit_turns
+
+# A phone call's conversation id is its CallSid (bot/channels/phone.py).
+PHONE_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -50,6 +54,8 @@ class RestChannel(RestInput):
             raise InvalidUsage(
                 f"'sender' cannot start with {CONVERSATION_PREFIX!r}: it is the web chat's"
             )
+        if PHONE_CALL_SID.fullmatch(sender):
+            raise InvalidUsage("'sender' cannot be a Twilio CallSid: it is a phone call's")
         return sender
 
     def _extract_message(self, req: Request) -> str | None:

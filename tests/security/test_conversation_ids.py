@@ -10,6 +10,7 @@ On the running product (started as `make run` starts it):
   so a take-over of ``x/tracker/events?`` never pauses ``x``;
 - a sender longer than the case table's conversation column (128) gets a 400; one of exactly
   128 characters works end to end, up to a queued case;
+- a sender shaped like a phone call's conversation id (a Twilio CallSid) gets a 400;
 - a message text that is not valid Unicode (a lone surrogate) gets a clear 400 on REST and an
   error event on socket.io, and never reaches NLU.
 """
@@ -134,8 +135,12 @@ def test_a_take_over_of_a_crafted_sender_never_pauses_another_conversation(
         (".", "'.' or '..'"),
         ("..", "'.' or '..'"),
         ("s" * 129, "at most 128"),
+        ("CA" + uuid.uuid4().hex, "phone call's"),  # a Twilio CallSid names a call's
     ],
-    ids=["path", "space", "non-ascii", "percent", "tab", "nul", "dot", "dot-dot", "129-chars"],
+    ids=[
+        *("path", "space", "non-ascii", "percent", "tab", "nul", "dot", "dot-dot", "129-chars"),
+        "call-sid",
+    ],
 )
 def test_an_unusable_sender_gets_a_clear_400(product: Product, sender: str, why: str) -> None:
     reply = product.post({"sender": sender, "message": "hello"})
