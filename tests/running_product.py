@@ -1,6 +1,6 @@
 """Starting the whole product for a test, the way `make run` does: migrate, seed, then
 `python -m bot.cli run` (bot/supervisor.py running the Procfile) on free ports, with the
-databases given."""
+databases given; and :class:`AssistantClient`, how the tests talk to it."""
 
 from __future__ import annotations
 
@@ -12,14 +12,48 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from bot.serve import Settings, settings_from, wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "lorex.tar.gz"
+
+
+@dataclass
+class AssistantClient:
+    """A running product's Rasa server, as a REST chat user and through its HTTP API."""
+
+    rasa_url: str
+    api_token: str
+
+    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
+        reply = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": message},
+            timeout=60,
+        )
+        reply.raise_for_status()
+        messages: list[dict[str, Any]] = reply.json()
+        return messages
+
+    def texts(self, sender: str, message: str) -> str:
+        return "\n".join(m.get("text", "") for m in self.say(sender, message))
+
+    def tracker(self, conversation_id: str) -> dict[str, Any]:
+        reply = requests.get(
+            f"{self.rasa_url}/conversations/{conversation_id}/tracker",
+            params={"token": self.api_token},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        tracker: dict[str, Any] = reply.json()
+        return tracker
 
 
 def free_port() -> int:

@@ -1,8 +1,8 @@
 """Whole conversations against the real servers, started the way `make run` starts them.
 
-One product instance (honcho: action server + Rasa server) runs for the module, on free ports and
-with its own SQLite files; the tests talk to it over the REST and socket.io channels and read
-slots back through Rasa's HTTP API with the token.
+One product instance (action server, Rasa server and console, as `make run` supervises them) runs
+for the module, on free ports and with its own SQLite files; the tests talk to it over the REST
+and socket.io channels and read slots back through Rasa's HTTP API with the token.
 """
 
 from __future__ import annotations
@@ -23,41 +23,18 @@ from sqlalchemy import create_engine, text
 
 from bot.channels.chat_sessions import conversation_id_of
 from bot.serve import Settings
-from tests.running_product import running_product
+from tests.running_product import AssistantClient, running_product
 
 SUPPORTED_ID = "ND4810273945KXQ"  # an N841 in data/devices.csv
 PASSWORD = "Sunset2024!Orchid"
 
 
 @dataclass
-class Product:
+class Product(AssistantClient):
     settings: Settings
     log_path: Path
     tracker_db: Path
     product_db: Path
-
-    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
-        reply = requests.post(
-            f"{self.settings.rasa_url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": message},
-            timeout=60,
-        )
-        reply.raise_for_status()
-        messages: list[dict[str, Any]] = reply.json()
-        return messages
-
-    def texts(self, sender: str, message: str) -> str:
-        return "\n".join(m.get("text", "") for m in self.say(sender, message))
-
-    def tracker(self, sender: str) -> dict[str, Any]:
-        reply = requests.get(
-            f"{self.settings.rasa_url}/conversations/{sender}/tracker",
-            params={"token": self.settings.rasa_api_token},
-            timeout=30,
-        )
-        reply.raise_for_status()
-        tracker: dict[str, Any] = reply.json()
-        return tracker
 
     def slots(self, sender: str) -> dict[str, Any]:
         slots: dict[str, Any] = self.tracker(sender)["slots"]
@@ -82,7 +59,9 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
         database_url=f"sqlite:///{product_db}",
         tracker_store_url=f"sqlite:///{tracker_db}",
     ) as (settings, log_path):
-        yield Product(settings, log_path, tracker_db, product_db)
+        yield Product(
+            settings.rasa_url, settings.rasa_api_token, settings, log_path, tracker_db, product_db
+        )
 
 
 def new_sender() -> str:

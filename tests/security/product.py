@@ -10,44 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import requests
-
-from tests.running_product import running_product
+from tests.running_product import AssistantClient, running_product
 
 TARGET_VARIABLE = "LOREX_SECURITY_TARGET"
 
 
 @dataclass
-class Product:
-    rasa_url: str
-    api_token: str
+class Product(AssistantClient):
     log_path: Path
     product_db: Path
-
-    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
-        reply = requests.post(
-            f"{self.rasa_url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": message},
-            timeout=60,
-        )
-        reply.raise_for_status()
-        messages: list[dict[str, Any]] = reply.json()
-        return messages
-
-    def texts(self, sender: str, message: str) -> str:
-        return "\n".join(m.get("text", "") for m in self.say(sender, message))
-
-    def tracker(self, sender: str) -> dict[str, Any]:
-        reply = requests.get(
-            f"{self.rasa_url}/conversations/{sender}/tracker",
-            params={"token": self.api_token},
-            timeout=30,
-        )
-        reply.raise_for_status()
-        tracker: dict[str, Any] = reply.json()
-        return tracker
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

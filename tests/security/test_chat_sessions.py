@@ -44,7 +44,7 @@ from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
 from tests.chat_user import ChatUser
-from tests.running_product import running_product
+from tests.running_product import AssistantClient, running_product
 
 SUPPORTED_ID = "ND4810273945KXQ"
 OWNER = ("zion juniperfield", "Zion.Juniperfield@example.com", "(202) 555-0110")
@@ -52,21 +52,11 @@ QUIET_SECONDS = 3.0  # how long a socket that should hear nothing is listened to
 
 
 @dataclass
-class Product:
+class Product(AssistantClient):
     settings: Settings
     log_path: Path
     database_url: str
     tokens: set[str] = field(default_factory=set)  # every token confirmed, for the log check
-
-    def tracker(self, conversation_id: str) -> dict[str, Any]:
-        reply = requests.get(
-            f"{self.settings.rasa_url}/conversations/{conversation_id}/tracker",
-            params={"token": self.settings.rasa_api_token},
-            timeout=30,
-        )
-        reply.raise_for_status()
-        tracker: dict[str, Any] = reply.json()
-        return tracker
 
     def user_events(self, conversation_id: str) -> list[dict[str, Any]]:
         events = self.tracker(conversation_id)["events"]
@@ -85,7 +75,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
     with running_product(
         folder, database_url=database_url, tracker_store_url=f"sqlite:///{folder / 'tracker.db'}"
     ) as (settings, log_path):
-        yield Product(settings, log_path, database_url)
+        yield Product(settings.rasa_url, settings.rasa_api_token, settings, log_path, database_url)
 
 
 async def heard(user: ChatUser, seconds: float = QUIET_SECONDS) -> list[dict[str, Any]]:

@@ -32,14 +32,14 @@ import requests
 from bot.handoff.rasa_bridge import HANDED_BACK, AssistantUnreachable, RasaBridge
 from bot.serve import Settings
 from tests.chat_user import ChatUser
-from tests.running_product import running_product
+from tests.running_product import AssistantClient, running_product
 
 SUPPORTED_ID = "ND4810273945KXQ"
 OWNER = ("zion juniperfield", "Zion.Juniperfield@example.com", "(202) 555-0110")
 
 
 @dataclass
-class Product:
+class Product(AssistantClient):
     settings: Settings
     log_path: Path
 
@@ -57,16 +57,6 @@ class Product:
         assert reply.status_code == 200, reply.text
         return "\n".join(m.get("text", "") for m in reply.json())
 
-    def tracker(self, conversation_id: str) -> dict[str, Any]:
-        reply = requests.get(
-            f"{self.settings.rasa_url}/conversations/{conversation_id}/tracker",
-            params={"token": self.settings.rasa_api_token},
-            timeout=30,
-        )
-        reply.raise_for_status()
-        tracker: dict[str, Any] = reply.json()
-        return tracker
-
 
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
@@ -76,7 +66,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
         database_url=f"sqlite:///{folder / 'lorex.db'}",
         tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
     ) as (settings, log_path):
-        yield Product(settings, log_path)
+        yield Product(settings.rasa_url, settings.rasa_api_token, settings, log_path)
 
 
 async def refusals(product: Product, *acts: Any) -> list[str]:
