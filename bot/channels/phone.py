@@ -49,6 +49,7 @@ from twilio.request_validator import RequestValidator
 from bot.cases.store import CaseStore
 from bot.channels.turns import limit_turns
 from bot.db import Database
+from bot.devices.check_limits import SqlFailedCheckLimiter
 from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.support_centre import load_support_centre
@@ -134,6 +135,7 @@ class PhoneChannel(InputChannel):
             formats=load_formats(),
             calls=self.calls,
             registry=RegistryIds(DeviceRegistry(self._database)),
+            limiter=SqlFailedCheckLimiter(self._database),
             store=CaseStore(self._database),
             centre=load_support_centre(),
             urls=Urls(os.environ.get(BASE_URL_VARIABLE, "")),

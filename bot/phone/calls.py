@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from bot.devices.check_limits import Reservation
 from bot.phone.spoken import Piece
 
 # Twilio's call SIDs: "CA" and 32 lowercase hexadecimal digits. Nothing else becomes a call (and so
@@ -109,6 +110,10 @@ class Call:
     keys: str = ""  # keypad digits of a Device ID so far
     candidates: tuple[str, ...] = ()  # registered IDs being read back, one at a time
     candidate: int = 0
+    # The failed Device ID check counted for the reading being read back (taken back only if the
+    # caller confirms it), and whether a failed-check limit has stopped lookups for this call.
+    counted: Reservation | None = None
+    device_id_limited: bool = False
     enqueued: bool = False
     caller_recorded: bool = False
     pending: list[dict[str, Any]] = field(default_factory=list)  # pushed while on hold
@@ -125,6 +130,7 @@ class Call:
 
     def reset_device_id(self) -> None:
         self.id_pieces, self.keys, self.candidates, self.candidate = (), "", (), 0
+        self.counted = None  # not confirmed: its failure stays counted
 
 
 class Calls:

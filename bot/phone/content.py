@@ -71,6 +71,7 @@ class DeviceIdWording:
     retry: str
     start_again: str
     not_a_device_id: str
+    too_many: str  # a failed-check limit is reached: said before the caller is put through
     chunk_pause: str
 
 
@@ -211,7 +212,7 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
             **_voices(
                 device_id,
                 ("got_piece", "read_back", "next_candidate", "retry", "start_again",
-                 "not_a_device_id"),
+                 "not_a_device_id", "too_many"),
             ),
         ),
         keypad=KeypadScheme(

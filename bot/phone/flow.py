@@ -12,6 +12,13 @@ ear and by keypad:
   would type it), so the dialogue's checks, attempt counting and case handling stay the same for
   every channel. "No" offers the next registered reading, then asks again; "start again" clears
   the pieces. Nothing the caller did not confirm is ever passed on as an ID.
+* **Read-back limits.** Those lookups never reach the dialogue's form, so they are counted here,
+  with the same failed-check limiter, against the call (CallSid) and the registry overall: each
+  registered reading is counted as a failure before it is read back, and only the caller's
+  confirmation takes it back (the form then counts its own check); a lookup that finds nothing is
+  one failure (taken back when what was heard goes to the dialogue, whose form counts it). Once
+  the limiter refuses, nothing more is looked up or read back for the call: the caller hears why
+  and is put through to an agent, as after repeated failed turns.
 * **Reprompts.** Silence, a transcript with nothing usable, or a reply from the dialogue that
   means it did not understand, counts as a failed turn: the first rephrases the last prompt, the
   second offers the keypad, the third offers an agent, and after that the caller is put through
@@ -50,12 +57,14 @@ from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.channels.password_delivery import password_reference, reveal
 from bot.db import utcnow
+from bot.devices.check_limits import FailedCheckLimiter, Reservation, subjects_for
 from bot.devices.formats import DeviceIdFormats
 from bot.handoff.support_centre import SupportCentre
 from bot.phone import twiml
 from bot.phone.calls import Call, Calls, Seen, new_turn
 from bot.phone.content import PhoneContent
 from bot.phone.keypad import resolve_keys
+from bot.phone.lookup import CountedLookups, TooManyFailures
 from bot.phone.speech import (
     for_the_ear,
     read_back,
@@ -107,6 +116,8 @@ class CallFlow:
     centre: SupportCentre
     urls: twiml.Urls
     dialogue: Dialogue
+    # Counts registry lookups and rejected read-backs as failed Device ID checks.
+    limiter: FailedCheckLimiter
     now: Callable[[], datetime] = utcnow
     # The answers being worked out, by signature: Twilio's retry of one waits for it.
     _in_progress: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
@@ -351,15 +362,18 @@ class CallFlow:
 
     # --- turns ---------------------------------------------------------------------------
 
-    async def _to_dialogue(self, call: Call, text: str) -> VoiceResponse:
+    async def _to_dialogue(
+        self, call: Call, text: str, before: list[str] | None = None
+    ) -> VoiceResponse:
         messages = await self.dialogue(call.sid, text)
         if self._understood(messages):
-            return self._answer(call, messages)
+            return self._answer(call, messages, before=before)
         # The dialogue's own "didn't catch that" is the first rephrasing; after that, the
         # reprompts escalate (keypad, then an agent) instead of repeating it.
         if call.reprompts == 0:
             call.reprompts = 1
             sayings = [for_the_ear(str(m["text"])) for m in messages if m.get("text")]
+            sayings = [*(before or []), *sayings]
             return self._prompt(call, sayings, call.prompt_kind, remember=False)
         return await self._failed_turn(call)
 
@@ -396,12 +410,18 @@ class CallFlow:
         if _said(speech, START_AGAIN):
             call.reset_device_id()
             return self._prompt(call, [wording.start_again], "device_id", remember=False)
+        if call.device_id_limited:
+            return await self._too_many_failures(call)
+        lookups = self._lookups(call)
         if digits:
             keys = call.keys + "".join(d for d in digits if d.isdigit())
-            resolution = resolve_keys(keys, self.formats, self.content.keypad, self.registry)
+            try:
+                resolution = resolve_keys(keys, self.formats, self.content.keypad, lookups)
+            except TooManyFailures:
+                return await self._too_many_failures(call)
             if resolution.found:
                 call.keys = ""
-                return self._read_back(call, resolution.found)
+                return self._read_back(call, resolution.found, lookups.counted)
             if resolution.could_continue and not resolution.complete:
                 call.keys = keys
                 chunks = " ".join(keys)
@@ -418,19 +438,23 @@ class CallFlow:
             # A question or a request, not an ID ("where do I find it?"): the dialogue answers.
             return await self._to_dialogue(call, speech)
         pieces = join_pieces(call.id_pieces, heard.pieces)
-        resolution = resolve(
-            pieces, self.formats, self.registry, max_swaps=self.content.max_confusable_swaps
-        )
+        try:
+            resolution = resolve(
+                pieces, self.formats, lookups, max_swaps=self.content.max_confusable_swaps
+            )
+        except TooManyFailures:
+            return await self._too_many_failures(call)
         if resolution.found:
             call.id_pieces = ()
-            return self._read_back(call, resolution.found)
+            return self._read_back(call, resolution.found, lookups.counted)
         if resolution.could_continue:
             call.id_pieces = pieces
             call.reprompts = 0
             saying = wording.got_piece.format(chunks=self._spoken_chunks(resolution))
             return self._prompt(call, [saying], "device_id", remember=False)
         # Complete but not registered, or no Device ID shape: the dialogue's checks say why, and
-        # count the attempt (after three it offers a person).
+        # count the attempt (after three it offers a person), so a miss is not counted twice.
+        self._forgive(lookups.counted)
         call.id_pieces = ()
         return await self._to_dialogue(call, resolution.heard)
 
@@ -440,8 +464,27 @@ class CallFlow:
             return await self._failed_turn(call)
         return self._prompt(call, [saying], call.prompt_kind, remember=False)
 
-    def _read_back(self, call: Call, found: tuple[str, ...]) -> VoiceResponse:
-        call.candidates, call.candidate = found, 0
+    def _lookups(self, call: Call) -> CountedLookups:
+        return CountedLookups(self.registry, self.limiter, subjects_for(conversation=call.sid))
+
+    def _forgive(self, counted: Reservation | None) -> None:
+        if counted is not None:
+            self.limiter.forgive(counted)
+
+    async def _too_many_failures(self, call: Call) -> VoiceResponse:
+        """A failed-check limit is reached: nothing more is looked up or read back for this call;
+        the caller hears why and is put through to an agent, as after repeated failed turns."""
+        call.reset_device_id()
+        call.device_id_limited = True
+        call.reprompts = 0
+        saying = self.content.device_id.too_many
+        return await self._to_dialogue(call, self.content.agent_message, before=[saying])
+
+    def _read_back(
+        self, call: Call, found: tuple[str, ...], counted: Reservation | None
+    ) -> VoiceResponse:
+        """Read the first of ``found`` back; ``counted`` is the failure counted for it."""
+        call.candidates, call.candidate, call.counted = found, 0, counted
         call.reprompts = 0
         chunks = read_back(found[0], self.formats, self.content)
         saying = self.content.device_id.read_back.format(chunks=chunks)
@@ -452,12 +495,17 @@ class CallFlow:
         wording = self.content.device_id
         if answer is True:
             device_id = call.candidates[call.candidate]
+            self._forgive(call.counted)  # confirmed: the dialogue's form checks and counts it
             call.reset_device_id()
             call.reprompts = 0
             return await self._to_dialogue(call, device_id)
         if answer is False:
             call.candidate += 1
+            call.counted = None  # rejected: its failure stays counted
             if call.candidate < len(call.candidates):
+                call.counted = self.limiter.reserve(subjects_for(conversation=call.sid))
+                if call.counted is None:
+                    return await self._too_many_failures(call)
                 chunks = read_back(call.candidates[call.candidate], self.formats, self.content)
                 saying = wording.next_candidate.format(chunks=chunks)
                 return self._prompt(call, [saying], "confirm", remember=False)
