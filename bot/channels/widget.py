@@ -41,6 +41,7 @@ from bot.web.label_photo import (
     LabelReading,
     Problem,
     check_label_texts,
+    check_photo_header,
     check_size,
     decode_qr_texts,
 )
@@ -174,9 +175,9 @@ class WidgetChannel(InputChannel):
             if too_large:
                 return _problem(Problem.TOO_LARGE)
             try:
-                check_size(len(body))
                 photo = bytes(body)
                 del body
+                check_photo_header(photo)  # a photo out of bounds never waits for a decoder
                 texts = await decoders.run(lambda: decode_qr_texts(photo))
                 reading = await loop.run_in_executor(None, _check_texts, texts, subjects)
             except LabelPhotoError as error:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import enum
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import zxingcpp
@@ -121,8 +122,12 @@ def check_size(size: int) -> None:
         raise LabelPhotoError(Problem.TOO_LARGE)
 
 
-def decode_qr_texts(data: bytes) -> list[str]:
-    """The text of every QR code in the photo ``data``, in the decoder's order."""
+@contextmanager
+def _opened_photo(data: bytes) -> Iterator[Image.Image]:
+    """The photo ``data`` with only its header read, checked: size, type and pixel count.
+
+    Raises :class:`LabelPhotoError`, before anything is decoded, for a photo out of bounds.
+    """
     check_size(len(data))
     if not data.startswith(SIGNATURES) and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
         raise LabelPhotoError(Problem.NOT_AN_IMAGE)
@@ -130,7 +135,6 @@ def decode_qr_texts(data: bytes) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as opened:
-                # Only the header has been read so far: nothing is decoded before these checks.
                 if opened.format not in ACCEPTED_FORMATS:
                     raise LabelPhotoError(Problem.NOT_AN_IMAGE)
                 if opened.width * opened.height > MAX_PIXELS:
@@ -139,11 +143,24 @@ def decode_qr_texts(data: bytes) -> list[str]:
                     opened.draft("L", (DECODE_SIDE, DECODE_SIDE))
                 if opened.width * opened.height > MAX_DECODED_PIXELS:
                     raise LabelPhotoError(Problem.TOO_MANY_PIXELS)
-                image = ImageOps.exif_transpose(opened).convert("L")
+                yield opened
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise LabelPhotoError(Problem.NOT_AN_IMAGE) from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise LabelPhotoError(Problem.TOO_LARGE) from error
+
+
+def check_photo_header(data: bytes) -> None:
+    """Raise :class:`LabelPhotoError` for a photo that would be refused, from its header alone:
+    cheap enough for the event loop, so a photo out of bounds never waits for a decoder."""
+    with _opened_photo(data):
+        pass
+
+
+def decode_qr_texts(data: bytes) -> list[str]:
+    """The text of every QR code in the photo ``data``, in the decoder's order."""
+    with _opened_photo(data) as opened:
+        image = ImageOps.exif_transpose(opened).convert("L")
     image.thumbnail((DECODE_SIDE, DECODE_SIDE))
     barcodes = zxingcpp.read_barcodes(image, formats=QR_FORMATS)
     return [barcode.text for barcode in barcodes]
