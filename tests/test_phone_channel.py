@@ -34,7 +34,7 @@ from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import TemporaryPassword
 from bot.handoff.vault import VAULT
 from bot.phone.content import PhoneContent, load_phone_content
-from tests.conftest import WriteCsv
+from tests.conftest import SAMPLE_DEVICES, WriteCsv
 from tests.console_server import free_port
 
 TOKEN = "test-auth-token-" + uuid.uuid4().hex
@@ -365,15 +365,7 @@ def test_no_reads_back_the_next_registered_reading_then_asks_again(
     phone: Phone, write_devices_csv: WriteCsv
 ) -> None:
     rows = [
-        {
-            "device_id": device_id,
-            "model": "N841",
-            "serial_number": f"21LX04839201{number:02d}",
-            "owner_name": "Dana Whitfield",
-            "owner_email": "dana@example.com",
-            "owner_phone": "+1 416 555 0101",
-            "warranty_registered": "yes",
-        }
+        {**SAMPLE_DEVICES[0], "device_id": device_id, "serial_number": f"21LX04839201{number:02d}"}
         for number, device_id in enumerate(("NB4810273945KXQ", "ND4810273945KXQ"))
     ]
     DeviceRegistry(phone.dialogue.database).seed_from_csv(write_devices_csv(rows, name="b.csv"))

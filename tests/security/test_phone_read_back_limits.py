@@ -37,7 +37,7 @@ from bot.devices.models import DeviceIdCheckFailures
 from bot.devices.registry import DeviceRegistry
 from bot.phone.speech import read_back
 from bot.serve import Settings
-from tests.conftest import WriteCsv
+from tests.conftest import SAMPLE_DEVICES, WriteCsv
 from tests.running_product import running_product
 from tests.security import test_phone_webhook as webhook
 from tests.test_phone_channel import CONTENT, PUBLIC, TOKEN, Phone, serving, spoken
@@ -50,15 +50,7 @@ SAID = "N B 4810 2739 45 KXQ"
 
 def look_alike_rows() -> list[dict[str, str]]:
     return [
-        {
-            "device_id": device_id,
-            "model": "N841",
-            "serial_number": f"21LX04839201{number:02d}",
-            "owner_name": "Dana Whitfield",
-            "owner_email": "dana@example.com",
-            "owner_phone": "+1 416 555 0101",
-            "warranty_registered": "yes",
-        }
+        {**SAMPLE_DEVICES[0], "device_id": device_id, "serial_number": f"21LX04839201{number:02d}"}
         for number, device_id in enumerate(LOOK_ALIKES)
     ]
 
