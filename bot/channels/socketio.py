@@ -19,8 +19,10 @@ temporary password included. So:
 Rasa 3.6 also calls ``sio.enter_room`` without awaiting it (a coroutine since python-socketio
 5.10), so its browser would never join the room: our ``session_request`` awaits it.
 
-A message the dialogue cannot take (before any session, or text that is not valid Unicode) gets
-a ``chat_error`` event ``{"error": ..., "message": ...}`` instead of reaching NLU. Each message
+A message the dialogue cannot take (before any session, text that is not valid Unicode, or
+Rasa's ``/intent`` text naming an intent a client may not send: the console's ``EXTERNAL_*``,
+:func:`bot.channels.chat_input.intent_message_problem`) gets a ``chat_error`` event
+``{"error": ..., "message": ...}`` instead of reaching NLU. Each message
 carries the client's address (:mod:`bot.channels.client`), from the request that opened the
 socket.
 
@@ -41,7 +43,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from socketio import AsyncServer
 
-from bot.channels.chat_input import text_problem
+from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
 from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
 from bot.channels.client import with_client_address
 from bot.channels.password_delivery import reveal
@@ -80,6 +82,7 @@ class SocketIOChannel(SocketIOInput):
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
         session_tokens = SessionTokens(session_key(os.environ))
+        allowed_intents = client_intents()
 
         async def session_request(sid: str, data: Any) -> None:
             token = data.get("session_id") if isinstance(data, dict) else None
@@ -109,7 +112,11 @@ class SocketIOChannel(SocketIOInput):
                 text_problem(text) if isinstance(text, str) else "the message must be a string"
             )
             if problem is not None:
-                await _refuse(sio, sid, "invalid_text", problem[0].upper() + problem[1:] + ".")
+                await _refuse(sio, sid, "invalid_text", _sentence(problem))
+                return
+            problem = intent_message_problem(text, allowed_intents)
+            if problem is not None:
+                await _refuse(sio, sid, "intent_not_allowed", _sentence(problem))
                 return
             request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
             metadata = _client_metadata(data.get(self.metadata_key))
@@ -136,6 +143,10 @@ class SocketIOChannel(SocketIOInput):
 
 async def _refuse(sio: AsyncServer, sid: str, error: str, message: str) -> None:
     await sio.emit(ERROR_EVENT, {"error": error, "message": message}, room=sid)
+
+
+def _sentence(problem: str) -> str:
+    return problem[0].upper() + problem[1:] + "."
 
 
 def _client_metadata(raw: Any) -> dict[str, Any]:
