@@ -57,8 +57,11 @@ LEGAL = {
     (S.RELEASED, S.GUIDING),
     (S.RELEASED, S.COMPLETED),
     (S.RELEASED, S.ABANDONED),
+    (S.RELEASED, S.QUEUED),  # the owner asks for a person again: same case, same place
     (S.GUIDING, S.COMPLETED),
     (S.GUIDING, S.ABANDONED),
+    (S.GUIDING, S.QUEUED),
+    (S.REJECTED, S.QUEUED),  # reopened: the agent sees the rejection in its history
 }
 ALL_PAIRS = list(itertools.product(CaseStatus, CaseStatus))
 
@@ -210,7 +213,9 @@ def test_open_case_refuses_empty_or_oversized_values(
 
 def test_the_expected_table_covers_the_brief() -> None:
     closed = {S.REJECTED, S.ABANDONED, S.COMPLETED}
-    assert not any(from_status in closed for from_status, _ in LEGAL)
+    assert {status for status in CaseStatus if status.is_closed} == closed
+    # A closed case never moves again, except a rejected one reopened into the queue.
+    assert {pair for pair in LEGAL if pair[0] in closed} == {(S.REJECTED, S.QUEUED)}
     assert len(ALL_PAIRS) == 64
 
 

@@ -246,32 +246,43 @@ def test_queue_when_already_with_support(
     assert trail(store, case.code) == before
 
 
-@pytest.mark.parametrize("status", [S.GUIDING, S.RELEASED])
-def test_queue_supersedes_a_guiding_or_released_case(
+@pytest.mark.parametrize("status", [S.GUIDING, S.RELEASED, S.REJECTED])
+def test_queue_requeues_the_conversations_case_and_keeps_its_place(
     cases: ConversationCases, store: CaseStore, status: S
 ) -> None:
+    # "I'm stuck" during the steps, then "yes" to a person: the same case goes back to support,
+    # ahead of a case opened after it, with a reason in its trail.
     old = case_in(cases, store, status)
     before = trail(store, old.code)
-    reason = "the temporary password did not work"
+    newer = cases.queue_for_agent("conv-newer", "chat", device_id=None, reason="newer")
+    reason = "the owner asked for a person during the reset steps"
 
     queued = cases.queue_for_agent(CONVERSATION, "chat", device_id=DEVICE_ID, reason=reason)
 
-    new = queued.case
-    assert new.code != old.code
-    assert new.status is S.QUEUED
-    assert new.device_id == DEVICE_ID
+    assert queued.case.code == old.code
+    assert queued.case.status is S.QUEUED
+    assert queued.case.device_id == DEVICE_ID
     assert queued.already_queued is False
     assert queued.position == 1
-    assert store.get(old.code).status is S.ABANDONED
-    assert trail(store, old.code) == [
-        *before,
-        (status, S.ABANDONED, ASSISTANT, f"replaced by a new request: {reason}"),
-    ]
-    assert trail(store, new.code) == [(None, S.QUEUED, ASSISTANT, reason)]
-    assert cases.current(CONVERSATION) == new
+    assert cases.position(newer.case) == 2
+    assert [case.code for case in store.queue()] == [old.code, newer.case.code]
+    after = trail(store, old.code)
+    assert after[: len(before)] == before
+    assert (status, S.QUEUED, ASSISTANT, reason) in after[len(before) :]
+    assert cases.current(CONVERSATION) == queued.case
 
 
-@pytest.mark.parametrize("status", [S.COMPLETED, S.REJECTED, S.ABANDONED])
+def test_a_requeued_case_can_be_claimed_and_released_again(
+    cases: ConversationCases, store: CaseStore
+) -> None:
+    old = case_in(cases, store, S.GUIDING)
+    cases.queue_for_agent(CONVERSATION, "chat", device_id=None, reason="stuck")
+    again = agent_moves(store, old, S.ASSIGNED, S.RELEASED)
+    assert again.status is S.RELEASED
+    assert cases.start_guiding(CONVERSATION, "chat").code == old.code
+
+
+@pytest.mark.parametrize("status", [S.COMPLETED, S.ABANDONED])
 def test_queue_after_a_closed_case_opens_a_new_one(
     cases: ConversationCases, store: CaseStore, status: S
 ) -> None:

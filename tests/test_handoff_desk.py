@@ -15,7 +15,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from bot.agents.accounts import AgentAccounts, AgentView
-from bot.cases.errors import CaseClosed, CaseNotFound
+from bot.cases.conversation import ConversationCases
+from bot.cases.errors import CaseClosed, CaseNotFound, IllegalTransition
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.channels.password_delivery import reveal
@@ -104,6 +105,71 @@ def test_the_queue_is_oldest_first_with_model_and_waiting_time(
         (second, 2, None),
     ]
     assert all(timedelta(minutes=4) < e.waiting < timedelta(minutes=6) for e in entries)
+
+
+def test_a_returning_case_is_marked_and_keeps_its_place_and_history(
+    desk: SupportDesk, database: Database, alice: AgentView
+) -> None:
+    cases = ConversationCases(CaseStore(database))
+    code = queued(database, "owner")
+    desk.claim(code, alice)
+    desk.release(code, alice)
+    cases.start_guiding("owner", "chat")
+    newer = queued(database, "newer")
+
+    again = cases.queue_for_agent("owner", "chat", device_id=None, reason="stuck on a step")
+    entries = desk.queue(now=datetime.now(timezone.utc) + timedelta(minutes=5))
+
+    assert again.case.code == code
+    assert [(e.case.code, e.position, e.returning) for e in entries] == [
+        (code, 1, True),
+        (newer, 2, False),
+    ]
+    assert entries[0].waiting > timedelta(minutes=4)  # counted from when the case was opened
+    earlier = [(e.from_status, e.to_status) for e in entries[0].history]
+    assert earlier == [
+        (None, S.QUEUED),
+        (S.QUEUED, S.ASSIGNED),
+        (S.ASSIGNED, S.RELEASED),
+        (S.RELEASED, S.GUIDING),
+    ]
+    assert entries[1].history == ()
+
+
+def test_put_back_is_not_a_returning_owner(
+    desk: SupportDesk, database: Database, alice: AgentView
+) -> None:
+    code = queued(database)
+    desk.claim(code, alice)
+    desk.put_back(code, alice)
+    assert [(e.case.code, e.returning) for e in desk.queue()] == [(code, False)]
+
+
+def test_a_released_case_cannot_be_put_back_by_the_agent(
+    desk: SupportDesk, database: Database, alice: AgentView
+) -> None:
+    code = queued(database)
+    desk.claim(code, alice)
+    desk.release(code, alice)
+    with pytest.raises(IllegalTransition):
+        desk.put_back(code, alice)
+
+
+def test_the_queue_says_since_when_the_owner_is_gone(
+    desk: SupportDesk, database: Database
+) -> None:
+    cases = ConversationCases(CaseStore(database))
+    gone, present = queued(database, "gone"), queued(database, "present")
+    cases.owner_left("gone")
+    cases.owner_left("present")
+    cases.owner_returned("present")
+
+    entries = {e.case.code: e for e in desk.queue()}
+
+    gone_since = entries[gone].owner_gone_since
+    assert gone_since is not None
+    assert abs(gone_since - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert entries[present].owner_gone_since is None
 
 
 def test_claim_assigns_the_case_and_says_who(

@@ -8,11 +8,19 @@ through the checked transitions and the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 
+from bot.cases.errors import CaseClosed, CaseNotFound
+from bot.cases.presence import OWNER_LEFT, OWNER_RETURNED, gone_since
+from bot.cases.resume import ProofAttempts
 from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
 from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
+from bot.db import utcnow
+from bot.devices.formats import DeviceIdFormats, load_formats
 
 ASSISTANT = "assistant"
 
@@ -27,14 +35,26 @@ class QueuedCase:
     already_queued: bool
 
 
+@cache
+def _device_id_formats() -> DeviceIdFormats:
+    return load_formats()
+
+
 class ConversationCases:
-    def __init__(self, store: CaseStore) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        formats: Callable[[], DeviceIdFormats] = _device_id_formats,
+    ) -> None:
         self._store = store
+        self._clock = clock
+        self._proofs = ProofAttempts(store.database, formats)
 
     def current(self, conversation_id: str) -> CaseView | None:
-        """The conversation's latest case, if it is still open."""
-        case = self._store.latest_for_conversation(conversation_id)
-        return None if case is None or case.is_closed else case
+        """The conversation's open case, if it has one."""
+        return self._store.open_for_conversation(conversation_id)
 
     def start_gathering(self, conversation_id: str, channel: str) -> CaseView:
         """The case that collects the Device ID: the open one, or a new ``collecting`` case."""
@@ -53,21 +73,16 @@ class ConversationCases:
     def queue_for_agent(
         self, conversation_id: str, channel: str, *, device_id: str | None, reason: str
     ) -> QueuedCase:
-        """Put the conversation in the support queue, opening a case if needed."""
-        case = self.current(conversation_id)
+        """Put the conversation in the support queue.
+
+        The conversation's case goes back to the queue (collecting, released, guiding, or
+        rejected and reopened), keeping its place: the queue goes by when a case was opened.
+        A case is opened only when the conversation has none to return to.
+        """
+        case = self.current(conversation_id) or self._rejected(conversation_id)
         if case is not None and case.status in _WITH_SUPPORT:
             return QueuedCase(case, self.position(case), already_queued=True)
-        if case is not None and case.status is CaseStatus.COLLECTING:
-            if device_id is not None:
-                case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
-            case = self._store.transition(
-                case.code, CaseStatus.QUEUED, actor=ASSISTANT, reason=reason
-            )
-        else:
-            if case is not None:
-                # e.g. the temporary password was refused by the recorder: a new release is
-                # a new case, and the old one says why it ended.
-                self._close_superseded(case, f"replaced by a new request: {reason}")
+        if case is None or CaseStatus.QUEUED not in ALLOWED_TRANSITIONS[case.status]:
             case = self._store.open_case(
                 channel=channel,
                 conversation_id=conversation_id,
@@ -76,6 +91,15 @@ class ConversationCases:
                 status=CaseStatus.QUEUED,
                 device_id=device_id,
             )
+            return QueuedCase(case, self.position(case), already_queued=False)
+        reopening = case.is_closed  # rejected: a closed case takes no device until reopened
+        if device_id is not None and not reopening:
+            case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
+        case = self._store.transition(
+            case.code, CaseStatus.QUEUED, actor=ASSISTANT, reason=reason
+        )
+        if device_id is not None and reopening:
+            case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
         return QueuedCase(case, self.position(case), already_queued=False)
 
     def record_owner_statement(
@@ -127,6 +151,85 @@ class ConversationCases:
             actor=ASSISTANT,
             reason="the owner finished every reset step",
         )
+
+    # --- a returning owner resumes a case by its code ---
+
+    def resume_candidate(self, code: str) -> CaseView | None:
+        """The open case with ``code`` (as people type it), or None. Shown to nobody before
+        :meth:`verify_owner` says the person is its owner."""
+        if not code.strip():
+            return None
+        try:
+            case = self._store.get(code)
+        except CaseNotFound:
+            return None
+        return None if case.is_closed else case
+
+    def verify_owner(self, code: str, proof: str) -> bool:
+        """Whether ``proof`` shows the person owns case ``code`` (see :mod:`bot.cases.resume`);
+        a wrong proof counts towards :meth:`resume_limited`."""
+        try:
+            return self._proofs.attempt(code, proof, now=self._clock(), actor=ASSISTANT)
+        except CaseNotFound:
+            return False
+
+    def resume_limited(self, code: str) -> bool:
+        """Too many wrong proofs for case ``code`` in the last hour: no resuming by proof."""
+        try:
+            return self._proofs.limited(code, self._clock())
+        except CaseNotFound:
+            return False
+
+    def adopt(self, code: str, conversation_id: str, channel: str) -> CaseView:
+        """Case ``code`` continues in ``conversation_id``; the old conversation no longer
+        reaches it. A case the new conversation had opened meanwhile is closed."""
+        case = self._store.get(code)
+        if case.is_closed:
+            raise CaseClosed(case.code, case.status.value, "resuming it")
+        own = self.current(conversation_id)
+        if own is not None and own.code != case.code:
+            self._close_superseded(own, f"the owner resumed case {case.code} instead")
+        adopted = self._store.move_to_conversation(
+            case.code,
+            conversation_id,
+            channel,
+            actor=ASSISTANT,
+            reason=f"the owner resumed the case from another conversation ({channel})",
+        )
+        self._mark_returned(adopted)
+        return adopted
+
+    # --- the owner's activity and presence ---
+
+    def touch(self, conversation_id: str) -> None:
+        """The owner wrote: the case is not stale, and an owner who had left is back."""
+        case = self.current(conversation_id)
+        if case is None:
+            return
+        self._store.mark_active(case.code, self._clock())
+        self._mark_returned(case)
+
+    def owner_left(self, conversation_id: str) -> None:
+        """The owner's socket closed or the call ended."""
+        case = self.current(conversation_id)
+        if case is not None and self.owner_gone_since(case.code) is None:
+            self._store.note(case.code, actor=ASSISTANT, reason=OWNER_LEFT, at=self._clock())
+
+    def owner_returned(self, conversation_id: str) -> None:
+        case = self.current(conversation_id)
+        if case is not None:
+            self._mark_returned(case)
+
+    def owner_gone_since(self, code: str) -> datetime | None:
+        return gone_since(self._store.events(code))
+
+    def _mark_returned(self, case: CaseView) -> None:
+        if self.owner_gone_since(case.code) is not None:
+            self._store.note(case.code, actor=ASSISTANT, reason=OWNER_RETURNED, at=self._clock())
+
+    def _rejected(self, conversation_id: str) -> CaseView | None:
+        latest = self._store.latest_for_conversation(conversation_id)
+        return latest if latest is not None and latest.status is CaseStatus.REJECTED else None
 
     def position(self, case: CaseView) -> int:
         return self._store.queue_position(case.code)

@@ -4,8 +4,11 @@
 ``queued``: waiting for a support agent; ``assigned``: an agent has it (and may put it back).
 ``released``: the agent released a temporary password; releasing again replaces it.
 ``guiding``: the assistant walks the user through the reset on the recorder.
-``rejected``, ``abandoned`` and ``completed`` close the case. :data:`ALLOWED_TRANSITIONS` is the
-whole lifecycle; nothing else decides which moves are legal.
+``rejected``, ``abandoned`` and ``completed`` close the case; only a rejected case may be reopened,
+into the queue, when the owner asks for a person again (the agent then sees the rejection in its
+history instead of a fresh case without it). An owner who asks for a person while released or
+guiding goes back to the queue with the same case, so it keeps its place.
+:data:`ALLOWED_TRANSITIONS` is the whole lifecycle; nothing else decides which moves are legal.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class CaseStatus(str, Enum):
 
     @property
     def is_closed(self) -> bool:
-        return not ALLOWED_TRANSITIONS[self]
+        return self in CLOSED_STATUSES
 
 
 ALLOWED_TRANSITIONS: Mapping[CaseStatus, frozenset[CaseStatus]] = {
@@ -51,13 +54,20 @@ ALLOWED_TRANSITIONS: Mapping[CaseStatus, frozenset[CaseStatus]] = {
             CaseStatus.GUIDING,
             CaseStatus.COMPLETED,
             CaseStatus.ABANDONED,
+            CaseStatus.QUEUED,  # the owner asks for a person again
         }
     ),
-    CaseStatus.GUIDING: frozenset({CaseStatus.COMPLETED, CaseStatus.ABANDONED}),
-    CaseStatus.REJECTED: frozenset(),
+    CaseStatus.GUIDING: frozenset(
+        {CaseStatus.COMPLETED, CaseStatus.ABANDONED, CaseStatus.QUEUED}
+    ),
+    CaseStatus.REJECTED: frozenset({CaseStatus.QUEUED}),  # reopened by the owner's new request
     CaseStatus.ABANDONED: frozenset(),
     CaseStatus.COMPLETED: frozenset(),
 }
+
+CLOSED_STATUSES: frozenset[CaseStatus] = frozenset(
+    {CaseStatus.REJECTED, CaseStatus.ABANDONED, CaseStatus.COMPLETED}
+)
 
 # Where a case may start: gathering details, straight into the queue (the user asked for a person
 # early), or straight into guiding (the user already holds a temporary password, e.g. from the
@@ -78,7 +88,7 @@ def require_transition(code: str, from_status: CaseStatus, to_status: CaseStatus
     if to_status in allowed:
         return
     article = "an" if from_status.value[0] in "aeiou" else "a"
-    if not allowed:
+    if from_status.is_closed:
         why = f"{article} {from_status.value} case is closed"
     else:
         why = f"{article} {from_status.value} case can only move to {_options(allowed)}"

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 from bot.cases.codes import CodeGenerator, new_case_code, normalise_case_code
 from bot.cases.errors import CaseClosed, CaseNotFound, UnknownDevice
 from bot.cases.models import CaseEvent, SupportCase
-from bot.cases.status import CaseStatus, require_opening_status, require_transition
+from bot.cases.status import (
+    CLOSED_STATUSES,
+    CaseStatus,
+    require_opening_status,
+    require_transition,
+)
 from bot.cases.views import CaseEventView, CaseView
 from bot.db import Database, utcnow
 from bot.devices.models import Device
@@ -32,6 +37,10 @@ class CaseStore:
     def __init__(self, database: Database, *, new_code: CodeGenerator = new_case_code) -> None:
         self._database = database
         self._new_code = new_code
+
+    @property
+    def database(self) -> Database:
+        return self._database
 
     def open_case(
         self,
@@ -184,6 +193,66 @@ class CaseStore:
             ).first()
             return None if case is None else case_view(case)
 
+    def open_for_conversation(self, conversation_id: str) -> CaseView | None:
+        """The conversation's most recently opened case that is still open, if any.
+
+        Not simply the latest case: a case adopted from another conversation may be older than
+        a case this conversation opened and closed meanwhile.
+        """
+        closed = [status.value for status in CLOSED_STATUSES]
+        with self._database.session() as session:
+            case = session.scalars(
+                select(SupportCase)
+                .where(
+                    SupportCase.conversation_id == conversation_id,
+                    SupportCase.status.not_in(closed),
+                )
+                .order_by(SupportCase.created_at.desc(), SupportCase.id.desc())
+                .limit(1)
+            ).first()
+            return None if case is None else case_view(case)
+
+    def note(self, code: str, *, actor: str, reason: str, at: datetime | None = None) -> CaseView:
+        """An audit event that changes nothing else (the owner left, came back ...)."""
+        actor = _text(CaseEvent, "actor", actor)
+        reason = _reason(reason)
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            status = CaseStatus(case.status)
+            if status.is_closed:
+                raise CaseClosed(case.code, status.value, "recording a note")
+            record_event(session, case, at or utcnow(), actor, status.value, status.value, reason)
+            return case_view(case)
+
+    def mark_active(self, code: str, at: datetime) -> None:
+        """The owner wrote just now (``updated_at``); no audit event, one happens per message."""
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            if at > case.updated_at:
+                case.updated_at = at
+
+    def move_to_conversation(
+        self, code: str, conversation_id: str, channel: str, *, actor: str, reason: str
+    ) -> CaseView:
+        """Case ``code`` now belongs to ``conversation_id`` (the owner resumed it elsewhere)."""
+        conversation_id = _text(SupportCase, "conversation_id", conversation_id)
+        channel = _text(SupportCase, "channel", channel)
+        actor = _text(CaseEvent, "actor", actor)
+        reason = _reason(reason)
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            status = CaseStatus(case.status)
+            if status.is_closed:
+                raise CaseClosed(case.code, status.value, "resuming it")
+            if (case.conversation_id, case.channel) == (conversation_id, channel):
+                return case_view(case)
+            now = utcnow()
+            case.conversation_id = conversation_id
+            case.channel = channel
+            case.updated_at = now
+            record_event(session, case, now, actor, status.value, status.value, reason)
+            return case_view(case)
+
     def events(self, code: str) -> list[CaseEventView]:
         """The audit trail of case ``code``, in the order it was written."""
         with self._database.session() as session:
@@ -191,7 +260,7 @@ class CaseStore:
             rows = session.scalars(
                 select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
             ).all()
-            return [_event_view(case.code, row) for row in rows]
+            return [event_view(case.code, row) for row in rows]
 
     def queue(self) -> list[CaseView]:
         """Cases waiting for an agent, the longest-standing first.
@@ -329,7 +398,7 @@ def case_view(case: SupportCase) -> CaseView:
     )
 
 
-def _event_view(case_code: str, event: CaseEvent) -> CaseEventView:
+def event_view(case_code: str, event: CaseEvent) -> CaseEventView:
     return CaseEventView(
         case_code=case_code,
         at=event.at,
