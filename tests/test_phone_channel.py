@@ -9,6 +9,7 @@ its own tests). Signatures are computed with twilio's RequestValidator and check
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 import xml.etree.ElementTree as ET
@@ -47,13 +48,24 @@ ASK_ID = (
 NOT_UNDERSTOOD = "Sorry, I didn't catch that. Say \"agent\" to reach a person."
 
 
+def turn(expects: str, state: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The turn payload that ends every assistant turn (the channel contract)."""
+    data = {"type": "turn", "state": state or expects, "expects": expects, "step": None,
+            "total": None, "sensitive_input": False, "case": None, **fields}
+    return {"data": data}
+
+
 @dataclass
 class FakeDialogue:
-    """Stands in for Rasa: records each UserMessage and answers through its output channel."""
+    """Stands in for Rasa: records each UserMessage and answers through its output channel, each
+    answer ending with a turn payload. Its wording differs from the real assistant's on purpose:
+    the channel must act on the payload alone."""
 
     database: Database
     received: list[UserMessage] = field(default_factory=list)
     broken: bool = False  # fails like Rasa when the action server is down
+    expects: str = "nothing"  # what the last answer expected (kept when not understood)
+    first_expects: str = "device_id"  # what the answer to the call's first turn expects
 
     async def __call__(self, message: UserMessage) -> None:
         if self.broken:
@@ -62,28 +74,59 @@ class FakeDialogue:
         out, sid, text = message.output_channel, message.sender_id, message.text or ""
         cases = ConversationCases(CaseStore(self.database))
         registry = DeviceRegistry(self.database)
-        if text == CONTENT.first_message:
+        device_id = _entity(text, "/provide_device_id", "device_id")
+
+        async def answer(said: str, expects: str, state: str | None = None) -> None:
+            self.expects = expects
+            await out.send_text_message(sid, said)
+            await out.send_custom_json(sid, turn(expects, state))
+
+        if text == "/request_password_reset":
             cases.start_gathering(sid, "phone")
-            await out.send_text_message(sid, ASK_ID)
-        elif registry.find_by_device_id(text) is not None:
-            queued = cases.queue_for_agent(sid, "phone", device_id=text, reason="checked")
-            await out.send_text_message(
-                sid, f"Thanks. I've opened support case **{queued.case.code}** for your N841."
+            await answer(ASK_ID, self.first_expects)
+        elif device_id is not None and registry.find_by_device_id(device_id) is not None:
+            queued = cases.queue_for_agent(sid, "phone", device_id=device_id, reason="checked")
+            await answer(
+                f"Thanks. I've opened support case **{queued.case.code}** for your N841. "
+                "Please stay on the line.",
+                "nothing",
+                "queued",
             )
-        elif text == CONTENT.agent_message:
+        elif text == "/request_human":
             queued = cases.queue_for_agent(sid, "phone", device_id=None, reason="asked")
-            await out.send_text_message(sid, f"I've opened support case **{queued.case.code}**.")
+            await answer(f"I've opened support case **{queued.case.code}**.", "nothing", "queued")
+        elif text in ("/step_done", "/repeat", "/go_back", "/step_help"):
+            await answer(f"A step, after {text.lstrip('/')}.", "step", "steps")
         elif text == "my details":
-            await out.send_text_message(sid, "And the email address it is registered with?")
+            await answer("And how can we reach the owner by mail?", "owner_email")
         elif "@" in text:
-            await out.send_text_message(sid, "Last one: the phone number on the registration?")
+            await answer("Last one: the number on the registration?", "owner_phone")
+        elif text == "what was the password again":
+            await out.send_custom_json(
+                sid,
+                {"data": {"type": "temporary_password_again", "reference": "ref-1",
+                          "valid_until": "2026-12-04T23:59:59-05:00"}},
+            )
+            await answer("Step 1 of 10: Right-click on the screen.", "step", "steps")
+        elif text == "a yes or no question":
+            await answer("Shall I put you through? Your Device ID is safe.", "yes_no")
         elif text in ("where do I find it", "help"):
-            await out.send_text_message(
-                sid, "1. On the label, beside the QR code.\n2. In the Lorex app: **Settings > "
-                "Device Info**.\nIt is not the serial number. What is the Device ID?"
+            await answer(
+                "1. On the label, beside the QR code.\n2. In the Lorex app: **Settings > "
+                "Device Info**.\nIt is not the serial number. What is it?",
+                "device_id",
             )
         else:
             await out.send_text_message(sid, NOT_UNDERSTOOD)
+            await out.send_custom_json(sid, turn(self.expects, understood=False))
+
+
+def _entity(text: str, intent: str, entity: str) -> str | None:
+    """The entity's value in an ``/intent{"entity": "value"}`` message, if it is that intent."""
+    if not text.startswith(intent + "{"):
+        return None
+    value = json.loads(text.removeprefix(intent)).get(entity)
+    return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -165,6 +208,11 @@ class Phone:
 
     def new_call(self) -> None:
         self.call_sid, self.next_urls = "CA" + uuid.uuid4().hex, {}
+
+
+def provided(device_id: str) -> str:
+    """What a confirmed Device ID reaches the dialogue as."""
+    return '/provide_device_id{"device_id": "' + device_id + '"}'
 
 
 def at_turn(url: str | None, path: str) -> bool:
@@ -271,6 +319,7 @@ def test_a_signed_call_is_answered_with_a_gather(phone: Phone) -> None:
     assert "Device ID" in text and "**" not in text
     message = phone.dialogue.received[0]
     assert (message.sender_id, message.input_channel) == (phone.call_sid, "phone")
+    assert message.text == "/request_password_reset"  # an intent, not an invented sentence
 
 
 def test_blank_fields_are_part_of_the_signature(phone: Phone) -> None:
@@ -339,7 +388,7 @@ def test_a_spoken_device_id_is_read_back_and_only_passed_on_when_confirmed(phone
     assert gather(twiml).get("hints") == CONTENT.hint("confirm")
     assert len(phone.dialogue.received) == 1  # nothing passed on yet
     twiml = phone.press("1")
-    assert phone.dialogue.received[-1].text == "ND4810273945KXQ"
+    assert phone.dialogue.received[-1].text == provided("ND4810273945KXQ")
     # the dialogue queued the case: the caller is put on hold
     enqueue = twiml.find("Enqueue")
     assert enqueue is not None and enqueue.text == CONTENT.queue.name
@@ -358,7 +407,7 @@ def test_pieces_over_several_turns(phone: Phone) -> None:
     twiml = phone.say("eight three seven")
     assert "L R X, 1 0 4, 5 9 2, 8 3 7" in spoken(twiml)
     phone.say("yes")
-    assert phone.dialogue.received[-1].text == "LRX104592837"
+    assert phone.dialogue.received[-1].text == provided("LRX104592837")
 
 
 def test_no_reads_back_the_next_registered_reading_then_asks_again(
@@ -390,7 +439,7 @@ def test_keypad_entry_resolves_letters_with_the_registry(phone: Phone) -> None:
     twiml = phone.press("634810273945597")  # N=6 D=3 ... K=5 X=9 Q=7
     assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(twiml)
     phone.press("1")
-    assert phone.dialogue.received[-1].text == "ND4810273945KXQ"
+    assert phone.dialogue.received[-1].text == provided("ND4810273945KXQ")
 
 
 def test_a_question_while_asked_for_the_id_goes_to_the_dialogue(phone: Phone) -> None:
@@ -403,10 +452,8 @@ def test_a_question_while_asked_for_the_id_goes_to_the_dialogue(phone: Phone) ->
 
 
 def test_spoken_email_and_phone_number_reach_the_dialogue_written(phone: Phone) -> None:
+    phone.dialogue.first_expects = "nothing"  # a first answer that does not ask for the ID
     phone.ring()
-    call = phone.channel.calls.get(phone.call_sid)
-    assert call is not None
-    call.expecting_device_id = False
     phone.say("my details")
     phone.say("zion dot juniperfield at example dot com")
     assert phone.dialogue.received[-1].text == "zion.juniperfield@example.com"
@@ -415,10 +462,8 @@ def test_spoken_email_and_phone_number_reach_the_dialogue_written(phone: Phone) 
 
 
 def test_the_phone_number_can_be_keyed_in(phone: Phone) -> None:
+    phone.dialogue.first_expects = "nothing"  # a first answer that does not ask for the ID
     phone.ring()
-    call = phone.channel.calls.get(phone.call_sid)
-    assert call is not None
-    call.expecting_device_id = False
     phone.say("my details")
     phone.say("zion dot juniperfield at example dot com")  # asks for the phone number next
     phone.press("2025550110#")
@@ -437,22 +482,19 @@ def test_silence_escalates_and_never_loops(phone: Phone) -> None:
     third = spoken(phone.silence())
     assert "agent" in third and "star" in third
     fourth = phone.silence()
-    assert phone.dialogue.received[-1].text == CONTENT.agent_message
+    assert phone.dialogue.received[-1].text == "/request_human"
     assert fourth.find("Enqueue") is not None
 
 
 def test_star_asks_for_an_agent(phone: Phone) -> None:
     phone.ring()
     twiml = phone.press("*")
-    assert phone.dialogue.received[-1].text == CONTENT.agent_message
+    assert phone.dialogue.received[-1].text == "/request_human"
     assert twiml.find("Enqueue") is not None
 
 
 def test_not_understood_replies_escalate_too(phone: Phone) -> None:
     phone.ring()
-    call = phone.channel.calls.get(phone.call_sid)
-    assert call is not None
-    call.expecting_device_id = False  # as after any question that is not the Device ID
     first = spoken(phone.say("bananas"))
     assert first == NOT_UNDERSTOOD.replace('"', "")  # the dialogue's own rephrasing
     second = spoken(phone.say("bananas"))
@@ -460,7 +502,7 @@ def test_not_understood_replies_escalate_too(phone: Phone) -> None:
     third = spoken(phone.say("bananas"))
     assert "star" in third
     fourth = phone.say("bananas")
-    assert phone.dialogue.received[-1].text == CONTENT.agent_message
+    assert phone.dialogue.received[-1].text == "/request_human"
     assert fourth.find("Enqueue") is not None
 
 
@@ -508,6 +550,7 @@ def _release(phone: Phone, code: str, password: str) -> str:
         message,
         "Step 1 of 10: Right-click on the screen.",
         {"data": {"type": "reset_step", "step": 1}},
+        turn("step", "steps", step=1, total=10),
     )
     return reference
 
@@ -559,7 +602,7 @@ def test_release_leaves_the_queue_and_reads_the_password_slowly(phone: Phone) ->
         assert spoken(phone.say(phrase)) == CONTENT.holding
     assert len(phone.dialogue.received) == before
     phone.say("okay I'm ready")
-    assert phone.dialogue.received[-1].text == "repeat"
+    assert phone.dialogue.received[-1].text == "/repeat"
 
 
 def test_a_rejection_also_leaves_the_queue(phone: Phone) -> None:
@@ -575,25 +618,37 @@ def test_keys_at_a_step_become_the_step_words(phone: Phone) -> None:
     _release(phone, code, "ACDE34")
     phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
     phone.press("1")  # ready: the steps begin
-    phone.press("2")
-    assert phone.dialogue.received[-1].text == "repeat"
+    for key, intent in (("1", "/step_done"), ("2", "/repeat"), ("3", "/go_back"),
+                        ("0", "/step_help")):
+        phone.press(key)
+        assert phone.dialogue.received[-1].text == intent
 
 
 def test_the_new_password_step_listens_to_keys_only(phone: Phone) -> None:
     phone.ring()
     card = {"type": "reset_step", "step": 8, "sensitive_input": True, "finished": False}
-    _push(phone, "Step 8 of 10. Choose a new password.", {"data": card})
+    _push(
+        phone,
+        "Step 8 of 10. Choose a new password.",
+        {"data": card},
+        turn("step", "steps", step=8, total=10, sensitive_input=True),
+    )
     twiml = phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
     assert gather(twiml).get("input") == "dtmf"
     assert CONTENT.private_step_note in spoken(twiml)
     phone.press("2")
-    assert phone.dialogue.received[-1].text == "repeat"
+    assert phone.dialogue.received[-1].text == "/repeat"
 
 
 def test_the_last_step_ends_the_call(phone: Phone) -> None:
     phone.ring()
     card = {"type": "reset_step", "step": None, "finished": True}
-    _push(phone, "Congratulations. You can end the call now. Goodbye.", {"data": card})
+    _push(
+        phone,
+        "Congratulations. You can end the call now. Goodbye.",
+        {"data": card},
+        turn("nothing", "finished"),
+    )
     twiml = phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
     assert twiml.find("Gather") is None and twiml.find("Hangup") is not None
     assert spoken(twiml) == "Congratulations. You can end the call now. Goodbye."
@@ -678,3 +733,100 @@ def test_hanging_up_after_release_keeps_the_case_and_forgets_the_password(phone:
     phone.hang_up()
     assert CaseStore(phone.dialogue.database).get(code).status is CaseStatus.RELEASED
     assert phone.channel.calls.get(phone.call_sid) is None
+
+
+# --- the channel contract: the turn payload decides, keys send intents -------------------------
+
+
+def test_what_is_expected_comes_from_the_payload_not_the_wording(phone: Phone) -> None:
+    phone.dialogue.first_expects = "nothing"
+    phone.ring()
+    # The question mentions the Device ID, but the payload expects a yes or no.
+    twiml = phone.say("a yes or no question")
+    assert "Device ID" in spoken(twiml)
+    assert gather(twiml).get("hints") == CONTENT.hint("yes_no")
+    phone.press("1")
+    assert phone.dialogue.received[-1].text == "/affirm"
+    phone.say("a yes or no question")
+    phone.press("2")
+    assert phone.dialogue.received[-1].text == "/deny"
+    # Worded without "Device ID" at all, a payload expecting one starts Device ID entry.
+    twiml = phone.say("where do I find it")
+    assert "Device ID" not in spoken(twiml)
+    assert gather(twiml).get("hints") == CONTENT.hint("device_id")
+    assert "N D 4 8" in spoken(phone.press("634810273945597"))
+
+
+def test_a_reply_without_a_turn_payload_keeps_the_expectation(phone: Phone) -> None:
+    phone.ring()
+    _push(phone, "Step 3 of 10.", turn("step", "steps", step=3, total=10))
+    phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    _push(phone, "A note from the assistant, with no payload.")
+    twiml = phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    assert gather(twiml).get("hints") == CONTENT.hint("steps")
+    phone.press("3")
+    assert phone.dialogue.received[-1].text == "/go_back"
+
+
+def test_the_queued_answer_says_stay_on_the_line_once(phone: Phone) -> None:
+    phone.ring()
+    phone.say("N D 4 8 1 0 2 7 3 9 4 5 K X Q")
+    held = phone.press("1")
+    assert held.find("Enqueue") is not None
+    assert spoken(held).lower().count("stay on the line") == 1, spoken(held)
+
+
+def test_the_password_again_is_read_from_the_call_s_memory(phone: Phone) -> None:
+    code = _queued(phone)
+    _release(phone, code, "K7QX")
+    phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    phone.say("ready")
+    again = phone.say("what was the password again")
+    says = [say.text or "" for say in again.iter("Say")]
+    assert "capital K, as in kilo" in says and "the number 7" in says
+    assert CONTENT.password.offer_repeat in says
+    steps = phone.say("ready")  # back to the step the owner was at
+    assert "Step 1 of 10" in spoken(steps)
+    assert gather(steps).get("hints") == CONTENT.hint("steps")
+
+
+def test_the_password_again_on_a_call_that_never_heard_it_says_so(phone: Phone) -> None:
+    phone.ring()
+    twiml = phone.say("what was the password again")
+    text = spoken(twiml)
+    assert CONTENT.password.not_on_this_call in text
+    assert "capital" not in text and "Step 1 of 10" in text
+    assert gather(twiml).get("hints") == CONTENT.hint("steps")
+
+
+def test_a_rejection_ends_the_call_with_what_the_caller_can_do_next(phone: Phone) -> None:
+    code = _queued(phone)
+    store = CaseStore(phone.dialogue.database)
+    store.transition(code, CaseStatus.ASSIGNED, actor="agent:alice", reason="claimed")
+    store.transition(code, CaseStatus.REJECTED, actor="agent:alice", reason="not the owner")
+    _push(
+        phone,
+        "The support agent could not confirm that you are the registered owner.",
+        "You can also call Lorex Technical Support at 1-888-425-6739.",
+        turn("nothing", "rejected"),
+    )
+    assert phone.twiml("/webhooks/phone/wait").find("Leave") is not None
+    twiml = phone.twiml("/webhooks/phone/after-queue", QueueResult="leave")
+    text = spoken(twiml)
+    assert "1 8 8 8 4 2 5 6 7 3 9" in text
+    assert text.endswith(CONTENT.goodbye)
+    assert twiml.find("Gather") is None and twiml.find("Hangup") is not None
+
+
+def test_support_closed_is_said_in_eastern_time(phone: Phone) -> None:
+    _queued(phone)
+
+    async def no_dialogue(sid: str, text: str) -> list[dict[str, Any]]:
+        raise AssertionError("the wait URL never reaches the dialogue")
+
+    sunday_noon = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)  # 12:00 in Toronto; closed Sundays
+    flow = replace(phone.channel._flow(no_dialogue), now=lambda: sunday_noon)
+    twiml = asyncio.run(flow.wait({"CallSid": phone.call_sid}))
+    text = spoken(ET.fromstring(str(twiml.to_xml())))
+    assert "Monday at 8:00 AM Eastern time" in text, text
+    assert "America" not in text and "Toronto" not in text

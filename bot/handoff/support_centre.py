@@ -1,5 +1,6 @@
-"""The support centre, as described in ``data/content/support.yml``: opening hours, the expected
-wait, and the reasons an agent may give for refusing a release."""
+"""The support centre, as described in ``data/content/support.yml``: opening hours and the time
+zone as people say it, the expected wait, and the reasons an agent may give for refusing a
+release with the other routes offered (each worded for the chat and for the phone)."""
 
 from __future__ import annotations
 
@@ -23,17 +24,36 @@ class RejectionReason:
     label: str  # for the agent
     tell_user: str  # for the user
     alternatives: tuple[str, ...]  # what the user is told they can do instead
+    tell_caller: str = ""  # for a caller, where it differs (what a phone cannot do); else tell_user
+
+    def told(self, *, voice: bool = False) -> str:
+        """What the user is told, by chat or (``voice``) on the phone."""
+        return self.tell_caller if voice and self.tell_caller else self.tell_user
+
+
+@dataclass(frozen=True)
+class Route:
+    """Another way to a password, worded for the chat and for the ear."""
+
+    chat: str
+    voice: str
 
 
 @dataclass(frozen=True)
 class SupportCentre:
     time_zone: ZoneInfo
+    time_zone_name: str  # as said after a time: "Eastern"
     phone: str
     minutes_per_case: int
     hours: dict[int, tuple[time, time]]  # weekday (0 = Monday) -> opening, closing
     rejection_reasons: dict[str, RejectionReason]
-    routes: dict[str, str]
+    routes: dict[str, Route]
     skip_answers: frozenset[str]
+
+    @property
+    def zone_name(self) -> str:
+        """The time zone as a person says it after a time: "Eastern time"."""
+        return f"{self.time_zone_name} time"
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self.time_zone)
@@ -63,8 +83,10 @@ class SupportCentre:
             timedelta(microseconds=1)
         )
 
-    def alternatives_text(self, reason: RejectionReason) -> str:
-        return " ".join(self.routes[key] for key in reason.alternatives)
+    def alternatives_text(self, reason: RejectionReason, *, voice: bool = False) -> str:
+        """What the user can do instead, in chat wording or (``voice``) for the phone."""
+        routes = [self.routes[key] for key in reason.alternatives]
+        return " ".join(route.voice if voice else route.chat for route in routes)
 
 
 @functools.cache
@@ -90,7 +112,14 @@ def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
         if not opens < closes:
             raise hours_data.error(f"{day}: closes ({closes}) before it opens ({opens})")
         hours[WEEKDAYS.index(day)] = (opens, closes)
-    routes = {key: str(text) for key, text in data.require("routes", ContentMapping).items()}
+    routes_data = data.require("routes", ContentMapping)
+    routes: dict[str, Route] = {}
+    for key, entry in routes_data.items():
+        if not isinstance(entry, ContentMapping):
+            raise routes_data.error(f"route {key!r} must be a mapping with 'chat' and 'voice'")
+        routes[key] = Route(
+            chat=entry.require("chat", str).strip(), voice=entry.require("voice", str).strip()
+        )
     reasons: dict[str, RejectionReason] = {}
     for key, entry in data.require("rejection_reasons", ContentMapping).items():
         if not isinstance(entry, ContentMapping):
@@ -100,10 +129,15 @@ def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
         if unknown:
             raise entry.error(f"{key}: unknown route(s) {', '.join(unknown)}")
         reasons[key] = RejectionReason(
-            key, entry.require("label", str), entry.require("tell_user", str), alternatives
+            key,
+            entry.require("label", str),
+            entry.require("tell_user", str),
+            alternatives,
+            tell_caller=entry.optional("tell_caller", str, "").strip(),
         )
     return SupportCentre(
         time_zone=zone,
+        time_zone_name=data.require("time_zone_name", str).strip(),
         phone=data.require("phone", str),
         minutes_per_case=minutes,
         hours=hours,

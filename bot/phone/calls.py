@@ -104,8 +104,10 @@ class Call:
     reprompts: int = 0  # failed turns in a row (silence, not understood)
     waits: int = 0  # silences in a row at a reset step (the caller is at the recorder)
     last_prompt: list[str] = field(default_factory=list)  # what was last said, expecting an answer
-    prompt_kind: str = "default"  # which speech hints and keys apply: default, steps, device_id
-    expecting_device_id: bool = False
+    # What the assistant expects, from its last turn payload (bot.phone.contract.Turn's
+    # prompt_kind): which speech hints, timeout and keys apply.
+    prompt_kind: str = "default"
+    state: str = ""  # the dialogue's state in that payload
     id_pieces: tuple[Piece, ...] = ()
     keys: str = ""  # keypad digits of a Device ID so far
     candidates: tuple[str, ...] = ()  # registered IDs being read back, one at a time

@@ -16,6 +16,9 @@ from bot.guide.wording import voice_problems
 
 PHONE_FILE = CONTENT_DIR / "phone.yml"
 _PLACEHOLDER = re.compile(r"\{\w+\}")
+_INTENT = re.compile(r"[a-z][a-z0-9_]*")
+# The expectations (the turn payload's ``expects``) that take keys other than the agent key.
+KEYMAPS = frozenset({"yes_no", "step"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class PasswordWording:
     repeat_words: tuple[str, ...]
     ready_words: tuple[str, ...]
     unavailable: str
+    not_on_this_call: str
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,13 @@ class PhoneContent:
     device_id_timeout: int
     speech_timeout: str
     welcome: str
-    first_message: str
+    first_intent: str
     reprompts: tuple[str, ...]
     goodbye: str
     agent_words: tuple[str, ...]
     agent_key: str
-    agent_message: str
-    device_id_prompt_markers: tuple[str, ...]
+    agent_intent: str
+    after_waiting_intent: str
     device_id: DeviceIdWording
     keypad: KeypadScheme
     yes_words: tuple[str, ...]
@@ -104,8 +108,7 @@ class PhoneContent:
     password: PasswordWording
     symbol_names: dict[str, str]
     spelling_words: dict[str, str]
-    keys: dict[str, dict[str, str]]  # prompt kind ("steps", "default") -> key -> words
-    not_understood_markers: tuple[str, ...]
+    keys: dict[str, dict[str, str]]  # what is expected ("yes_no", "step") -> key -> intent
     steps_timeout: int
     step_waiting: str
     max_step_waits: int
@@ -113,9 +116,7 @@ class PhoneContent:
     holding: str
     ready_phrases: tuple[str, ...]
     private_step_note: str
-    email_prompt_markers: tuple[str, ...]
     technical_problem: str
-    phone_prompt_markers: tuple[str, ...]
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
         """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
@@ -200,13 +201,13 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         device_id_timeout=gather.require("device_id_timeout", int),
         speech_timeout=str(gather.require("speech_timeout", str)),
         welcome=_voice(data, "welcome"),
-        first_message=data.require("first_message", str),
+        first_intent=_intent(data, "first_intent"),
         reprompts=tuple(str(r) for r in reprompts),
         goodbye=_voice(data, "goodbye"),
         agent_words=_words(data, "agent_words"),
         agent_key=data.require("agent_key", str),
-        agent_message=data.require("agent_message", str),
-        device_id_prompt_markers=_words(data, "device_id_prompt_markers"),
+        agent_intent=_intent(data, "agent_intent"),
+        after_waiting_intent=_intent(data, "after_waiting_intent"),
         device_id=DeviceIdWording(
             chunk_pause=device_id.require("chunk_pause", str),
             **_voices(
@@ -242,13 +243,12 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
             **_voices(
                 password,
                 ("intro", "letter", "lower_letter", "digit", "symbol", "again", "offer_repeat",
-                 "unavailable"),
+                 "unavailable", "not_on_this_call"),
             ),
         ),
         symbol_names=_str_map(data, "symbol_names"),
         spelling_words={k.upper(): v for k, v in _str_map(data, "spelling_words").items()},
         keys=_keys(data),
-        not_understood_markers=_words(data, "not_understood_markers"),
         steps_timeout=gather.require("steps_timeout", int),
         step_waiting=_voice(data, "step_waiting"),
         max_step_waits=data.require("max_step_waits", int),
@@ -256,9 +256,7 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         holding=_voice(data, "holding"),
         ready_phrases=_words(data, "ready_phrases"),
         private_step_note=_voice(data, "private_step_note"),
-        email_prompt_markers=_words(data, "email_prompt_markers"),
         technical_problem=_voice(data, "technical_problem"),
-        phone_prompt_markers=_words(data, "phone_prompt_markers"),
     )
 
 
@@ -273,8 +271,21 @@ def _handoff(handoff: ContentMapping) -> HandoffSettings:
     )
 
 
+def _intent(mapping: ContentMapping, key: str) -> str:
+    name = mapping.require(key, str).strip()
+    if not _INTENT.fullmatch(name):
+        raise mapping.error(f"'{key}' must be an intent name, not {name!r}")
+    return name
+
+
 def _keys(data: ContentMapping) -> dict[str, dict[str, str]]:
     keys = data.require("keys", ContentMapping)
-    if "default" not in keys:
-        raise keys.error("'keys' needs a 'default' keymap")
-    return {kind: _str_map(keys, kind) for kind in keys}
+    missing = KEYMAPS - set(keys)
+    if missing:
+        raise keys.error(f"'keys' needs a keymap for {', '.join(sorted(missing))}")
+    keymaps = {expects: _str_map(keys, expects) for expects in keys}
+    for expects, keymap in keymaps.items():
+        for key, intent in keymap.items():
+            if not _INTENT.fullmatch(intent):
+                raise keys.error(f"{expects}: key {key} must send an intent name, not {intent!r}")
+    return keymaps

@@ -4,25 +4,21 @@ TwiML that answers Twilio.
 The dialogue (Rasa) is the same one the web chat talks to; this module is what makes it work by
 ear and by keypad:
 
-* **Device ID entry.** While the assistant's last prompt asks for the Device ID, speech is read
-  with :mod:`bot.phone.spoken` and keys with :mod:`bot.phone.keypad`; pieces accumulate across
-  turns. When what was heard matches registered IDs, they are **read back here, in the channel**,
-  in the label's chunks ("N D 4 8, 1 0 2 7, ..."): "say yes or press 1, say no or press 2". Only
-  the ID the caller confirms is passed to the dialogue (as the plain ID, exactly as a chat user
-  would type it), so the dialogue's checks, attempt counting and case handling stay the same for
-  every channel. "No" offers the next registered reading, then asks again; "start again" clears
-  the pieces. Nothing the caller did not confirm is ever passed on as an ID.
-* **Read-back limits.** Those lookups never reach the dialogue's form, so they are counted here,
-  with the same failed-check limiter, against the call (CallSid) and the registry overall: each
-  registered reading is counted as a failure before it is read back, and only the caller's
-  confirmation takes it back (the form then counts its own check); a lookup that finds nothing is
-  one failure (taken back when what was heard goes to the dialogue, whose form counts it). Once
-  the limiter refuses, nothing more is looked up or read back for the call: the caller hears why
-  and is put through to an agent, as after repeated failed turns.
-* **Reprompts.** Silence, a transcript with nothing usable, or a reply from the dialogue that
-  means it did not understand, counts as a failed turn: the first rephrases the last prompt, the
-  second offers the keypad, the third offers an agent, and after that the caller is put through
-  to one. Any understood turn resets the count.
+* **What is expected** comes only from the turn payload that ends every assistant turn
+  (:mod:`bot.phone.contract`: ``expects``, ``step``, ``sensitive_input``), never from the
+  wording: it picks the speech hints, the timeout and the keymap, and a reply without one keeps
+  the call's expectation. Keys send intents (``*`` asks for a person everywhere; yes/no and step
+  keys per phone.yml); speech goes to the dialogue as it was said, written as typed where an email
+  address or a phone number is expected; the call's first turn sends ``/request_password_reset``.
+* **Device ID entry** (:mod:`bot.phone.device_id_entry`): heard or keyed in pieces, read back in
+  the channel, and only a confirmed ID is passed on (``/provide_device_id{...}``), with the
+  read-back lookups counted against the failed-check limits; past them the caller hears why and
+  is put through to an agent.
+* **Reprompts.** Silence, a transcript with nothing usable, or a turn the dialogue could not
+  handle (``"understood": false``), counts as a failed turn: the first is the dialogue's own
+  re-ask (or the last prompt rephrased), the second offers the keypad, the third an agent, and
+  after that the caller is put through to one. Any understood turn resets the count. The
+  sentences of one answer are said once each, however many of its messages repeat them.
 * **Queue.** When the dialogue has queued the conversation's case, the caller is put on hold with
   ``<Enqueue>``. The wait URL tells the position and expected wait and plays hold music, and
   answers ``<Leave/>`` once the case is released or rejected (or the assistant has something to
@@ -30,7 +26,11 @@ ear and by keypad:
   in the call's memory and spoken when the caller is back (the ``<Enqueue>`` action URL).
 * **Temporary password.** Revealed from the vault just before it is spoken, read one character
   at a time (letters with a spelling word), repeated as often as asked, kept in memory for the
-  call only, then the steps begin.
+  call only, then the steps begin. Asked for again later (a ``temporary_password_again``
+  payload), it is read from the call's memory, or the caller hears that this call no longer has
+  it and how to get it released again.
+* **The end.** A turn whose state ends the conversation (finished, rejected, closed) ends the
+  call: after a rejection the caller has heard what they can do next, then goodbye.
 * **Hang-up.** The conversation's case, if it is still collecting or queued, is abandoned.
 * **Replays.** Every answer's URLs carry a fresh turn token, and a call's next request must carry
   the latest one, so a legitimate request never repeats a signature. A signature seen before is
@@ -57,22 +57,23 @@ from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.channels.password_delivery import password_reference, reveal
 from bot.db import utcnow
-from bot.devices.check_limits import FailedCheckLimiter, Reservation, subjects_for
+from bot.devices.check_limits import FailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats
 from bot.handoff.support_centre import SupportCentre
 from bot.phone import twiml
 from bot.phone.calls import Call, Calls, Seen, new_turn
 from bot.phone.content import PhoneContent
-from bot.phone.keypad import resolve_keys
-from bot.phone.lookup import CountedLookups, TooManyFailures
+from bot.phone.contract import intent_message, payload, turn_of
+from bot.phone.device_id_entry import Ask, DeviceIdEntry, Failed, Outcome, Pass
 from bot.phone.speech import (
     for_the_ear,
-    read_back,
+    says,
     spell_password,
+    without_repeats,
     written_email,
     written_number,
 )
-from bot.phone.spoken import RegisteredIds, Resolution, hear, join_pieces, resolve
+from bot.phone.spoken import RegisteredIds, hear
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +83,14 @@ Dialogue = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 ENDED = frozenset({"completed", "canceled", "busy", "failed", "no-answer"})
 WAITING = frozenset({CaseStatus.COLLECTING, CaseStatus.QUEUED})
 ON_HOLD = frozenset({CaseStatus.QUEUED, CaseStatus.ASSIGNED})
-START_AGAIN = ("start again", "start over", "scratch that", "from the beginning")
 MAX_CHECKS_AFTER_QUEUE = 5
 # Prompt kinds at a reset step: "private_step" is where the caller types the new password on the
 # recorder, so only keys are listened to (speech would be transcribed and stored).
 STEP_KINDS = frozenset({"steps", "private_step"})
+# Where speech is written as typed: an email address, a phone number (a returning owner's proof
+# may be either).
+EMAIL_KINDS = frozenset({"owner_email", "case_proof"})
+NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
 # Requests about the call itself (the whisper is the agent's leg), and those that move it on (a
 # retry of one of these gets the answer already given, never a second turn).
 CALL_STEPS = frozenset({"voice", "wait", "after_queue", "after_dial"})
@@ -125,6 +129,10 @@ class CallFlow:
     @property
     def cases(self) -> ConversationCases:
         return ConversationCases(self.store)
+
+    @property
+    def entry(self) -> DeviceIdEntry:
+        return DeviceIdEntry(self.content, self.formats, self.registry, self.limiter)
 
     # --- Twilio's requests ---------------------------------------------------------------
 
@@ -213,50 +221,57 @@ class CallFlow:
                 # The first request of a call that already has a case: a replay, long after.
                 return twiml.hang_up()
             call = self.calls.start(sid, params.get("From") or None)
-            messages = await self.dialogue(sid, self.content.first_message)
+            messages = await self.dialogue(sid, intent_message(self.content.first_intent))
             return self._answer(call, messages, before=[self.content.welcome])
         speech = (params.get("SpeechResult") or "").strip()
         digits = (params.get("Digits") or "").strip()
+        own_question = call.reading_password or bool(call.candidates or call.id_pieces)
+        if digits == self.content.agent_key or (
+            own_question and says(speech, self.content.agent_words)
+        ):
+            # While the channel asks its own question, "agent" is the channel's to hear; anywhere
+            # else speech goes to the dialogue as it was said.
+            call.reset_device_id()
+            call.reading_password = False
+            return await self._to_dialogue(call, intent_message(self.content.agent_intent))
         if call.reading_password:
             return await self._password_turn(call, speech, digits)
         if call.candidates:
-            return await self._confirm_turn(call, speech, digits)
-        if digits == self.content.agent_key or _said(speech, self.content.agent_words):
-            call.reset_device_id()
-            return await self._to_dialogue(call, self.content.agent_message)
+            answer = _yes_no(self.content, speech, digits)
+            return await self._entry_outcome(call, self.entry.confirm(call, answer))
         if not speech and not digits:
             return await self._failed_turn(call, silence=True)
         if call.prompt_kind in STEP_KINDS and speech and not digits:
-            if _said(speech, self.content.hold_phrases):
+            if says(speech, self.content.hold_phrases):
                 # "Hold on": the caller is busy at the recorder. Wait, gently, as for silence.
                 call.waits += 1
                 return self._prompt(
                     call, [self.content.holding], call.prompt_kind, remember=False
                 )
-            if _said(speech, self.content.ready_phrases) and call.waits:
+            if says(speech, self.content.ready_phrases) and call.waits:
                 # Back from waiting: say the step again rather than guess it was done.
                 call.waits = 0
-                return await self._to_dialogue(call, "repeat")
+                intent = self.content.after_waiting_intent
+                return await self._to_dialogue(call, intent_message(intent))
         call.waits = 0
-        if call.expecting_device_id:
-            return await self._device_id_turn(call, speech, digits)
+        if call.prompt_kind == "device_id":
+            return await self._entry_outcome(call, self.entry.turn(call, speech, digits))
         if digits:
-            number = digits.rstrip("#")
-            asked = " ".join(call.last_prompt)
-            if (
-                _said(asked, self.content.phone_prompt_markers)
-                and number.isdigit()
-                and 7 <= len(number) <= 15
-            ):
-                # The phone number question says it may be keyed in.
-                return await self._to_dialogue(call, written_number(number))
-            kind = "steps" if call.prompt_kind in STEP_KINDS else call.prompt_kind
-            keymap = self.content.keys.get(kind, self.content.keys["default"])
-            words = keymap.get(digits)
-            if words is None:
-                return await self._failed_turn(call)
-            return await self._to_dialogue(call, words)
+            return await self._keys(call, digits)
         return await self._to_dialogue(call, self._written(call, speech))
+
+    async def _keys(self, call: Call, digits: str) -> VoiceResponse:
+        """Keys pressed outside Device ID entry: the intent the expectation's keymap names."""
+        number = digits.rstrip("#")
+        if call.prompt_kind in NUMBER_KINDS and number.isdigit() and 7 <= len(number) <= 15:
+            # The phone number question says it may be keyed in.
+            return await self._to_dialogue(call, written_number(number))
+        expects = "step" if call.prompt_kind in STEP_KINDS else call.prompt_kind
+        keymap = self.content.keys.get(expects)
+        intent = (keymap or {}).get(digits)
+        if intent is None:
+            return await self._failed_turn(call)
+        return await self._to_dialogue(call, intent_message(intent))
 
     async def wait(self, params: Mapping[str, str]) -> VoiceResponse:
         """The ``<Enqueue>`` wait URL: where the caller stands, or ``<Leave/>`` when it's time."""
@@ -271,7 +286,8 @@ class CallFlow:
         now = self.now()
         if not self.centre.is_open(now):
             opening = self.centre.next_opening(now)
-            saying = queue.closed.format(opening=f"{opening:%A at %-I:%M %p}")
+            spoken_opening = f"{opening:%A at %-I:%M %p} {self.centre.zone_name}"
+            saying = queue.closed.format(opening=spoken_opening)
         else:
             position = self.cases.position(case)
             if position == 0:
@@ -366,24 +382,20 @@ class CallFlow:
         self, call: Call, text: str, before: list[str] | None = None
     ) -> VoiceResponse:
         messages = await self.dialogue(call.sid, text)
-        if self._understood(messages):
+        turn = turn_of(messages)
+        if turn is None or turn.understood:
             return self._answer(call, messages, before=before)
-        # The dialogue's own "didn't catch that" is the first rephrasing; after that, the
-        # reprompts escalate (keypad, then an agent) instead of repeating it.
+        # The dialogue's own short re-ask is the first rephrasing; after that, the reprompts
+        # escalate (keypad, then an agent) instead of repeating it.
+        sayings, kind = self._speakable(call, messages, remember=False)
         if call.reprompts == 0:
             call.reprompts = 1
-            sayings = [for_the_ear(str(m["text"])) for m in messages if m.get("text")]
-            sayings = [*(before or []), *sayings]
-            return self._prompt(call, sayings, call.prompt_kind, remember=False)
+            return self._prompt(call, [*(before or []), *sayings], kind, remember=False)
         return await self._failed_turn(call)
 
-    def _understood(self, messages: list[dict[str, Any]]) -> bool:
-        return not any(
-            _said(str(m.get("text") or ""), self.content.not_understood_markers)
-            for m in messages
-        )
-
-    async def _failed_turn(self, call: Call, *, silence: bool = False) -> VoiceResponse:
+    async def _failed_turn(
+        self, call: Call, *, silence: bool = False, saying: str | None = None
+    ) -> VoiceResponse:
         if (
             silence
             and call.prompt_kind in STEP_KINDS
@@ -398,78 +410,23 @@ class CallFlow:
         if call.reprompts > len(reprompts):
             call.reprompts = 0
             call.reset_device_id()
-            return await self._to_dialogue(call, self.content.agent_message)
-        last = " ".join(call.last_prompt)
-        saying = reprompts[call.reprompts - 1].format(
-            prompt=last, keypad_help=self.content.keypad.help
-        )
-        return self._prompt(call, [saying], call.prompt_kind, remember=False)
-
-    async def _device_id_turn(self, call: Call, speech: str, digits: str) -> VoiceResponse:
-        wording = self.content.device_id
-        if _said(speech, START_AGAIN):
-            call.reset_device_id()
-            return self._prompt(call, [wording.start_again], "device_id", remember=False)
-        if call.device_id_limited:
-            return await self._too_many_failures(call)
-        lookups = self._lookups(call)
-        if digits:
-            keys = call.keys + "".join(d for d in digits if d.isdigit())
-            try:
-                resolution = resolve_keys(keys, self.formats, self.content.keypad, lookups)
-            except TooManyFailures:
-                return await self._too_many_failures(call)
-            if resolution.found:
-                call.keys = ""
-                return self._read_back(call, resolution.found, lookups.counted)
-            if resolution.could_continue and not resolution.complete:
-                call.keys = keys
-                chunks = " ".join(keys)
-                return self._prompt(
-                    call, [wording.got_piece.format(chunks=chunks)], "device_id", remember=False
-                )
-            call.keys = ""
-            saying = self.content.keypad.not_found.format(keypad_help=self.content.keypad.help)
-            return await self._failed_turn_with(call, saying)
-        heard = hear(speech, self.content)
-        if not heard.pieces:
-            if call.id_pieces:
-                return await self._failed_turn(call)
-            # A question or a request, not an ID ("where do I find it?"): the dialogue answers.
-            return await self._to_dialogue(call, speech)
-        pieces = join_pieces(call.id_pieces, heard.pieces)
-        try:
-            resolution = resolve(
-                pieces, self.formats, lookups, max_swaps=self.content.max_confusable_swaps
+            return await self._to_dialogue(call, intent_message(self.content.agent_intent))
+        if saying is None:
+            last = " ".join(call.last_prompt)
+            saying = reprompts[call.reprompts - 1].format(
+                prompt=last, keypad_help=self.content.keypad.help
             )
-        except TooManyFailures:
-            return await self._too_many_failures(call)
-        if resolution.found:
-            call.id_pieces = ()
-            return self._read_back(call, resolution.found, lookups.counted)
-        if resolution.could_continue:
-            call.id_pieces = pieces
-            call.reprompts = 0
-            saying = wording.got_piece.format(chunks=self._spoken_chunks(resolution))
-            return self._prompt(call, [saying], "device_id", remember=False)
-        # Complete but not registered, or no Device ID shape: the dialogue's checks say why, and
-        # count the attempt (after three it offers a person), so a miss is not counted twice.
-        self._forgive(lookups.counted)
-        call.id_pieces = ()
-        return await self._to_dialogue(call, resolution.heard)
-
-    async def _failed_turn_with(self, call: Call, saying: str) -> VoiceResponse:
-        call.reprompts += 1
-        if call.reprompts > len(self.content.reprompts):
-            return await self._failed_turn(call)
         return self._prompt(call, [saying], call.prompt_kind, remember=False)
 
-    def _lookups(self, call: Call) -> CountedLookups:
-        return CountedLookups(self.registry, self.limiter, subjects_for(conversation=call.sid))
-
-    def _forgive(self, counted: Reservation | None) -> None:
-        if counted is not None:
-            self.limiter.forgive(counted)
+    async def _entry_outcome(self, call: Call, outcome: Outcome) -> VoiceResponse:
+        """Carry out what Device ID entry decided."""
+        if isinstance(outcome, Ask):
+            return self._prompt(call, list(outcome.sayings), outcome.kind, remember=False)
+        if isinstance(outcome, Pass):
+            return await self._to_dialogue(call, outcome.message)
+        if isinstance(outcome, Failed):
+            return await self._failed_turn(call, saying=outcome.saying)
+        return await self._too_many_failures(call)
 
     async def _too_many_failures(self, call: Call) -> VoiceResponse:
         """A failed-check limit is reached: nothing more is looked up or read back for this call;
@@ -478,51 +435,13 @@ class CallFlow:
         call.device_id_limited = True
         call.reprompts = 0
         saying = self.content.device_id.too_many
-        return await self._to_dialogue(call, self.content.agent_message, before=[saying])
-
-    def _read_back(
-        self, call: Call, found: tuple[str, ...], counted: Reservation | None
-    ) -> VoiceResponse:
-        """Read the first of ``found`` back; ``counted`` is the failure counted for it."""
-        call.candidates, call.candidate, call.counted = found, 0, counted
-        call.reprompts = 0
-        chunks = read_back(found[0], self.formats, self.content)
-        saying = self.content.device_id.read_back.format(chunks=chunks)
-        return self._prompt(call, [saying], "confirm", remember=False)
-
-    async def _confirm_turn(self, call: Call, speech: str, digits: str) -> VoiceResponse:
-        answer = _yes_no(self.content, speech, digits)
-        wording = self.content.device_id
-        if answer is True:
-            device_id = call.candidates[call.candidate]
-            self._forgive(call.counted)  # confirmed: the dialogue's form checks and counts it
-            call.reset_device_id()
-            call.reprompts = 0
-            return await self._to_dialogue(call, device_id)
-        if answer is False:
-            call.candidate += 1
-            call.counted = None  # rejected: its failure stays counted
-            if call.candidate < len(call.candidates):
-                call.counted = self.limiter.reserve(subjects_for(conversation=call.sid))
-                if call.counted is None:
-                    return await self._too_many_failures(call)
-                chunks = read_back(call.candidates[call.candidate], self.formats, self.content)
-                saying = wording.next_candidate.format(chunks=chunks)
-                return self._prompt(call, [saying], "confirm", remember=False)
-            call.reset_device_id()
-            return self._prompt(call, [wording.retry], "device_id", remember=False)
-        call.reprompts += 1
-        if call.reprompts > len(self.content.reprompts):
-            call.reset_device_id()
-            return await self._failed_turn(call)
-        chunks = read_back(call.candidates[call.candidate], self.formats, self.content)
-        saying = wording.read_back.format(chunks=chunks)
-        return self._prompt(call, [saying], "confirm", remember=False)
+        agent = intent_message(self.content.agent_intent)
+        return await self._to_dialogue(call, agent, before=[saying])
 
     async def _password_turn(self, call: Call, speech: str, digits: str) -> VoiceResponse:
         wording = self.content.password
-        ready = digits == self.content.yes_key or _said(speech, wording.ready_words)
-        again = digits == self.content.no_key or _said(speech, wording.repeat_words)
+        ready = digits == self.content.yes_key or says(speech, wording.ready_words)
+        again = digits == self.content.no_key or says(speech, wording.repeat_words)
         if ready and not again:
             call.reading_password = False
             call.reprompts = 0
@@ -536,12 +455,13 @@ class CallFlow:
         return self._password(call, again=True)
 
     def _written(self, call: Call, speech: str) -> str:
-        """Speech as the dialogue expects it typed, where the last question asked for an email
-        address or a phone number ("dana at example dot com", "four one six five five five ...")."""
-        asked = " ".join(call.last_prompt)
-        if _said(asked, self.content.email_prompt_markers):
-            return written_email(speech)
-        if _said(asked, self.content.phone_prompt_markers):
+        """Speech as the dialogue expects it typed, where the assistant expects an email address
+        or a phone number ("dana at example dot com", "four one six five five five ...")."""
+        if call.prompt_kind in EMAIL_KINDS:
+            written = written_email(speech)
+            if written != speech:
+                return written
+        if call.prompt_kind in NUMBER_KINDS:
             pieces = hear(speech, self.content).pieces
             digits = "".join(piece.heard for piece in pieces)
             if digits.isdigit() and 7 <= len(digits) <= 15:
@@ -553,15 +473,20 @@ class CallFlow:
     def _answer(
         self, call: Call, messages: list[dict[str, Any]], before: list[str] | None = None
     ) -> VoiceResponse:
-        """TwiML for the dialogue's ``messages``: spoken, then listen; hold; or the password."""
+        """TwiML for the dialogue's ``messages``: spoken, then listen; hold; the password (first
+        time or again); or goodbye."""
         for index, message in enumerate(messages):
-            if password_reference(message) is not None:
-                sayings, _ = self._speakable(call, [*messages[:index], message])
-                self._speakable(call, messages[index + 1 :])  # the steps' prompt, for later
+            again = payload(message, "temporary_password_again") is not None
+            if again or password_reference(message) is not None:
+                sayings, _ = self._speakable(call, messages[: index + 1])
+                self._speakable(call, messages[index + 1 :])  # what follows, for later
                 call.after_password = list(call.last_prompt)
-                return self._deliver_password(call, [*(before or []), *sayings], message)
+                sayings = without_repeats([*(before or []), *sayings])
+                if again:
+                    return self._password_again(call, sayings)
+                return self._deliver_password(call, sayings, message)
         sayings, kind = self._speakable(call, messages)
-        sayings = [*(before or []), *sayings]
+        sayings = without_repeats([*(before or []), *sayings])
         call.reprompts = 0
         case = self.store.latest_for_conversation(call.sid)
         if case is not None and case.status in ON_HOLD and not call.enqueued:
@@ -569,41 +494,39 @@ class CallFlow:
             call.enqueued = True
             call.checks_after_queue = 0
             if self.content.handoff.mode == "dial":
-                sayings = [*sayings, self.content.handoff.dialling]
+                sayings = without_repeats([*sayings, self.content.handoff.dialling])
                 return twiml.dial(self.content, self._urls(call), sayings, case.code)
-            return twiml.enqueue(
-                self.content, self._urls(call), [*sayings, self.content.queue.placed]
-            )
-        if kind == "finished":  # the assistant has said goodbye: the call is over
-            return twiml.goodbye(self.content, sayings, farewell=False)
+            sayings = without_repeats([*sayings, self.content.queue.placed])
+            return twiml.enqueue(self.content, self._urls(call), sayings)
+        if kind == "finished":
+            # The guide said its own goodbye; after a rejection or a closed case the caller has
+            # heard what they can do next, and the call ends politely.
+            farewell = call.state != "finished"
+            return twiml.goodbye(self.content, sayings, farewell=farewell)
         if kind == "private_step":
             sayings = [*sayings, self.content.private_step_note]
         return self._prompt(call, sayings, kind)
 
     def _speakable(
-        self, call: Call, messages: list[dict[str, Any]]
+        self, call: Call, messages: list[dict[str, Any]], *, remember: bool = True
     ) -> tuple[list[str], str]:
-        """What to say for ``messages`` and which prompt kind follows; remembered on the call
-        as its last prompt."""
-        sayings: list[str] = []
-        kind = "default"
-        for message in messages:
-            data = (message.get("custom") or {}).get("data")
-            if isinstance(data, dict) and data.get("type") == "reset_step":
-                kind = "steps"
-                if data.get("sensitive_input"):
-                    kind = "private_step"
-                if data.get("finished"):
-                    kind = "finished"
-            text = message.get("text")
-            if isinstance(text, str) and text.strip() and password_reference(message) is None:
-                sayings.append(for_the_ear(text))
-        asks_for_id = any(_said(s, self.content.device_id_prompt_markers) for s in sayings)
-        call.expecting_device_id = asks_for_id and kind == "default"
-        if call.expecting_device_id:
-            kind = "device_id"
-        if sayings:
-            call.last_prompt, call.prompt_kind = sayings, kind
+        """What to say for ``messages`` and the prompt kind that follows, from their turn payload
+        (none: the call keeps its expectation). Remembered on the call as its last prompt."""
+        sayings = [
+            for_the_ear(text)
+            for message in messages
+            if isinstance(text := message.get("text"), str)
+            and text.strip()
+            and password_reference(message) is None
+        ]
+        turn = turn_of(messages)
+        kind = call.prompt_kind if turn is None else turn.prompt_kind
+        if turn is not None:
+            call.state = turn.state
+        if remember:
+            call.prompt_kind = kind
+            if sayings:
+                call.last_prompt = sayings
         return sayings, kind
 
     def _prompt(
@@ -626,6 +549,15 @@ class CallFlow:
         call.reading_password = True
         if isinstance(text, str) and text.strip():
             sayings.append(for_the_ear(text))
+        return self._password(call, again=False, before=sayings)
+
+    def _password_again(self, call: Call, sayings: list[str]) -> VoiceResponse:
+        """The owner asked for the password again: read from the call's memory, if it holds it."""
+        if call.password is None:
+            after, call.after_password = call.after_password, []
+            saying = self.content.password.not_on_this_call
+            return self._prompt(call, [*sayings, saying, *after], call.prompt_kind)
+        call.reading_password = True
         return self._password(call, again=False, before=sayings)
 
     def _password(
@@ -656,26 +588,13 @@ class CallFlow:
         self.store.set_caller_phone(case.code, call.caller, actor="assistant")
         call.caller_recorded = True
 
-    def _spoken_chunks(self, resolution: Resolution) -> str:
-        heard = resolution.heard
-        return self.content.device_id.chunk_pause.join(
-            " ".join(heard[i : i + 4]) for i in range(0, len(heard), 4)
-        )
-
 
 def _xml(response: VoiceResponse) -> str:
     return str(response.to_xml())
 
 
-def _said(text: str, phrases: tuple[str, ...]) -> bool:
-    """Whether ``text`` contains one of ``phrases`` as whole words (case does not matter)."""
-    cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in text.lower())
-    words = " " + " ".join(cleaned.split()) + " "
-    return any(f" {phrase} " in words for phrase in phrases)
-
-
 def _yes_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
     """The caller's answer to a yes/no question: True, False, or None (neither, or both)."""
-    yes = digits == content.yes_key or _said(speech, content.yes_words)
-    no = digits == content.no_key or _said(speech, content.no_words)
+    yes = digits == content.yes_key or says(speech, content.yes_words)
+    no = digits == content.no_key or says(speech, content.no_words)
     return None if yes == no else yes

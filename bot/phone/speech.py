@@ -89,3 +89,33 @@ def written_number(digits: str) -> str:
     if len(digits) == 11 and digits.startswith("1"):
         return f"+1 {digits[1:4]} {digits[4:7]} {digits[7:]}"
     return digits
+
+
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def without_repeats(sayings: list[str]) -> list[str]:
+    """``sayings`` with each sentence said once: several messages of one answer may each end with
+    the same sentence ("Please stay on the line."); a repeat is dropped, and a saying left empty
+    goes with it. Sentences are compared without case, spaces or punctuation."""
+    said: set[str] = set()
+    kept: list[str] = []
+    for saying in sayings:
+        sentences = []
+        for sentence in _SENTENCE_END.split(saying.strip()):
+            key = "".join(c for c in sentence.lower() if c.isalnum())
+            if key and key in said:
+                continue
+            said.add(key)
+            sentences.append(sentence)
+        if any(s.strip() for s in sentences):
+            kept.append(" ".join(sentences))
+    return kept
+
+
+def says(text: str, phrases: tuple[str, ...]) -> bool:
+    """Whether ``text`` (what the caller said) contains one of ``phrases`` as whole words, case
+    aside."""
+    cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in text.lower())
+    words = " " + " ".join(cleaned.split()) + " "
+    return any(f" {phrase} " in words for phrase in phrases)
