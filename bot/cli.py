@@ -8,6 +8,9 @@
     agent add USERNAME --name "Display Name" [--password-stdin]
                         create a support agent's console account (asks for the password twice)
     report [--days N]   the support queue and its outcomes over the last N days (default 7)
+    sweep-cases         close cases still collecting details whose owner has not written for
+                        $CASE_COLLECTING_TIMEOUT_MINUTES (default 30); the console does this
+                        every minute, this is for cron when the console is not running
 
 Each command prints one line saying what it did (``report`` prints the report). Problems print
 one line on stderr, no traceback: exit code 2 for bad input (a missing or malformed file, a bad
@@ -229,6 +232,37 @@ def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     parser.set_defaults(run=_run_report)
 
 
+def _run_sweep_cases(args: argparse.Namespace) -> int:
+    from bot import serve
+    from bot.cases.stale import abandon_stale_cases, timeout_words
+    from bot.cases.store import CaseStore
+
+    try:
+        timeout = serve.settings_from(os.environ).case_collecting_timeout
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    database = Database(args.database_url)
+    try:
+        _require_schema(database, "support_cases")
+        closed = abandon_stale_cases(CaseStore(database), timeout)
+    finally:
+        database.dispose()
+    cases = "case" if len(closed) == 1 else "cases"
+    print(
+        f"Closed {len(closed)} stale {cases} (collecting with no message from the owner for "
+        f"{timeout_words(timeout)})"
+    )
+    return EXIT_OK
+
+
+def _add_sweep_cases(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "sweep-cases",
+        help="close cases still collecting details whose owner stopped writing (for cron)",
+    )
+    parser.set_defaults(run=_run_sweep_cases)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_migrate,
     _add_seed,
@@ -236,6 +270,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: 
     _add_announce,
     _add_agent,
     _add_report,
+    _add_sweep_cases,
 )
 
 

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.content import REPO_ROOT
 from bot.db import database_url, display_url
@@ -24,6 +26,11 @@ from bot.db import database_url, display_url
 DEFAULT_RASA_PORT = 5005
 DEFAULT_ACTIONS_PORT = 5055
 DEFAULT_CONSOLE_PORT = 5006
+# A case still collecting details with no message from the owner for this long is abandoned.
+DEFAULT_CASE_COLLECTING_TIMEOUT = timedelta(minutes=30)
+
+if TYPE_CHECKING:
+    from sanic import Sanic
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Settings:
     action_server_token: str
     database_url: str
     tracker_store_url: str
+    case_collecting_timeout: timedelta = DEFAULT_CASE_COLLECTING_TIMEOUT
 
     @property
     def rasa_url(self) -> str:
@@ -58,6 +66,9 @@ class Settings:
             "ACTION_SERVER_TOKEN": self.action_server_token,
             "DATABASE_URL": self.database_url,
             "TRACKER_STORE_URL": self.tracker_store_url,
+            "CASE_COLLECTING_TIMEOUT_MINUTES": str(
+                round(self.case_collecting_timeout.total_seconds() / 60)
+            ),
             "ACTION_SERVER_URL": self.action_server_url,
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -80,7 +91,19 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         database_url=environ.get("DATABASE_URL") or database_url(),
         tracker_store_url=environ.get("TRACKER_STORE_URL")
         or f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}",
+        case_collecting_timeout=_minutes(
+            environ, "CASE_COLLECTING_TIMEOUT_MINUTES", DEFAULT_CASE_COLLECTING_TIMEOUT
+        ),
     )
+
+
+def _minutes(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of minutes of at least 1, not {raw!r}")
+    return timedelta(minutes=int(raw))
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -90,6 +113,33 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ValueError(f"{name} must be a port number from 1 to 65535, not {raw!r}")
     return int(raw)
+
+
+def sweep_stale_cases_in(app: Sanic, settings: Settings, interval: timedelta | None = None) -> None:
+    """Run the stale-case sweeper (:mod:`bot.cases.stale`) while ``app`` (the agent console)
+    serves: started once the server is up, cancelled when it stops."""
+    from bot.cases.stale import SWEEP_INTERVAL, sweep_cases_periodically
+    from bot.cases.store import CaseStore
+    from bot.db import Database
+
+    database = Database(settings.database_url)
+    sweeper: dict[str, asyncio.Task[None]] = {}
+
+    async def start(_app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+        sweeper["task"] = asyncio.create_task(
+            sweep_cases_periodically(
+                CaseStore(database), settings.case_collecting_timeout, interval or SWEEP_INTERVAL
+            )
+        )
+
+    async def stop(_app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+        task = sweeper.pop("task", None)
+        if task is not None:
+            task.cancel()
+        database.dispose()
+
+    app.register_listener(start, "after_server_start")
+    app.register_listener(stop, "before_server_stop")
 
 
 def run(environ: Mapping[str, str] | None = None) -> int:

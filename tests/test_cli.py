@@ -15,7 +15,7 @@ from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.cli import main
 from bot.content import REPO_ROOT
-from bot.db import Database, display_url, migrate
+from bot.db import Database, display_url, head_revision, migrate
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 
 
@@ -33,12 +33,13 @@ def test_migrate_says_what_it_did(
     first = _run(capsys, "--database-url", empty_database_url, "migrate")
     again = _run(capsys, "--database-url", empty_database_url, "migrate")
 
+    head = head_revision()
     assert first == (
         0,
-        f"Database at {shown}: schema upgraded from an empty database to revision 0003\n",
+        f"Database at {shown}: schema upgraded from an empty database to revision {head}\n",
         "",
     )
-    assert again == (0, f"Database at {shown}: schema up to date (revision 0003)\n", "")
+    assert again == (0, f"Database at {shown}: schema up to date (revision {head})\n", "")
 
 
 def test_migrate_uses_database_url_from_the_environment(
@@ -153,7 +154,8 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
 
     assert (finished.returncode, finished.stderr) == (0, "")
     assert finished.stdout == (
-        f"Database at {url}: schema upgraded from an empty database to revision 0003\n"
+        f"Database at {url}: schema upgraded from an empty database to revision "
+        f"{head_revision()}\n"
     )
 
 
@@ -321,6 +323,84 @@ def test_report_needs_a_positive_period(
     result = _run(capsys, "--database-url", url, "report", "--days", "0")
 
     assert result == (2, "", "python -m bot.cli: error: --days must be at least 1, not 0\n")
+
+
+# -- sweep-cases ---------------------------------------------------------------------------------
+
+
+def _idle_since(database: Database, code: str, minutes: int) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from bot.cases.models import SupportCase
+
+    with database.session() as session:
+        session.execute(
+            update(SupportCase)
+            .where(SupportCase.code == code)
+            .values(updated_at=datetime.now(timezone.utc) - timedelta(minutes=minutes))
+        )
+
+
+def test_sweep_cases_abandons_collecting_cases_the_owner_left(
+    database: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = CaseStore(database)
+    opened = [
+        store.open_case(channel="chat", conversation_id=f"c{n}", actor="assistant", reason="r")
+        for n in range(3)
+    ]
+    _idle_since(database, opened[0].code, 31)
+    _idle_since(database, opened[1].code, 20)
+    monkeypatch.delenv("CASE_COLLECTING_TIMEOUT_MINUTES", raising=False)
+
+    result = _run(capsys, "--database-url", database.url, "sweep-cases")
+
+    assert result == (
+        0,
+        "Closed 1 stale case (collecting with no message from the owner for 30 minutes)\n",
+        "",
+    )
+    assert [store.get(case.code).status for case in opened] == [
+        CaseStatus.ABANDONED,
+        CaseStatus.COLLECTING,
+        CaseStatus.COLLECTING,
+    ]
+
+    monkeypatch.setenv("CASE_COLLECTING_TIMEOUT_MINUTES", "15")
+    again = _run(capsys, "--database-url", database.url, "sweep-cases")
+    assert again[1] == (
+        "Closed 1 stale case (collecting with no message from the owner for 15 minutes)\n"
+    )
+
+
+def test_sweep_cases_refuses_a_bad_timeout(
+    database: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CASE_COLLECTING_TIMEOUT_MINUTES", "soon")
+
+    result = _run(capsys, "--database-url", database.url, "sweep-cases")
+
+    assert result == (
+        2,
+        "",
+        "python -m bot.cli: error: CASE_COLLECTING_TIMEOUT_MINUTES must be a whole number of "
+        "minutes of at least 1, not 'soon'\n",
+    )
+
+
+def test_the_collecting_timeout_is_a_setting() -> None:
+    from datetime import timedelta
+
+    from bot.serve import settings_from
+
+    assert settings_from({}).case_collecting_timeout == timedelta(minutes=30)
+    chosen = settings_from({"CASE_COLLECTING_TIMEOUT_MINUTES": "45"})
+    assert chosen.case_collecting_timeout == timedelta(minutes=45)
+    assert chosen.environment()["CASE_COLLECTING_TIMEOUT_MINUTES"] == "45"
+    with pytest.raises(ValueError, match="CASE_COLLECTING_TIMEOUT_MINUTES"):
+        settings_from({"CASE_COLLECTING_TIMEOUT_MINUTES": "0"})
 
 
 # -- run -----------------------------------------------------------------------------------------
