@@ -7,7 +7,8 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 from sanic import Sanic
-from sanic.response import text
+from sanic.request import Request
+from sanic.response import HTTPResponse, text
 from sqlalchemy import update
 
 from bot.cases.models import SupportCase
@@ -38,7 +39,11 @@ def test_the_console_sweeps_stale_cases_while_it_runs(database: Database) -> Non
     port = free_port()
     Sanic.test_mode = True
     app = Sanic(f"sweeper_test_{port}", configure_logging=False)
-    app.add_route(lambda _request: text("ok"), "/health")
+
+    @app.get("/health")
+    async def health(_request: Request) -> HTTPResponse:
+        return text("ok")
+
     sweep_stale_cases_in(app, settings, interval=timedelta(seconds=0.1))
 
     async def serve_briefly() -> None:

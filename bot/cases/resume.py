@@ -31,6 +31,7 @@ from bot.devices.models import Device
 from bot.devices.normalise import compact, normalise_device_id
 from bot.devices.record import DeviceRecord
 from bot.devices.registry import device_record
+
 # The verification card's comparisons, so a proof matches exactly when the card would say so.
 from bot.handoff.verification import _email_key as email_key
 from bot.handoff.verification import _phone_key as phone_key
@@ -50,17 +51,22 @@ def proof_matches(
     proof = proof.strip()
     if not proof:
         return False
-    emails = [case.stated_email, device.owner_email if device else None]
-    phones = [case.stated_phone, device.owner_phone if device else None]
     if "@" in proof:
+        emails = (case.stated_email, device.owner_email if device else None)
         return any(email and email_key(email) == email_key(proof) for email in emails)
-    digits = phone_key(proof)
-    if len(digits) >= MIN_PHONE_DIGITS and not any(char.isalpha() for char in proof):
-        if any(phone and phone_key(phone) == digits for phone in phones):
-            return True
-    if case.device_id is None:
-        return False
-    return case.device_id in {compact(proof), normalise_device_id(proof, formats)}
+    phones = (case.stated_phone, device.owner_phone if device else None)
+    if _is_phone_number(proof) and any(
+        phone and phone_key(phone) == phone_key(proof) for phone in phones
+    ):
+        return True
+    return case.device_id is not None and case.device_id in {
+        compact(proof),
+        normalise_device_id(proof, formats),
+    }
+
+
+def _is_phone_number(text: str) -> bool:
+    return len(phone_key(text)) >= MIN_PHONE_DIGITS and not any(c.isalpha() for c in text)
 
 
 class ProofAttempts:

@@ -57,7 +57,8 @@ async def sweep_cases_periodically(
         try:
             closed = await asyncio.to_thread(abandon_stale_cases, store, timeout)
             if closed:
-                log.info("Closed %d stale case(s): %s", len(closed), ", ".join(c.code for c in closed))
+                codes = ", ".join(case.code for case in closed)
+                log.info("Closed %d stale case(s): %s", len(closed), codes)
         except Exception:  # the database may be restarting: the next sweep tries again
             log.exception("Sweeping stale cases failed")
         await asyncio.sleep(interval.total_seconds())
