@@ -21,7 +21,7 @@ Every request is checked, in this order, before anything reaches the dialogue:
    from the environment, in a worker thread (never on the event loop). Missing or wrong
    signature, or the channel not configured: 403. The token is never logged.
 4. **Once**: a copy of a request already answered gets 409; a request for a call that has ended
-   gets a hang-up (see :mod:`bot.phone.flow`).
+   gets a hang-up (see :mod:`bot.phone.once`).
 
 Errors are JSON: ``{"error": ..., "message": ...}``.
 
@@ -55,8 +55,9 @@ from bot.devices.registry import DeviceRegistry
 from bot.handoff.support_centre import load_support_centre
 from bot.phone.calls import Calls, is_call_sid
 from bot.phone.content import PhoneContent, load_phone_content
-from bot.phone.flow import CallFlow, Replayed, SignedRequest
+from bot.phone.flow import CallFlow
 from bot.phone.lookup import RegistryIds
+from bot.phone.once import OnceOnly, Replayed, SignedRequest
 from bot.phone.twiml import TURN_PARAMETER, Urls
 
 logger = logging.getLogger(__name__)
@@ -154,12 +155,12 @@ class PhoneChannel(InputChannel):
             messages: list[dict[str, Any]] = replies.messages
             return messages
 
-        flow: list[CallFlow] = []
+        guard: list[OnceOnly] = []
 
-        def current_flow() -> CallFlow:
-            if not flow:
-                flow.append(self._flow(dialogue))
-            return flow[0]
+        def current_guard() -> OnceOnly:
+            if not guard:
+                guard.append(OnceOnly(self._flow(dialogue)))
+            return guard[0]
 
         @phone.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -170,12 +171,12 @@ class PhoneChannel(InputChannel):
             if isinstance(checked, HTTPResponse):
                 return checked
             params, signed = checked
-            flow = current_flow()
+            once = current_guard()
             try:
                 if step == "status":
-                    flow.status_request(params, signed)
+                    once.status_request(params, signed)
                     return response.empty()
-                return _twiml(await flow.handle(step, params, signed))
+                return _twiml(await once.handle(step, params, signed))
             except Replayed:
                 logger.warning("phone: refused a copy of a request already answered (%s)", step)
                 return _error(409, "replayed", "This request was already answered.")
@@ -183,7 +184,7 @@ class PhoneChannel(InputChannel):
                 # The caller hears an apology and where else to get help, not Twilio's
                 # "application error". (The request's fields are not logged: they hold speech.)
                 logger.exception("phone: %s failed for a call", step)
-                return _twiml(flow.technical_problem().to_xml())
+                return _twiml(once.flow.technical_problem().to_xml())
 
         @phone.route("/voice", methods=["POST"], stream=True)
         async def voice(request: Request) -> HTTPResponse:

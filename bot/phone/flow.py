@@ -32,20 +32,14 @@ ear and by keypad:
 * **The end.** A turn whose state ends the conversation (finished, rejected, closed) ends the
   call: after a rejection the caller has heard what they can do next, then goodbye.
 * **Hang-up.** The conversation's case, if it is still collecting or queued, is abandoned.
-* **Replays.** Every answer's URLs carry a fresh turn token, and a call's next request must carry
-  the latest one, so a legitimate request never repeats a signature. A signature seen before is
-  a copy (:class:`Replayed`), unless it brings the same ``I-Twilio-Idempotency-Token``: that is
-  Twilio retrying a request it got no answer to, and it gets the answer already given (where that
-  was the temporary password, only the offer to hear it again) with no new turn. A request for a
-  call that has ended gets a hang-up: an ended call never comes back, and never opens a case.
+* **Replays** are refused before a request reaches this module (:mod:`bot.phone.once`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +55,7 @@ from bot.devices.check_limits import FailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats
 from bot.handoff.support_centre import SupportCentre
 from bot.phone import twiml
-from bot.phone.calls import Call, Calls, Seen, new_turn
+from bot.phone.calls import Call, Calls
 from bot.phone.content import PhoneContent
 from bot.phone.contract import intent_message, payload, turn_of
 from bot.phone.device_id_entry import Ask, DeviceIdEntry, Failed, Outcome, Pass
@@ -91,25 +85,6 @@ STEP_KINDS = frozenset({"steps", "private_step"})
 # may be either).
 EMAIL_KINDS = frozenset({"owner_email", "case_proof"})
 NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
-# Requests about the call itself (the whisper is the agent's leg), and those that move it on (a
-# retry of one of these gets the answer already given, never a second turn).
-CALL_STEPS = frozenset({"voice", "wait", "after_queue", "after_dial"})
-TURN_STEPS = frozenset({"voice", "after_queue", "after_dial"})
-
-
-class Replayed(Exception):
-    """A copy of a request already answered, or of one from an earlier turn: refused."""
-
-
-@dataclass(frozen=True)
-class SignedRequest:
-    """What identifies one of Twilio's requests, beyond its fields."""
-
-    signature: str  # X-Twilio-Signature: covers the URL (turn token included) and the fields
-    idempotency_token: str  # I-Twilio-Idempotency-Token: the same on Twilio's retries
-    turn: str | None  # the URL's turn token (None on the first request of a call)
-
-
 @dataclass
 class CallFlow:
     content: PhoneContent
@@ -123,8 +98,6 @@ class CallFlow:
     # Counts registry lookups and rejected read-backs as failed Device ID checks.
     limiter: FailedCheckLimiter
     now: Callable[[], datetime] = utcnow
-    # The answers being worked out, by signature: Twilio's retry of one waits for it.
-    _in_progress: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
 
     @property
     def cases(self) -> ConversationCases:
@@ -133,80 +106,6 @@ class CallFlow:
     @property
     def entry(self) -> DeviceIdEntry:
         return DeviceIdEntry(self.content, self.formats, self.registry, self.limiter)
-
-    # --- Twilio's requests ---------------------------------------------------------------
-
-    async def handle(
-        self, step: str, params: Mapping[str, str], request: SignedRequest
-    ) -> str:
-        """The TwiML answering one of Twilio's requests (signature already checked), once.
-
-        Raises :class:`Replayed` for a copy of a request already answered.
-        """
-        sid = params.get("CallSid", "")
-        seen = self.calls.seen(request.signature, request.idempotency_token)
-        if step in CALL_STEPS and self.calls.has_ended(sid):
-            return _xml(twiml.hang_up())
-        if seen is Seen.REPLAY:
-            raise Replayed(step)
-        if step == "whisper":
-            return _xml(await self.whisper(params))
-        call = self.calls.get(sid)
-        if call is not None and request.turn != call.turn and seen is Seen.FIRST:
-            raise Replayed(step)  # from an earlier turn (its signature since forgotten)
-        if step == "wait":
-            return _xml(await self.wait(params))
-        if seen is Seen.RETRY:
-            return await self._answer_again(call, request.signature)
-        if call is not None:
-            call.turn = new_turn()  # before any wait: a second copy now finds a stale turn
-        answering: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._in_progress[request.signature] = answering
-        try:
-            answer = await self._turn(step, params, request.turn)
-        except Exception:
-            answering.set_result(_xml(self.technical_problem()))
-            raise
-        finally:
-            self._in_progress.pop(request.signature, None)
-        call = self.calls.get(sid)
-        again = _xml(answer)
-        if call is not None:
-            if call.reading_password:  # a retry hears how to get it again, never the password
-                again = _xml(self._password_offer(call))
-            call.answered_request, call.answer_again = request.signature, again
-        answering.set_result(again)
-        return _xml(answer)
-
-    async def _answer_again(self, call: Call | None, signature: str) -> str:
-        in_progress = self._in_progress.get(signature)
-        if in_progress is not None:
-            return await asyncio.shield(in_progress)
-        if call is not None and call.answered_request == signature:
-            return call.answer_again
-        raise Replayed("an earlier turn")  # Twilio retries only its latest request
-
-    async def _turn(
-        self, step: str, params: Mapping[str, str], turn: str | None
-    ) -> VoiceResponse:
-        if step == "voice":
-            return await self.voice(params, turn)
-        if step == "after_queue":
-            return await self.after_queue(params)
-        return await self.after_dial(params)
-
-    def status_request(
-        self, params: Mapping[str, str], request: SignedRequest
-    ) -> CaseStatus | None:
-        """The status callback, once: a copy of it is :class:`Replayed`; for a call that has
-        already ended it changes nothing."""
-        sid = params.get("CallSid", "")
-        seen = self.calls.seen(request.signature, request.idempotency_token)
-        if self.calls.has_ended(sid):
-            return None
-        if seen is Seen.REPLAY:
-            raise Replayed("status")
-        return self.status(params)
 
     async def voice(self, params: Mapping[str, str], turn: str | None = None) -> VoiceResponse:
         sid = params.get("CallSid", "")
@@ -366,7 +265,8 @@ class CallFlow:
     def _urls(self, call: Call) -> twiml.Urls:
         return self.urls.at_turn(call.turn)
 
-    def _password_offer(self, call: Call) -> VoiceResponse:
+    def password_offer(self, call: Call) -> VoiceResponse:
+        """What a retry of the answer that spelt the password hears instead: how to hear it."""
         return twiml.prompt(
             self.content, self._urls(call), [self.content.password.offer_repeat], "password"
         )
@@ -587,10 +487,6 @@ class CallFlow:
             return
         self.store.set_caller_phone(case.code, call.caller, actor="assistant")
         call.caller_recorded = True
-
-
-def _xml(response: VoiceResponse) -> str:
-    return str(response.to_xml())
 
 
 def _yes_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
