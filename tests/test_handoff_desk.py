@@ -113,6 +113,7 @@ def test_a_returning_case_is_marked_and_keeps_its_place_and_history(
     cases = ConversationCases(CaseStore(database))
     code = queued(database, "owner")
     desk.claim(code, alice)
+    desk.take_over(code, alice)
     desk.release(code, alice)
     cases.start_guiding("owner", "chat")
     newer = queued(database, "newer")
@@ -121,6 +122,7 @@ def test_a_returning_case_is_marked_and_keeps_its_place_and_history(
     entries = desk.queue(now=datetime.now(timezone.utc) + timedelta(minutes=5))
 
     assert again.case.code == code
+    assert (again.case.agent_id, again.case.live_chat) == (None, False)
     assert [(e.case.code, e.position, e.returning) for e in entries] == [
         (code, 1, True),
         (newer, 2, False),
@@ -130,6 +132,7 @@ def test_a_returning_case_is_marked_and_keeps_its_place_and_history(
     assert earlier == [
         (None, S.QUEUED),
         (S.QUEUED, S.ASSIGNED),
+        (S.ASSIGNED, S.ASSIGNED),  # took over the chat
         (S.ASSIGNED, S.RELEASED),
         (S.RELEASED, S.GUIDING),
     ]

@@ -94,6 +94,10 @@ class CaseStore:
             case = locked_case(session, code)
             from_status = CaseStatus(case.status)
             require_transition(case.code, from_status, to_status)
+            if to_status is CaseStatus.QUEUED:
+                # Back in the queue, the case waits for whichever agent claims it next.
+                case.agent_id = None
+                case.live_chat = False
             now = utcnow()
             case.status = to_status.value
             case.updated_at = now
