@@ -288,6 +288,7 @@ class CallFlow:
         # The dialogue's own short re-ask is the first rephrasing; after that, the reprompts
         # escalate (keypad, then an agent) instead of repeating it.
         sayings, kind = self._speakable(call, messages, remember=False)
+        call.prompt_kind = kind  # what is expected still comes from the payload
         if call.reprompts == 0:
             call.reprompts = 1
             return self._prompt(call, [*(before or []), *sayings], kind, remember=False)

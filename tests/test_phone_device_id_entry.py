@@ -1,0 +1,70 @@
+"""Device ID entry by ear and keypad (bot/phone/device_id_entry.py), on the real registry and the
+real failed-check limiter: what each turn decides, and that only a confirmed ID is passed on,
+as the provide_device_id intent."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.db import Database
+from bot.devices.check_limits import SqlFailedCheckLimiter
+from bot.devices.formats import load_formats
+from bot.devices.registry import DeviceRegistry
+from bot.phone.calls import Call
+from bot.phone.content import load_phone_content
+from bot.phone.device_id_entry import Ask, DeviceIdEntry, Failed, Pass
+from bot.phone.lookup import RegistryIds
+from tests.conftest import WriteCsv
+
+CONTENT = load_phone_content()
+
+
+@pytest.fixture
+def entry(database: Database, write_devices_csv: WriteCsv) -> DeviceIdEntry:
+    DeviceRegistry(database).seed_from_csv(write_devices_csv())
+    return DeviceIdEntry(
+        CONTENT,
+        load_formats(),
+        RegistryIds(DeviceRegistry(database)),
+        SqlFailedCheckLimiter(database),
+    )
+
+
+def new_call() -> Call:
+    return Call("CA" + "0" * 32, None)
+
+
+def test_a_confirmed_reading_is_passed_on_as_the_intent(entry: DeviceIdEntry) -> None:
+    call = new_call()
+    asked = entry.turn(call, "N as in Nancy D four eight ten twenty seven 3945 K X Q", "")
+    assert isinstance(asked, Ask) and asked.kind == "confirm"
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in asked.sayings[0]
+    passed = entry.confirm(call, True)
+    assert passed == Pass('/provide_device_id{"device_id": "ND4810273945KXQ"}')
+    assert call.candidates == ()
+
+
+def test_no_to_the_only_reading_asks_again_and_passes_nothing(entry: DeviceIdEntry) -> None:
+    call = new_call()
+    entry.turn(call, "N D 4 8 1 0 2 7 3 9 4 5 K X Q", "")
+    assert entry.confirm(call, False) == Ask((CONTENT.device_id.retry,), "device_id")
+
+
+def test_pieces_wait_for_the_rest_and_start_again_clears_them(entry: DeviceIdEntry) -> None:
+    call = new_call()
+    piece = entry.turn(call, "L R X", "")
+    assert isinstance(piece, Ask) and piece.kind == "device_id" and call.id_pieces
+    assert entry.turn(call, "scratch that", "") == Ask(
+        (CONTENT.device_id.start_again,), "device_id"
+    )
+    assert call.id_pieces == ()
+
+
+def test_a_question_goes_to_the_dialogue_as_said(entry: DeviceIdEntry) -> None:
+    assert entry.turn(new_call(), "where do I find it", "") == Pass("where do I find it")
+
+
+def test_keys_no_registered_recorder_holds_are_a_failed_turn(entry: DeviceIdEntry) -> None:
+    failed = entry.turn(new_call(), "", "699999999999999")
+    assert isinstance(failed, Failed) and failed.saying is not None
+    assert CONTENT.keypad.help in failed.saying
