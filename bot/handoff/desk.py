@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -22,23 +22,16 @@ from sqlalchemy.orm import Session
 from bot.agents.accounts import AgentView
 from bot.agents.models import Agent
 from bot.cases.errors import CaseClosed, CaseError, IllegalTransition
-from bot.cases.models import CaseEvent, SupportCase
-from bot.cases.presence import gone_since
+from bot.cases.models import SupportCase
 from bot.cases.status import CaseStatus, require_transition
-from bot.cases.store import (
-    CaseStore,
-    case_view,
-    event_view,
-    find_case,
-    locked_case,
-    record_event,
-)
+from bot.cases.store import CaseStore, case_view, find_case, locked_case, record_event
 from bot.cases.views import CaseEventView, CaseView
 from bot.db import Database, utcnow
 from bot.devices.models import Device
 from bot.devices.record import DeviceRecord
 from bot.devices.registry import device_record
 from bot.handoff.models import PasswordRelease
+from bot.handoff.queue import QueueEntry, read_queue
 from bot.handoff.support_centre import RejectionReason, SupportCentre
 from bot.handoff.temporary_password import PasswordProvider, SecretHasher, TemporaryPassword
 from bot.handoff.verification import VerificationRow, verification_card
@@ -64,23 +57,6 @@ class StaleCase(CaseError):
 
 class UnknownRejectionReason(CaseError):
     pass
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    case: CaseView
-    position: int  # 1 = next
-    model: str | None
-    waiting: timedelta  # since the case was opened: a returning case keeps its place
-    # The owner came back to the queue after the assistant had them (released, guiding or
-    # rejected); ``history`` is what happened to the case before that, oldest first.
-    returning: bool = False
-    history: tuple[CaseEventView, ...] = ()
-    owner_gone_since: datetime | None = None  # the owner's socket closed or call ended
-
-
-# Coming back to the queue from one of these is an owner asking again, not an agent's put-back.
-_RETURNING_FROM = frozenset({CaseStatus.RELEASED, CaseStatus.GUIDING, CaseStatus.REJECTED})
 
 
 @dataclass(frozen=True)
@@ -149,25 +125,7 @@ class SupportDesk:
         """The cases waiting for an agent, oldest first, with how long each has waited."""
         now = now or utcnow()
         with self._database.session() as session:
-            rows = session.execute(
-                select(SupportCase, Device.model)
-                .outerjoin(Device, Device.device_id == SupportCase.device_id)
-                .where(SupportCase.status == CaseStatus.QUEUED.value)
-                .order_by(SupportCase.created_at, SupportCase.id)
-            ).all()
-            trails: dict[int, list[CaseEventView]] = {case.id: [] for case, _ in rows}
-            events = session.scalars(
-                select(CaseEvent)
-                .where(CaseEvent.case_id.in_(list(trails)))
-                .order_by(CaseEvent.id)
-            ).all()
-            codes = {case.id: case.code for case, _ in rows}
-            for event in events:
-                trails[event.case_id].append(event_view(codes[event.case_id], event))
-            return [
-                _queue_entry(case_view(case), position, model, now, trails[case.id])
-                for position, (case, model) in enumerate(rows, start=1)
-            ]
+            return read_queue(session, now)
 
     def assigned_to(self, agent: AgentView) -> list[CaseView]:
         """The open cases ``agent`` is working on, oldest first."""
@@ -396,27 +354,6 @@ class SupportDesk:
         case.updated_at = now
         record_event(session, case, now, agent.actor, from_status.value, to_status.value, why)
         return case_view(case)
-
-
-def _queue_entry(
-    case: CaseView, position: int, model: str | None, now: datetime, trail: list[CaseEventView]
-) -> QueueEntry:
-    entries = [
-        index
-        for index, event in enumerate(trail)
-        if event.to_status is CaseStatus.QUEUED and event.from_status is not CaseStatus.QUEUED
-    ]
-    last_entry = entries[-1] if entries else 0
-    returning = bool(entries) and trail[last_entry].from_status in _RETURNING_FROM
-    return QueueEntry(
-        case,
-        position,
-        model,
-        now - case.created_at,
-        returning=returning,
-        history=tuple(trail[:last_entry]) if returning else (),
-        owner_gone_since=gone_since(trail),
-    )
 
 
 def _holder_name(session: Session, case: SupportCase) -> str | None:
