@@ -4,6 +4,7 @@ channel or on a phone call (signed Twilio webhooks), and the agent console's act
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
+
+MAX_REDIRECTS = 8  # <Redirect>s followed in one answer
 
 # --- what came back -----------------------------------------------------------------------------
 
@@ -265,16 +268,28 @@ class PhoneConversation(Conversation):
             self.on_hold = True
         return twiml
 
+    def _followed(self, twiml: ET.Element) -> list[str]:
+        """What the caller hears from ``twiml``, following ``<Redirect>`` as Twilio does."""
+        heard: list[str] = []
+        for _ in range(MAX_REDIRECTS):
+            heard += [say.text or "" for say in twiml.iter("Say") if (say.text or "").strip()]
+            if twiml.find("Enqueue") is not None:
+                heard.append("[on hold]")
+            if twiml.find("Hangup") is not None:
+                heard.append("[hangs up]")
+            redirect = twiml.find("Redirect")
+            if redirect is None or not redirect.text:
+                break
+            time.sleep(1)  # the <Pause> before it: the assistant's message is on its way
+            path = urlsplit(redirect.text).path
+            self.next_urls[path] = redirect.text
+            twiml = self._post(path)
+        return heard
+
     def _turn(self, send: Callable[[], ET.Element]) -> Reply:
         before = self._event_count()
-        twiml = send()
-        from_tracker = self._events_since(before)
-        spoken = [say.text or "" for say in twiml.iter("Say") if (say.text or "").strip()]
-        if twiml.find("Enqueue") is not None:
-            spoken.append("[on hold]")
-        if twiml.find("Hangup") is not None:
-            spoken.append("[hangs up]")
-        return Reply(spoken, from_tracker.payloads)
+        heard = self._followed(send())
+        return Reply(heard, self._events_since(before).payloads)
 
     def start(self) -> Reply:
         return self._turn(lambda: self._post("/webhooks/phone/voice", CallStatus="ringing"))
@@ -305,12 +320,11 @@ class PhoneConversation(Conversation):
         if not self.on_hold:
             return done, self._events_since(before)
         waiting = self._hold_poll()
-        spoken = [say.text or "" for say in waiting.iter("Say") if (say.text or "").strip()]
+        heard = [say.text or "" for say in waiting.iter("Say") if (say.text or "").strip()]
         if waiting.find("Leave") is not None:
             self.on_hold = False
-            back = self._post("/webhooks/phone/after-queue", QueueResult="leave")
-            spoken += [say.text or "" for say in back.iter("Say") if (say.text or "").strip()]
-        return done, Reply(spoken, self._events_since(before).payloads)
+            heard += self._followed(self._post("/webhooks/phone/after-queue", QueueResult="leave"))
+        return done, Reply(heard, self._events_since(before).payloads)
 
 
 CONVERSATIONS: dict[str, Callable[[Product], Conversation]] = {
