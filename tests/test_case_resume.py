@@ -3,6 +3,7 @@ recorded. On real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -145,6 +146,26 @@ def test_three_failed_proofs_lock_the_case_for_an_hour(
     clock.advance(minutes=58)  # the first failure is now an hour old
     assert cases.resume_limited(code) is False
     assert cases.verify_owner(code, DEVICE["owner_email"]) is True
+
+
+def test_parallel_wrong_proofs_cannot_pass_the_limit(
+    cases: ConversationCases, store: CaseStore
+) -> None:
+    code = queued_case(cases)
+    start = threading.Barrier(6)
+
+    def guess(n: int) -> None:
+        start.wait()
+        cases.verify_owner(code, f"guess{n}@example.test")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len([e for e in store.events(code) if "proof" in e.reason]) == 3
+    assert cases.resume_limited(code) is True
 
 
 def test_the_limit_is_per_case(cases: ConversationCases) -> None:

@@ -173,6 +173,8 @@ def test_the_queue_says_since_when_the_owner_is_gone(
     assert gone_since is not None
     assert abs(gone_since - datetime.now(timezone.utc)) < timedelta(minutes=1)
     assert entries[present].owner_gone_since is None
+    assert desk.case_file(gone).owner_gone_since == gone_since
+    assert desk.case_file(present).owner_gone_since is None
 
 
 def test_claim_assigns_the_case_and_says_who(

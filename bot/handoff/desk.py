@@ -23,6 +23,7 @@ from bot.agents.accounts import AgentView
 from bot.agents.models import Agent
 from bot.cases.errors import CaseClosed, CaseError, IllegalTransition
 from bot.cases.models import SupportCase
+from bot.cases.presence import gone_since
 from bot.cases.status import CaseStatus, require_transition
 from bot.cases.store import CaseStore, case_view, find_case, locked_case, record_event
 from bot.cases.views import CaseEventView, CaseView
@@ -96,6 +97,7 @@ class CaseFile:
     verification: list[VerificationRow]
     releases: list[ReleaseView]
     events: list[CaseEventView]
+    owner_gone_since: datetime | None = None  # the owner's socket closed or call ended
 
 
 class SupportDesk:
@@ -155,6 +157,7 @@ class SupportDesk:
                 .order_by(PasswordRelease.id)
             ).all()
             view = case_view(case)
+        events = self._store.events(view.code)
         return CaseFile(
             case=view,
             device=device,
@@ -171,7 +174,8 @@ class SupportDesk:
                 )
                 for r, name in releases
             ],
-            events=self._store.events(view.code),
+            events=events,
+            owner_gone_since=gone_since(events),
         )
 
     def claim(self, code: str, agent: AgentView) -> CaseView:
