@@ -12,10 +12,13 @@ from functools import cache
 from bot.cases.conversation import ConversationCases
 from bot.cases.store import CaseStore
 from bot.db import Database, utcnow
+from bot.dialogue.turn import Services
+from bot.faq import load_faq
 from bot.devices.check_limits import FailedCheckLimiter, SqlFailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats, load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.guide.procedure import Procedure, load_procedure
+from bot.handoff.desk import release_expiry
 from bot.handoff.support_centre import SupportCentre, load_support_centre
 
 
@@ -54,3 +57,18 @@ def support_centre() -> SupportCentre:
 def now() -> datetime:
     """The current time (UTC); one place, so tests can fix the hour support is open."""
     return utcnow()
+
+
+def dialogue_services() -> Services:
+    """What the dialogue controller works with (content loaders are cached where they load)."""
+    return Services(
+        cases=conversation_cases(),
+        registry=registry(),
+        limiter=check_limiter(),
+        formats=formats(),
+        procedure=procedure(),
+        centre=support_centre(),
+        faq=load_faq(),
+        now=now,
+        release_expiry=lambda reference: release_expiry(database(), reference),
+    )

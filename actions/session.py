@@ -10,12 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
+from bot.dialogue.state import GATHERING, Conversation, State
 
 
 class ActionSessionStart(Action):
     """Rasa's session start (slots carried over), plus closing a case left half-gathered: an owner
-    who went quiet before giving a Device ID has abandoned it. Cases with support, or being
-    guided, stay open: the owner may come back to them."""
+    who went quiet before giving a Device ID has abandoned it, and the dialogue starts afresh.
+    Cases with support, or being guided, stay open: the owner may come back to them."""
 
     def name(self) -> str:
         return "action_session_start"
@@ -34,9 +35,9 @@ class ActionSessionStart(Action):
 
 
 def _carried_over(slots: dict[str, Any]) -> list[EventType]:
-    # The form is not active in the new session, so the slot it was asking for is not either.
-    return [
-        SlotSet(name, value)
-        for name, value in slots.items()
-        if value is not None and name != "requested_slot"
-    ]
+    conversation = Conversation.from_slots(slots)
+    if conversation.state in GATHERING or conversation.state is State.CASE_PROOF:
+        conversation.move(State.GREETING)
+        conversation.resume_code = None
+    carried = {**slots, **conversation.as_slots()}
+    return [SlotSet(name, value) for name, value in carried.items() if value is not None]

@@ -145,3 +145,9 @@ def _help(procedure: Procedure, step: Step, tips_given: int) -> GuideTurn:
         tip=tip,
         hint=procedure.wording("navigation_hint"),
     )
+
+
+def go_to(procedure: Procedure, number: int) -> GuideTurn:
+    """Straight to step ``number`` ("go to step 8", "back two steps"); ValueError if it has none."""
+    procedure.step(number)
+    return _show(procedure, number)

@@ -14,6 +14,15 @@ EMAIL = re.compile(r"[^@\s<>(),;:\"']+@[^@\s<>(),;:\"']+\.[a-z]{2,}", re.IGNOREC
 PHONE_CHARACTERS = re.compile(r"\+?\(?\d[\d ()\-.]{5,}\d")
 PHONE_DIGITS = range(7, 16)
 MAX_NAME = 200
+MAX_NAME_WORDS = 5
+NAME_WORD = re.compile(r"[^\W\d_]+(?:['\-.][^\W\d_]*)*\.?")
+# Words of questions and sentences that no name is made of ("will" and "can" are left out:
+# they are also first names, and the questions they start hold other words of this list).
+NOT_NAME_WORDS = frozenset(
+    """a an and are be could did do does dont don't for from going has have how i i'm im is
+    it it's its long me my need no not of ok okay on or please secure so take that the there
+    this to wait want was we what when where which who why with wrong yes you your""".split()
+)
 LEAD_IN = re.compile(
     r"^(?:it'?s|it is|my name is|the name is|name is|i'?m|i am|this is|email is|"
     r"my email is|phone is|my phone is|my number is|number is|it'?s registered to)\s+",
@@ -40,11 +49,21 @@ def parse_name(text: str, skip_answers: frozenset[str]) -> Answer:
     if _skips(text, skip_answers):
         return Answer(SKIPPED)
     name = LEAD_IN.sub("", text).strip(" .!")
-    if not name or not any(ch.isalpha() for ch in name):
-        return Answer(None)
-    if len(name) > MAX_NAME or "@" in name:
+    if not looks_like_a_name(name):
         return Answer(None)
     return Answer(name)
+
+
+def looks_like_a_name(text: str) -> bool:
+    """A person's name: a few words of letters (with ' - .), none of them a word of a sentence.
+    Anything else ("how long is this going to take", "is this secure?", "wait, wrong one")
+    is not taken as a name, so the dialogue's repair patterns get it instead."""
+    words = text.split()
+    if not 1 <= len(words) <= MAX_NAME_WORDS or len(text) > MAX_NAME:
+        return False
+    if not all(NAME_WORD.fullmatch(word) for word in words):
+        return False
+    return not any(word.lower().strip(".'") in NOT_NAME_WORDS for word in words)
 
 
 def parse_email(text: str, skip_answers: frozenset[str]) -> Answer:

@@ -1,0 +1,94 @@
+"""The one action the dialogue policy calls after every user message: reads the conversation from
+the slots and the message from the tracker, lets the controller (bot/dialogue) decide, and sends
+its messages with the contract payload that ends every turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import services
+from bot.channels.client import CLIENT_ADDRESS_KEY
+from bot.dialogue.controller import respond
+from bot.dialogue.reply import turn_payload
+from bot.dialogue.state import Conversation, State
+from bot.dialogue.turn import PHONE, Turn
+from bot.dialogue.understanding import Heard
+
+# Entities the controller reads besides the Device ID (the console's EXTERNAL_ intents).
+ENTITIES = ("release_ref", "rejection_reason")
+
+
+class ActionConverse(Action):
+    def name(self) -> str:
+        return "action_converse"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        before = Conversation.from_slots(tracker.current_slot_values())
+        conversation = Conversation.from_slots(tracker.current_slot_values())
+        turn = Turn(
+            conversation_id=tracker.sender_id,
+            channel=channel_name(tracker),
+            client_address=_client_address(tracker),
+            services=services.dialogue_services(),
+        )
+        reply = respond(turn, conversation, heard(tracker))
+        for message in reply.messages:
+            extra: dict[str, Any] = {}
+            if message.payload is not None:
+                # Rasa's socket.io channel passes a custom payload's keys to emit() as
+                # arguments, so the payload travels under `data`.
+                extra["json_message"] = {"data": message.payload}
+            if message.response:
+                dispatcher.utter_message(response=message.response, **message.variables, **extra)
+            else:
+                dispatcher.utter_message(text=message.text, **extra)
+        procedure = turn.services.procedure
+        sensitive = bool(
+            conversation.state is State.STEPS
+            and conversation.reset_step
+            and procedure.step(conversation.reset_step).sensitive_input
+        )
+        dispatcher.utter_message(
+            json_message={
+                "data": turn_payload(conversation, procedure.total, sensitive, reply.understood)
+            }
+        )
+        changed = conversation.as_slots()
+        unchanged = before.as_slots()
+        return [SlotSet(name, value) for name, value in changed.items() if unchanged[name] != value]
+
+
+def heard(tracker: Tracker) -> Heard:
+    message = tracker.latest_message or {}
+    intent = message.get("intent") or {}
+    entities = {
+        entity["entity"]: str(entity.get("value"))
+        for entity in message.get("entities") or []
+        if entity.get("entity") in ENTITIES
+    }
+    return Heard(
+        text=str(message.get("text") or ""),
+        intent=intent.get("name"),
+        confidence=float(intent.get("confidence") or 0.0),
+        device_id=next(tracker.get_latest_entity_values("device_id"), None),
+        entities=entities,
+    )
+
+
+def channel_name(tracker: Tracker) -> str:
+    """The product's name for the channel the owner is using (``chat`` or ``phone``)."""
+    return PHONE if tracker.get_latest_input_channel() == PHONE else "chat"
+
+
+def _client_address(tracker: Tracker) -> str | None:
+    """The address the chat channels put in the message's metadata; a phone call has none."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    address = metadata.get(CLIENT_ADDRESS_KEY) if isinstance(metadata, dict) else None
+    return str(address) if address else None

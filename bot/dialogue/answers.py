@@ -1,0 +1,132 @@
+"""Questions answered in any state (digressions): from the FAQ, from the guide's content, and from
+the state itself (case code, any update, the wait, support hours)."""
+
+from __future__ import annotations
+
+from datetime import time
+from itertools import groupby
+
+from bot.dialogue import gathering, prompts, support
+from bot.dialogue.reply import Reply
+from bot.dialogue.state import GATHERING, Conversation, OfferReason, State
+from bot.dialogue.turn import Turn
+from bot.dialogue.understanding import Heard
+
+# Answers that live with the guide's content (data/content/reset_steps.yml messages).
+GUIDE_ANSWERS = {"missing_equipment": "missing_equipment", "ask_password_rules": "password_rules"}
+# Long answers said in full once; asked again, the short form.
+ONCE = {"missing_equipment": "utter_missing_equipment_again"}
+DEVICE_ANSWERS = {
+    "ask_serial_vs_device_id": "utter_serial_vs_device_id",
+    "ask_why_no_self_reset": "utter_why_no_self_reset",
+}
+STATUS = {
+    State.GREETING: "utter_status_no_case",
+    State.CLOSED: "utter_status_no_case",
+    State.DEVICE_ID: "utter_status_gathering",
+    State.OWNER_NAME: "utter_status_gathering",
+    State.OWNER_EMAIL: "utter_status_gathering",
+    State.OWNER_PHONE: "utter_status_gathering",
+    State.FINISHED: "utter_status_finished",
+    State.REJECTED: "utter_status_rejected",
+    State.OTHER_ROUTE: "utter_status_other_route",
+}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """Answer a question and return to where the owner was; False when it is not a question."""
+    intent = heard.intent or ""
+    procedure = turn.services.procedure
+    if intent == "temp_password_rejected":
+        reply.text(procedure.message("temp_password_rejected", turn.wording))
+        support.offer_agent(conversation, reply, OfferReason.PASSWORD_REFUSED)
+        return True
+    if intent in ONCE and intent in conversation.said:
+        reply.say(ONCE[intent])
+    elif intent in GUIDE_ANSWERS:
+        reply.text(procedure.message(GUIDE_ANSWERS[intent], turn.wording))
+        conversation.said.append(intent)
+    elif intent == "ask_device_id_location":
+        gathering.where_to_find(reply)
+    elif intent in DEVICE_ANSWERS:
+        reply.say(DEVICE_ANSWERS[intent])
+    elif intent in turn.services.faq.intents:
+        reply.text(turn.services.faq.answer(intent, turn.wording) or "")
+    elif intent == "ask_case_code":
+        case_code(conversation, reply)
+    elif intent == "ask_hours":
+        hours(turn, reply)
+    elif intent in ("ask_status", "ask_wait"):
+        if status(turn, conversation, reply, intent):
+            return True  # the status already says what comes next
+    elif intent == "ask_where_am_i" and conversation.state is not State.STEPS:
+        status(turn, conversation, reply, "ask_status")
+        return True
+    else:
+        return False
+    prompts.reask(turn, conversation, reply)
+    return True
+
+
+def case_code(conversation: Conversation, reply: Reply) -> None:
+    if conversation.case_id:
+        reply.say("utter_case_code", case_id=conversation.case_id)
+    else:
+        reply.say("utter_no_case_code")
+
+
+def hours(turn: Turn, reply: Reply) -> None:
+    centre = turn.services.centre
+    now = turn.services.now()
+    reply.say("utter_support_hours", hours=hours_words(turn), zone=centre.zone_name)
+    if centre.is_open(now):
+        reply.say("utter_support_open_now")
+    else:
+        reply.say("utter_support_closed_now", opening=support.opening_words(turn, centre.next_opening(now)))
+
+
+def hours_words(turn: Turn) -> str:
+    """"Monday to Friday 8 AM to 8 PM, Saturday 9 AM to 5 PM": days with the same hours joined."""
+    centre = turn.services.centre
+    days = [(day, centre.hours.get(day)) for day in range(7)]
+    parts = []
+    for opening, group in groupby(days, key=lambda item: item[1]):
+        run = [day for day, _ in group]
+        if opening is None:
+            continue
+        names = WEEKDAYS[run[0]] if len(run) == 1 else f"{WEEKDAYS[run[0]]} to {WEEKDAYS[run[-1]]}"
+        parts.append(f"{names} {_clock(opening[0])} to {_clock(opening[1])}")
+    return ", ".join(parts)
+
+
+def status(turn: Turn, conversation: Conversation, reply: Reply, intent: str) -> bool:
+    """"Any update?" and "how long is the wait?", answered from the case. True when the answer
+    already says what happens next (no re-ask needed)."""
+    state = conversation.state
+    if state is State.QUEUED:
+        case = turn.services.cases.current(turn.conversation_id)
+        if case is not None:
+            reply.say("utter_status_queued", case_id=case.code)
+            support.tell_wait(turn, conversation, reply, turn.services.cases.position(case))
+            return True
+    if state is State.STEPS:
+        number = conversation.reset_step or 1
+        reply.say(
+            "utter_where_am_i",
+            step=number,
+            total=turn.services.procedure.total,
+            title=turn.services.procedure.step(number).title,
+        )
+        return True
+    if intent == "ask_wait" and state not in GATHERING:
+        reply.say("utter_wait_not_queued")
+        return False
+    if state in STATUS:
+        reply.say(STATUS[state], case_id=conversation.case_id or "")
+    return False
+
+
+def _clock(value: time) -> str:
+    text = value.strftime("%-I:%M %p")
+    return text.replace(":00", "")

@@ -1,0 +1,365 @@
+"""Every assistant turn: the repair patterns, defined once and tried in order in every state, then
+what the state itself expects, then "cannot handle".
+
+Each pattern is a function ``(turn, conversation, reply, heard) -> bool`` that either handles the
+message (True) or leaves it to the next. The order is the design's (issue 14): what the console
+or the system triggered is never an owner's answer; a password is never kept; a correction
+replaces what it corrects; "a person" works everywhere and keeps the owner's place; a question is
+answered and the owner is brought back with a short re-ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.dialogue import answers, gathering, prompts, steps, support
+from bot.dialogue.reply import Reply
+from bot.dialogue.state import GATHERING, OWNER_DETAILS, Conversation, OfferReason, State
+from bot.dialogue.turn import Turn
+from bot.dialogue.understanding import Heard
+from bot.guide.navigation import GuideTurn, Navigation, navigate
+
+Pattern = Callable[[Turn, Conversation, Reply, Heard], bool]
+
+# Turns in a row the assistant cannot handle before it offers a person.
+MAX_NOT_UNDERSTOOD = 3
+# States where a new reset request or a Device ID starts gathering afresh.
+AT_REST = frozenset(
+    {State.GREETING, State.CLOSED, State.FINISHED, State.REJECTED, State.OTHER_ROUTE}
+)
+
+
+def respond(turn: Turn, conversation: Conversation, heard: Heard) -> Reply:
+    reply = Reply()
+    if heard.intent and heard.intent.startswith("EXTERNAL_"):
+        system_event(turn, conversation, reply, heard)
+        return reply
+    if conversation.case_id:
+        turn.services.cases.touch(turn.conversation_id)
+    for pattern in PATTERNS:
+        if pattern(turn, conversation, reply, heard):
+            break
+    if reply.understood:
+        conversation.misunderstood = 0
+    return reply
+
+
+def system_event(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> None:
+    """What the agent console did (Rasa's API, EXTERNAL_ intents): whatever the owner was being
+    asked, this comes first and is never taken as their answer."""
+    if heard.is_("EXTERNAL_password_released"):
+        support.deliver_password(turn, conversation, reply, heard.entities.get("release_ref"))
+    elif heard.is_("EXTERNAL_case_rejected"):
+        support.reject(turn, conversation, reply, heard.entities.get("rejection_reason"))
+    elif heard.is_("EXTERNAL_handed_back"):
+        support.handed_back(turn, conversation, reply)
+
+
+def password_shaped(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    if not heard.is_("share_password") or heard.device_id:
+        return False
+    reply.text(turn.services.procedure.message("password_warning", turn.wording))
+    prompts.reask(turn, conversation, reply)
+    return True
+
+
+def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """A new Device ID replaces the one before and is checked; "wait, wrong one" goes back to
+    the answer before."""
+    state = conversation.state
+    if heard.device_id and state not in (State.DEVICE_ID, State.CASE_PROOF):
+        if state in (State.QUEUED, State.STEPS, State.TAKEN_OVER):
+            if heard.device_id != conversation.device_id:
+                reply.say("utter_device_id_after_queue", grouped=_grouped(turn, conversation))
+                prompts.reask(turn, conversation, reply)
+                return True
+            return False
+        gathering.check(turn, conversation, reply, heard.device_id)
+        return True
+    if heard.is_("correction") and state in GATHERING:
+        gathering.correct(turn, conversation, reply)
+        return True
+    return False
+
+
+def returning_owner(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    code = heard.case_code()
+    if code and code != conversation.case_id and conversation.state is not State.CASE_PROOF:
+        support.start_resume(turn, conversation, reply, code)
+        return True
+    return heard.is_("resume_case") and _ask_for_code(conversation, reply)
+
+
+def cancel(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    state = conversation.state
+    if heard.is_("start_over"):
+        if state is State.STEPS:
+            steps.start(turn, conversation, reply)
+        else:
+            gathering.start(turn, conversation, reply, heard)
+        return True
+    if not heard.is_("cancel"):
+        return False
+    if state in GATHERING or state in (State.OFFER_AGENT, State.CASE_PROOF):
+        turn.services.cases.close_without_handoff(turn.conversation_id, "the owner cancelled")
+        conversation.resume_code = None
+        conversation.return_state = None
+        conversation.move(State.CLOSED)
+        reply.say("utter_cancelled")
+    elif state is State.QUEUED:
+        turn.services.cases.withdraw(turn.conversation_id, "the owner cancelled while waiting")
+        conversation.return_state = None
+        conversation.move(State.CLOSED)
+        reply.say("utter_cancelled_queue", case_id=conversation.case_id)
+    elif state is State.STEPS:
+        conversation.return_state = State.STEPS
+        conversation.move(State.CLOSED)
+        reply.say("utter_steps_paused", step=conversation.reset_step)
+    else:
+        reply.say("utter_nothing_to_cancel")
+    return True
+
+
+def human_handoff(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    if not heard.is_("request_human"):
+        return False
+    if conversation.state is State.CLOSED and conversation.return_state is State.STEPS:
+        conversation.move(State.STEPS)
+    support.queue(turn, conversation, reply, _handoff_reason(conversation))
+    return True
+
+
+def new_goal(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """The owner changes what they want: a reset, or the steps with a password in hand."""
+    state = conversation.state
+    if heard.is_("have_temporary_password") and state is not State.STEPS:
+        steps.start(turn, conversation, reply)
+        return True
+    if not heard.is_("request_password_reset", "provide_device_id"):
+        return False
+    if state in AT_REST or (state is State.OFFER_AGENT and conversation.return_state in AT_REST):
+        gathering.start(turn, conversation, reply, heard)
+        return True
+    if state is State.STEPS and heard.is_("request_password_reset"):
+        # After a release, "I need a (new) temporary password": the same case goes back to an
+        # agent, keeping its place.
+        support.queue(turn, conversation, reply, "the owner needs a new temporary password")
+        return True
+    if state is State.QUEUED:
+        return answers.status(turn, conversation, reply, "ask_status") or True
+    return False
+
+
+def repeat(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    if heard.is_("ask_password_again"):
+        support.password_again(turn, conversation, reply)
+        return True
+    if heard.is_("repeat") and conversation.state is not State.STEPS:
+        if conversation.state in prompts.QUESTIONS:
+            prompts.ask(turn, conversation, reply)
+        else:
+            answers.status(turn, conversation, reply, "ask_status")
+        return True
+    return False
+
+
+def digression(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    if conversation.state is State.DEVICE_ID and heard.is_("ask_device_id_location"):
+        gathering.where_to_find(reply)
+        prompts.reask(turn, conversation, reply)
+        return True
+    return answers.answer(turn, conversation, reply, heard)
+
+
+def clarification(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    if not heard.is_("ask_clarification"):
+        return False
+    explanation = CLARIFY.get(conversation.state)
+    if explanation:
+        reply.say(explanation)
+    if conversation.state is State.STEPS:
+        support.show_step(
+            turn, conversation, reply, _repeat_step(turn, conversation)
+        )
+    elif conversation.state in prompts.QUESTIONS:
+        prompts.reask(turn, conversation, reply)
+    else:
+        reply.say("utter_what_i_do")
+    return True
+
+
+def chitchat(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    state = conversation.state
+    if heard.is_("greet"):
+        if state in AT_REST:
+            reply.say("utter_greet")
+        else:
+            reply.say("utter_greet_again")
+            prompts.reask(turn, conversation, reply)
+        return True
+    if heard.is_("thank"):
+        reply.say("utter_you_are_welcome")
+        if state is not State.STEPS:
+            prompts.reask(turn, conversation, reply)
+        return True
+    if heard.is_("bot_challenge"):
+        reply.say("utter_iamabot")
+        prompts.reask(turn, conversation, reply)
+        return True
+    if heard.is_("goodbye"):
+        reply.say(GOODBYES.get(state, "utter_goodbye"), case_id=conversation.case_id or "")
+        return True
+    return False
+
+
+def expected_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """What the state is waiting for."""
+    state = conversation.state
+    if state is State.DEVICE_ID:
+        return gathering.device_id_answer(turn, conversation, reply, heard)
+    if state in OWNER_DETAILS:
+        return gathering.owner_detail(turn, conversation, reply, heard)
+    if state is State.STEPS:
+        return steps.answer(turn, conversation, reply, heard)
+    if state is State.OFFER_AGENT:
+        return _offer_answer(turn, conversation, reply, heard)
+    if state is State.CASE_PROOF:
+        support.prove_case(turn, conversation, reply, heard.device_id or heard.text)
+        return True
+    if state is State.FINISHED and heard.is_("affirm"):
+        conversation.move(State.GREETING)
+        reply.say("utter_greet")
+        return True
+    if state is State.FINISHED and heard.is_("deny"):
+        reply.say("utter_goodbye")
+        return True
+    if state is State.CLOSED and conversation.return_state is State.STEPS:
+        if heard.is_("affirm", "step_done", "repeat"):
+            conversation.move(State.STEPS)
+            support.show_step(turn, conversation, reply, _repeat_step(turn, conversation))
+            return True
+    if state is State.GREETING and heard.is_("affirm"):
+        gathering.start(turn, conversation, reply, heard)
+        return True
+    return False
+
+
+def cannot_handle(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """Not understood here: a short, state-specific nudge; after a few in a row, a person."""
+    reply.understood = False
+    conversation.misunderstood += 1
+    state = conversation.state
+    if state in OWNER_DETAILS:
+        gathering.unclear_detail(conversation, reply)
+    elif heard.is_("out_of_scope") and state in AT_REST:
+        reply.say("utter_out_of_scope")
+    else:
+        reply.say(NOT_UNDERSTOOD.get(state, "utter_default"), case_id=conversation.case_id or "")
+        if state is State.STEPS:
+            prompts.short_step(turn, conversation, reply)
+    if conversation.misunderstood >= MAX_NOT_UNDERSTOOD and state not in (
+        State.QUEUED,
+        State.OFFER_AGENT,
+    ):
+        support.offer_agent(conversation, reply, OfferReason.NOT_UNDERSTOOD)
+    return True
+
+
+PATTERNS: tuple[Pattern, ...] = (
+    password_shaped,
+    correction,
+    returning_owner,
+    cancel,
+    human_handoff,
+    new_goal,
+    repeat,
+    digression,
+    clarification,
+    chitchat,
+    expected_answer,
+    cannot_handle,
+)
+
+CLARIFY = {
+    State.DEVICE_ID: "utter_explain_device_id",
+    State.OWNER_NAME: "utter_explain_owner_details",
+    State.OWNER_EMAIL: "utter_explain_owner_details",
+    State.OWNER_PHONE: "utter_explain_owner_details",
+    State.OFFER_AGENT: "utter_explain_offer_agent",
+    State.CASE_PROOF: "utter_explain_case_proof",
+    State.QUEUED: "utter_explain_queued",
+}
+NOT_UNDERSTOOD = {
+    State.GREETING: "utter_default",
+    State.CLOSED: "utter_default",
+    State.DEVICE_ID: "utter_device_id_not_understood",
+    State.OFFER_AGENT: "utter_reask_offer_agent",
+    State.QUEUED: "utter_not_understood_queued",
+    State.STEPS: "utter_not_understood_step",
+    State.CASE_PROOF: "utter_case_proof_failed",
+    State.FINISHED: "utter_not_understood_finished",
+    State.REJECTED: "utter_not_understood_rejected",
+    State.OTHER_ROUTE: "utter_not_understood_other_route",
+}
+GOODBYES = {
+    State.QUEUED: "utter_goodbye_queued",
+    State.STEPS: "utter_goodbye_steps",
+}
+
+
+def _offer_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    if heard.is_("affirm"):
+        support.queue(turn, conversation, reply, _offer_reason_words(conversation))
+        return True
+    if not heard.is_("deny"):
+        return False
+    reason = conversation.offer_reason
+    back = conversation.return_state or State.GREETING
+    conversation.offer_reason = None
+    conversation.return_state = None
+    if reason in (OfferReason.DEVICE_ID_FAILED, OfferReason.DEVICE_ID_LIMITED):
+        turn.services.cases.close_without_handoff(
+            turn.conversation_id, "the owner could not give a Device ID and declined an agent"
+        )
+        conversation.move(State.CLOSED)
+        reply.say("utter_case_closed")
+        return True
+    conversation.move(back)
+    reply.say("utter_ok_no_agent")
+    prompts.reask(turn, conversation, reply)
+    return True
+
+
+def _offer_reason_words(conversation: Conversation) -> str:
+    return {
+        OfferReason.DEVICE_ID_FAILED: "the Device ID could not be confirmed; the owner accepted an agent",
+        OfferReason.DEVICE_ID_LIMITED: "too many Device IDs did not check out; the owner accepted an agent",
+        OfferReason.STEP_TIPS: f"the owner is stuck at reset step {conversation.reset_step}",
+        OfferReason.PASSWORD_REFUSED: "the temporary password did not work",
+        OfferReason.PASSWORD_EXPIRED: "the temporary password expired; a new one is needed",
+        OfferReason.RESUMED_RELEASE: "the owner came back by case code and needs a new temporary password",
+        OfferReason.NOT_UNDERSTOOD: "the assistant could not understand the owner",
+    }.get(conversation.offer_reason or OfferReason.NOT_UNDERSTOOD, "the owner accepted an agent")
+
+
+def _handoff_reason(conversation: Conversation) -> str:
+    if conversation.state is State.STEPS:
+        return f"the owner asked for a person at reset step {conversation.reset_step}"
+    if conversation.device_id:
+        return f"Device ID {conversation.device_id} checked; the owner asked for a person"
+    return "the owner asked for a person"
+
+
+def _ask_for_code(conversation: Conversation, reply: Reply) -> bool:
+    reply.say("utter_ask_case_code")
+    return True
+
+
+def _grouped(turn: Turn, conversation: Conversation) -> str:
+    return turn.services.formats.group(conversation.device_id or "")
+
+
+def _repeat_step(turn: Turn, conversation: Conversation) -> GuideTurn:
+    return navigate(
+        turn.services.procedure, conversation.reset_step, Navigation.REPEAT, conversation.tips_given
+    )

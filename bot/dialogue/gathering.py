@@ -1,0 +1,196 @@
+"""Gathering what support needs: the Device ID (checked against the registry, with limits), then
+the owner's name, email and phone, each accepted only when it looks like one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.devices.check_limits import limited_check, subjects_for
+from bot.devices.checks import CheckResult, Outcome, check_device_id
+from bot.dialogue import prompts, support
+from bot.dialogue.reply import Reply
+from bot.dialogue.state import Conversation, OfferReason, State
+from bot.dialogue.turn import Turn
+from bot.dialogue.understanding import Heard
+from bot.handoff.owner_details import Answer, parse_email, parse_name, parse_phone
+
+# Which response explains each refusal; its {variables} come from CheckResult.details.
+REFUSALS = {
+    Outcome.EMPTY: "utter_device_id_not_understood",
+    Outcome.BAD_CHARACTERS: "utter_device_id_bad_characters",
+    Outcome.TOO_SHORT: "utter_device_id_too_short",
+    Outcome.TOO_LONG: "utter_device_id_too_long",
+    Outcome.WRONG_PATTERN: "utter_device_id_wrong_pattern",
+    Outcome.NOT_FOUND: "utter_device_id_not_found",
+}
+ROUTES = {"n831": "utter_route_n831", "home_app": "utter_route_home_app"}
+# A wrong-pattern value is read back only when it misses the pattern by this many characters or
+# fewer: anything further off may not be an ID at all (a password, a phone number).
+MAX_MISMATCHES_READ_BACK = 2
+# The only variables each response may receive: they travel with the bot's message into the
+# conversation's events, which the agent console shows.
+VARIABLES: dict[str, tuple[str, ...]] = {
+    "utter_device_id_confirmed": ("grouped", "model"),
+    "utter_device_id_not_understood": (),
+    "utter_device_id_bad_characters": ("bad_characters",),
+    "utter_device_id_too_short": ("length", "expected"),
+    "utter_device_id_too_long": ("length", "expected"),
+    "utter_device_id_wrong_pattern": ("grouped", "example"),
+    "utter_device_id_wrong_shape": ("example",),
+    "utter_device_id_serial_known": ("model",),
+    "utter_device_id_serial": (),
+    "utter_device_id_not_found": ("grouped",),
+}
+PARSERS = {State.OWNER_NAME: parse_name, State.OWNER_EMAIL: parse_email, State.OWNER_PHONE: parse_phone}
+UNCLEAR = {
+    State.OWNER_NAME: "utter_owner_name_unclear",
+    State.OWNER_EMAIL: "utter_owner_email_unclear",
+    State.OWNER_PHONE: "utter_owner_phone_unclear",
+}
+NEXT_DETAIL = {State.OWNER_NAME: State.OWNER_EMAIL, State.OWNER_EMAIL: State.OWNER_PHONE}
+PREVIOUS = {
+    State.OWNER_NAME: State.DEVICE_ID,
+    State.OWNER_EMAIL: State.OWNER_NAME,
+    State.OWNER_PHONE: State.OWNER_EMAIL,
+}
+# Where the Device ID is: the widget shows these pictures with the answer.
+LOCATION_PICTURES = {"type": "pictures", "pictures": ["label", "info-screen"]}
+
+
+def start(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> None:
+    """A reset request: open (or reuse) the case, then check the ID given or ask for it."""
+    case = turn.services.cases.start_gathering(turn.conversation_id, turn.channel)
+    conversation.case_id = case.code
+    conversation.device_id = conversation.device_model = None
+    conversation.device_id_attempts = 0
+    conversation.owner_name = conversation.owner_email = conversation.owner_phone = None
+    conversation.reset_step = None
+    conversation.tips_given = 0
+    conversation.return_state = None
+    conversation.move(State.DEVICE_ID)
+    if heard.device_id:
+        check(turn, conversation, reply, heard.device_id)
+    else:
+        prompts.ask(turn, conversation, reply)
+
+
+def where_to_find(reply: Reply) -> None:
+    reply.say("utter_device_id_location", payload=LOCATION_PICTURES)
+
+
+def device_id_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """The answer to "what is the Device ID?"; False when the message is not one."""
+    if heard.device_id:
+        check(turn, conversation, reply, heard.device_id)
+        return True
+    if heard.is_("deny", "step_help"):  # "I don't have it", "I can't find it"
+        where_to_find(reply)
+        prompts.reask(turn, conversation, reply)
+        return True
+    if heard.is_("provide_device_id"):
+        reply.say("utter_device_id_not_understood")
+        return True
+    return False
+
+
+def check(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) -> None:
+    services = turn.services
+    if conversation.state is not State.DEVICE_ID:
+        # A Device ID given elsewhere (a correction, or unprompted): gathering starts again
+        # from it, on the conversation's case.
+        case = services.cases.start_gathering(turn.conversation_id, turn.channel)
+        conversation.case_id = case.code
+        conversation.move(State.DEVICE_ID)
+    result = limited_check(
+        services.limiter,
+        subjects_for(conversation=turn.conversation_id, client_address=turn.client_address),
+        lambda: check_device_id(candidate, services.registry, services.formats),
+    )
+    if result is None:
+        # Too many failed checks for this conversation, its client or everyone: nothing is
+        # checked; a person can look the recorder up.
+        reply.say("utter_device_id_limit")
+        support.offer_agent(conversation, reply, OfferReason.DEVICE_ID_LIMITED, None)
+        return
+    if result.outcome is Outcome.OK:
+        assert result.device is not None
+        conversation.device_id = result.value
+        conversation.device_model = result.device.model
+        reply.say("utter_device_id_confirmed", **_variables(turn, "utter_device_id_confirmed", result))
+        conversation.move(State.OWNER_NAME)
+        prompts.ask(turn, conversation, reply)
+        return
+    if result.outcome is Outcome.OTHER_ROUTE:
+        assert result.device is not None
+        route = services.formats.family(result.device.family).route
+        reply.say(ROUTES[route], model=result.device.model)
+        services.cases.close_without_handoff(
+            turn.conversation_id,
+            f"the {result.device.model} has its own recovery route ({route})",
+        )
+        conversation.device_id = result.value
+        conversation.device_model = result.device.model
+        conversation.move(State.OTHER_ROUTE)
+        return
+    response = _refusal(result)
+    reply.say(response, **_variables(turn, response, result))
+    conversation.device_id_attempts += 1
+    if conversation.device_id_attempts >= services.formats.max_attempts:
+        support.offer_agent(conversation, reply, OfferReason.DEVICE_ID_FAILED, "utter_offer_human")
+
+
+def owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """The answer to a question about the owner; False when the message is not one (then the
+    repair patterns have it), so a question is never taken as a name."""
+    state = conversation.state
+    answer: Answer = PARSERS[state](heard.text, turn.services.centre.skip_answers)
+    if answer.unclear:
+        return False
+    setattr(conversation, state.value, answer.value)
+    if state in NEXT_DETAIL:
+        conversation.move(NEXT_DETAIL[state])
+        prompts.ask(turn, conversation, reply)
+    else:
+        support.queue(
+            turn,
+            conversation,
+            reply,
+            f"Device ID {conversation.device_id} checked; an agent must release a temporary password",
+        )
+    return True
+
+
+def unclear_detail(conversation: Conversation, reply: Reply) -> None:
+    reply.say(UNCLEAR[conversation.state])
+
+
+def correct(turn: Turn, conversation: Conversation, reply: Reply) -> None:
+    """"Wait, wrong one" while gathering: back to the answer before, asked again."""
+    state = conversation.state
+    if state in PREVIOUS:
+        previous = PREVIOUS[state]
+        setattr(conversation, previous.value, None)
+        if previous is State.DEVICE_ID:
+            conversation.device_model = None
+        conversation.move(previous)
+    reply.say("utter_correction_noted")
+    prompts.reask(turn, conversation, reply)
+
+
+def _refusal(result: CheckResult) -> str:
+    if result.outcome is Outcome.SERIAL_NUMBER:
+        return "utter_device_id_serial_known" if result.device else "utter_device_id_serial"
+    if result.outcome is Outcome.WRONG_PATTERN:
+        if int(result.details.get("mismatch_count", 0)) > MAX_MISMATCHES_READ_BACK:
+            return "utter_device_id_wrong_shape"
+    return REFUSALS[result.outcome]
+
+
+def _variables(turn: Turn, response: str, result: CheckResult) -> dict[str, Any]:
+    known: dict[str, Any] = {key: str(value) for key, value in result.details.items()}
+    # What was typed, chunked for reading back: the checks only group a value that fits a
+    # pattern, but utter_device_id_wrong_pattern quotes it too.
+    known.setdefault("grouped", turn.services.formats.group(result.value))
+    if result.device is not None:
+        known.setdefault("model", result.device.model)
+    return {name: known[name] for name in VARIABLES[response] if name in known}

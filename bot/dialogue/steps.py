@@ -1,0 +1,66 @@
+"""The reset steps on the recorder: done, back (N), go to step N, repeat, stuck, where am I,
+"I'm done" at any step."""
+
+from __future__ import annotations
+
+from bot.dialogue import support
+from bot.dialogue.reply import Reply
+from bot.dialogue.state import Conversation, OfferReason
+from bot.dialogue.turn import Turn
+from bot.dialogue.understanding import Heard
+from bot.guide.navigation import Navigation, go_to, navigate
+
+MOVES = {
+    "step_done": Navigation.NEXT,
+    "affirm": Navigation.NEXT,
+    "repeat": Navigation.REPEAT,
+    "step_help": Navigation.HELP,
+}
+
+
+def start(turn: Turn, conversation: Conversation, reply: Reply) -> None:
+    """The owner has a temporary password (from us or elsewhere): step 1."""
+    conversation.return_state = None
+    support.show_step(turn, conversation, reply, navigate(turn.services.procedure, None, Navigation.START))
+
+
+def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """Navigation at a step; False when the message is not navigation."""
+    procedure = turn.services.procedure
+    step = conversation.reset_step or 1
+    if heard.intent in MOVES:
+        guide = navigate(procedure, step, MOVES[heard.intent or ""], conversation.tips_given)
+        if guide.tip == procedure.wording("no_more_tips"):
+            # No tips left: the guide's message asks whether to pass the owner to a person.
+            support.show_step(turn, conversation, reply, guide)
+            support.offer_agent(conversation, reply, OfferReason.STEP_TIPS, None)
+            return True
+        support.show_step(turn, conversation, reply, guide)
+        return True
+    if heard.is_("go_back"):
+        count = heard.number() or 1
+        support.show_step(turn, conversation, reply, go_to(procedure, max(1, step - count)))
+        return True
+    if heard.is_("go_to_step"):
+        target = procedure.total if heard.says_last() else heard.number()
+        if target is None or not 1 <= target <= procedure.total:
+            reply.say("utter_no_such_step", total=procedure.total)
+            reply.understood = target is not None
+            return True
+        support.show_step(turn, conversation, reply, go_to(procedure, target))
+        return True
+    if heard.is_("ask_where_am_i"):
+        reply.say(
+            "utter_where_am_i",
+            step=step,
+            total=procedure.total,
+            title=procedure.step(step).title,
+        )
+        return True
+    if heard.is_("reset_complete"):
+        support.show_step(turn, conversation, reply, navigate(procedure, procedure.total, Navigation.NEXT))
+        return True
+    if heard.is_("deny"):
+        reply.text(procedure.message("waiting", turn.wording))
+        return True
+    return False

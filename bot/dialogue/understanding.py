@@ -1,0 +1,56 @@
+"""What the owner said, as the controller reads it: the NLU's intent and entities, plus the
+few things read from the text itself (a step number, a case code)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.cases.codes import CASE_CODE_ALPHABET, CASE_CODE_LENGTH, normalise_case_code
+
+# Below this, an intent is a guess: an answer to the question asked wins over it.
+CONFIDENT = 0.8
+
+_NUMBER_WORDS = {
+    "one": 1, "first": 1, "two": 2, "second": 2, "three": 3, "third": 3, "four": 4,
+    "fourth": 4, "five": 5, "fifth": 5, "six": 6, "sixth": 6, "seven": 7, "seventh": 7,
+    "eight": 8, "eighth": 8, "nine": 9, "ninth": 9, "ten": 10, "tenth": 10, "a couple": 2,
+}  # fmt: skip
+_NUMBER = re.compile(r"\b(\d{1,2}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
+_LAST = re.compile(r"\b(last|final)\b")
+_CASE_CODE = re.compile(
+    rf"\bLX[\s\-_.]?(?:[{CASE_CODE_ALPHABET}][\s\-]?){{{CASE_CODE_LENGTH}}}(?![A-Z0-9])",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Heard:
+    text: str
+    intent: str | None
+    confidence: float = 1.0
+    device_id: str | None = None  # the NLU's normalised Device ID entity
+    entities: dict[str, str] = field(default_factory=dict)  # other entities, by name
+
+    def is_(self, *intents: str) -> bool:
+        return self.intent in intents
+
+    @property
+    def confident(self) -> bool:
+        return self.confidence >= CONFIDENT
+
+    def number(self) -> int | None:
+        """The first number in the text, in digits or words ("step 8", "two steps")."""
+        found = _NUMBER.search(self.text.lower())
+        if found is None:
+            return None
+        word = found.group(1)
+        return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+
+    def says_last(self) -> bool:
+        return _LAST.search(self.text.lower()) is not None
+
+    def case_code(self) -> str | None:
+        """A case code in the text (``LX-4K7Q9M``, ``lx 4k7 q9m``), normalised."""
+        found = _CASE_CODE.search(self.text)
+        return normalise_case_code(found.group(0)) if found else None
