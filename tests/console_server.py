@@ -1,6 +1,6 @@
 """A real agent console for tests: the Sanic app served on a free port in a background thread,
 over a test database, with a Rasa address where nothing listens (so every push to the user fails
-the way it does when the assistant is down)."""
+the way it does when the assistant is down), or a running product's assistant."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bot.agents.throttle import MemoryThrottle
 from bot.console.app import Console, create_app
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
+from bot.handoff.delivery import Outbox
 from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
@@ -64,6 +65,8 @@ def start_console(
     poll_seconds: float = 0.2,
     hasher: PasswordHasher = CHEAP_HASHER,
     public_url: str = "",
+    rasa_url: str | None = None,
+    api_token: str = "no-token",
 ) -> RunningConsole:
     clock = FakeClock()
     desk = SupportDesk(
@@ -74,7 +77,10 @@ def start_console(
     )
     console = Console(
         accounts=AgentAccounts(database, hasher=hasher),
-        agent_desk=AgentDesk(desk, RasaBridge(f"http://127.0.0.1:{free_port()}", "no-token")),
+        agent_desk=AgentDesk(
+            desk, RasaBridge(rasa_url or f"http://127.0.0.1:{free_port()}", api_token)
+        ),
+        outbox=Outbox(database),
         throttle=MemoryThrottle(clock=clock),
         poll_seconds=poll_seconds,
         public_url=public_url,

@@ -14,7 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 import bot.cases.models
-import bot.devices.models  # noqa: F401 - registers the tables on Base.metadata
+import bot.devices.models
+import bot.handoff.delivery  # noqa: F401 - registers the tables on Base.metadata
 from bot.db import (
     DEFAULT_DATABASE_PATH,
     Base,
@@ -38,6 +39,8 @@ TABLES = {
     "agent_sessions",
     "password_releases",
     "device_id_check_failures",
+    "pending_messages",
+    "release_deliveries",
 }
 
 
@@ -78,8 +81,8 @@ def test_an_empty_database_differs_from_the_models(empty_database_url: str) -> N
 def test_migrate_is_repeatable_and_reports_the_head(empty_database_url: str) -> None:
     assert schema_revision(empty_database_url) is None
 
-    assert migrate(empty_database_url) == head_revision() == "0003"
-    assert migrate(empty_database_url) == "0003"
+    assert migrate(empty_database_url) == head_revision() == "0004"
+    assert migrate(empty_database_url) == "0004"
     assert _tables(empty_database_url) == TABLES
 
 

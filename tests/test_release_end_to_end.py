@@ -2,11 +2,15 @@
 claims the case and releases a temporary password, and the user's chat receives it, once, then
 step 1. Afterwards the databases (product and tracker store) and every server log are searched for
 the password: it is not there. Run over SQLite files and over PostgreSQL.
+
+The same for a REST client, which cannot be pushed to, worked in the real console: the release
+waits for the client's next message, and the console says so until it is delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import create_engine, inspect, text
 
 from bot.agents.accounts import AgentAccounts
+from bot.cases.store import CaseStore
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
 from bot.handoff.desk import SupportDesk
@@ -27,7 +32,8 @@ from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
 from tests.chat_user import ChatUser
 from tests.conftest import PostgresServer
-from tests.running_product import running_product
+from tests.console_server import CHEAP_HASHER, PASSWORD, Browser, RunningConsole, start_console
+from tests.running_product import AssistantClient, running_product
 
 SUPPORTED_ID = "ND4810273945KXQ"
 # The registered owner of SUPPORTED_ID in data/devices.csv, as a user might type it.
@@ -149,3 +155,89 @@ def _every_row(url: str) -> str:
             return "\n".join(dump)
     finally:
         engine.dispose()
+
+
+def test_a_rest_user_gets_a_release_with_the_next_message_and_the_console_tells_the_truth(
+    tmp_path: Path,
+) -> None:
+    """A REST client cannot be pushed to: the console says the password waits for the owner,
+    the client's next message (whatever it says) brings it, once, and the console then says
+    it was delivered. Taking over the chat ends with the contract's ``taken_over`` turn."""
+    files = [tmp_path / "lorex.db", tmp_path / "tracker.db"]
+    urls = [f"sqlite:///{path}" for path in files]
+    with running_product(tmp_path, database_url=urls[0], tracker_store_url=urls[1]) as (
+        settings,
+        log_path,
+    ):
+        database = Database(urls[0])
+        AgentAccounts(database, hasher=CHEAP_HASHER).create("alice", "Alice", PASSWORD)
+        console = start_console(
+            database, rasa_url=settings.rasa_url, api_token=settings.rasa_api_token
+        )
+        try:
+            _rest_release(settings, database, console, log_path)
+        finally:
+            console.stop()
+
+
+def _rest_release(
+    settings: Settings, database: Database, console: RunningConsole, log_path: Path
+) -> None:
+    assistant = AssistantClient(settings.rasa_url, settings.rasa_api_token)
+    sender = "rest-owner-1"
+    assistant.say(sender, "I forgot my recorder password")
+    assistant.say(sender, SUPPORTED_ID)
+    for answer in OWNER:
+        queued = assistant.texts(sender, answer)
+    case = CaseStore(database).latest_for_conversation(sender)
+    assert case is not None and case.status.value == "queued", queued
+    code = case.code
+
+    agent = Browser(console.url)
+    agent.log_in("alice")
+    agent.post(f"/cases/{code}/claim")
+    released = agent.post(f"/cases/{code}/release", {"releases_seen": "0"})
+    assert "waiting for the owner to come back" in released.text, released.text
+    assert "was sent to the user" not in released.text
+    page = agent.get(f"/cases/{code}").text
+    assert "waiting for the owner to come back" in page
+    assert "waits for the user to come back" in page  # the audit trail
+
+    # Any message fetches what was kept: first the release (the password, once), then the answer.
+    answer = assistant.say(sender, "any update?")
+    kinds = [(m.get("custom") or {}).get("data", {}).get("type") for m in answer]
+    assert "temporary_password" in kinds, answer
+    payload = next(m["custom"]["data"] for m in answer if "custom" in m and
+                   m["custom"]["data"].get("type") == "temporary_password")
+    value = payload["temporary_password"]["value"]
+    desk = console.console.desk
+    assert desk.verify_secret(code, value)
+    before = kinds.index("temporary_password")
+    assert any("Step 1 of" in (m.get("text") or "") for m in answer[before:])
+    assert value not in json.dumps(assistant.say(sender, "any update?"))
+
+    page = agent.get(f"/cases/{code}").text
+    assert "taken by the REST client" in page and "waiting for the owner" not in page
+    assert "reached the user (the REST client took it" in page
+
+    # Taking over: the announcement, then the turn payload that says a person answers.
+    agent.post(f"/cases/{code}/take-over")
+    taken = assistant.say(sender, "hello?")
+    turns = [m["custom"]["data"] for m in taken if "custom" in m]
+    assert {
+        "type": "turn",
+        "state": "taken_over",
+        "expects": "nothing",
+        "step": None,
+        "total": None,
+        "sensitive_input": False,
+        "case": code,
+    } in turns, taken
+    assert any("Alice from Lorex support" in (m.get("text") or "") for m in taken)
+
+    # The value rests nowhere: not in the tracker, the databases or the logs.
+    tracker = assistant.tracker(sender)
+    assert value not in json.dumps(tracker)
+    for url in (database.url,):
+        assert value not in _every_row(url)
+    assert value not in log_path.read_text()

@@ -3,7 +3,8 @@ assistant process (``POST /webhooks/handoff/deposit``).
 
 Not a chat channel: it takes no user messages. It exists because the password must reach the
 process whose output channels deliver it, without passing through Rasa's API, tracker or logs.
-Authorised by ``Authorization: Bearer <RASA_API_TOKEN>``.
+Authorised by ``Authorization: Bearer <RASA_API_TOKEN>``. Starting it also starts recording,
+in the product database, when each deposited password reaches its user (the console shows it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.password_delivery import process_outbox
 from bot.handoff.temporary_password import TemporaryPassword
 from bot.handoff.vault import VAULT
 
@@ -30,6 +32,7 @@ class HandoffChannel(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         handoff = Blueprint("handoff_webhook", __name__)
+        process_outbox()
 
         @handoff.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

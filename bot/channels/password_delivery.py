@@ -5,18 +5,54 @@ The assistant's message (and so the tracker store) holds only a reference::
     {"custom": {"data": {"type": "temporary_password",
                          "temporary_password": {"reference": "..."}}}}
 
-:func:`reveal` is what an output channel calls just before sending to ``recipient_id``: it takes
-the password out of the vault (once) and returns a copy of the message carrying the value. A
-reference that was already used, has expired, or belongs to another conversation is sent as
-``{"unavailable": true}``, and the user is told to ask for a new one.
+:func:`reveal` is what an output channel calls just before handing the message to
+``recipient_id``: it takes the password out of the vault (once) and returns a copy of the message
+carrying the value. A reference that was already used, has expired, or belongs to another
+conversation is sent as ``{"unavailable": true}``, and the user is told to ask for a new one.
+
+The Rasa process records each reveal in the product database (:func:`process_outbox`, set up
+by the REST and handoff channels as the server starts), so the agent console says "delivered"
+only once the value was handed over. The channel is named by the caller, or read from the
+conversation id's shape (each channel's ids are its own: :mod:`bot.conversation_ids`).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+import re
 from typing import Any
 
+from bot.channels.chat_sessions import CONVERSATION_PREFIX
+from bot.db import Database
+from bot.handoff.delivery import Outbox
 from bot.handoff.vault import VAULT, PasswordVault
+
+logger = logging.getLogger(__name__)
+
+# A phone call's conversation id is its CallSid (bot/channels/phone.py).
+PHONE_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+
+_outbox: Outbox | None = None
+
+
+def process_outbox() -> Outbox:
+    """The Rasa process's outbox in the product database; from now on, reveals are recorded.
+
+    Until it is first called (unit tests of :func:`reveal`), nothing is recorded.
+    """
+    global _outbox
+    if _outbox is None:
+        _outbox = Outbox(Database())
+    return _outbox
+
+
+def channel_of(conversation_id: str) -> str:
+    if conversation_id.startswith(CONVERSATION_PREFIX):
+        return "socketio"
+    if PHONE_CALL_SID.fullmatch(conversation_id):
+        return "phone"
+    return "rest"
 
 
 def password_reference(message: dict[str, Any]) -> str | None:
@@ -28,7 +64,11 @@ def password_reference(message: dict[str, Any]) -> str | None:
 
 
 def reveal(
-    message: dict[str, Any], recipient_id: str, vault: PasswordVault = VAULT
+    message: dict[str, Any],
+    recipient_id: str,
+    vault: PasswordVault = VAULT,
+    *,
+    channel: str | None = None,
 ) -> dict[str, Any]:
     reference = password_reference(message)
     if reference is None:
@@ -43,4 +83,14 @@ def reveal(
             "value": deposit.password.value,
             "expires_at": deposit.expires_at.isoformat(),
         }
+    _record(reference, recipient_id, deposit is not None, channel or channel_of(recipient_id))
     return revealed
+
+
+def _record(reference: str, recipient_id: str, delivered: bool, channel: str) -> None:
+    if _outbox is None:
+        return
+    try:
+        _outbox.record(reference, recipient_id, delivered=delivered, channel=channel)
+    except Exception:  # the user has the password; only the console's view of it is behind
+        logger.exception("could not record a temporary password's delivery (%s)", channel)

@@ -6,15 +6,22 @@ It also takes any sender (one with ``/`` or ``?`` names another conversation in 
 longer than the case table's column breaks case creation; :mod:`bot.conversation_ids`) and any
 text (a lone surrogate crashes NLU): both get a 400 here. Each message carries the client's
 address as the server sees it (:mod:`bot.channels.client`).
+
+REST is request and response: nothing can be pushed to a REST client. What the assistant says to
+a REST conversation outside its requests (the console released a password or rejected the case,
+an agent wrote) goes through :meth:`RestChannel.get_output_channel` into the product database
+(:class:`bot.handoff.delivery.Outbox`), and comes back, in order, before the answer to the
+client's next message, whatever it says ("any update?" will do). A temporary password is taken
+from the vault at that moment, once (:mod:`bot.channels.password_delivery`).
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage
@@ -25,10 +32,40 @@ from bot import conversation_ids
 from bot.channels.chat_input import text_problem
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.channels.client import with_client_address
+from bot.channels.password_delivery import (
+    PHONE_CALL_SID,
+    password_reference,
+    process_outbox,
+    reveal,
+)
 from bot.channels.turns import limit_turns
+from bot.handoff.delivery import Outbox
 
-# A phone call's conversation id is its CallSid (bot/channels/phone.py).
-PHONE_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+CHANNEL = "rest"
+
+
+class KeptForNextRequest(CollectingOutputChannel):
+    """The output for pushes to a REST conversation: kept until the client's next message."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__()
+        self._outbox = outbox
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL  # what Rasa records as the conversation's latest channel
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        reference = password_reference(message)  # before sending: Rasa pops "custom"
+        collected = CollectingOutputChannel()
+        await collected.send_response(recipient_id, message)
+        await asyncio.to_thread(
+            self._outbox.keep,
+            recipient_id,
+            collected.messages,
+            channel=CHANNEL,
+            release_reference=reference,
+        )
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -40,6 +77,7 @@ def _body(request: Request) -> dict[str, Any]:
 
 class RestChannel(RestInput):
     """Registered in credentials.yml; keeps the name (and URL) of Rasa's ``rest`` channel."""
+
 
     async def _extract_sender(self, req: Request) -> str | None:
         sender = _body(req).get("sender")
@@ -79,10 +117,31 @@ class RestChannel(RestInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        webhook: Blueprint = super().blueprint(limit_turns(on_new_message))
+        outbox = process_outbox()
+        handle = limit_turns(on_new_message)
+
+        async def with_kept_messages(message: UserMessage) -> None:
+            await handle(message)
+            answer = message.output_channel
+            if not isinstance(answer, CollectingOutputChannel):
+                return  # ?stream=true: the kept messages wait for a plain request
+            kept = await asyncio.to_thread(outbox.take, message.sender_id)
+            if kept:
+                revealed = [
+                    m
+                    if password_reference(m) is None
+                    else await asyncio.to_thread(reveal, m, message.sender_id, channel=CHANNEL)
+                    for m in kept
+                ]
+                answer.messages[:0] = revealed
+
+        webhook: Blueprint = super().blueprint(with_kept_messages)
 
         @webhook.exception(InvalidUsage)
         async def bad_request(request: Request, exception: InvalidUsage) -> HTTPResponse:
             return response.json({"error": str(exception)}, status=400)
 
         return webhook
+
+    def get_output_channel(self) -> OutputChannel | None:
+        return KeptForNextRequest(process_outbox())

@@ -19,11 +19,12 @@ from bot.agents.accounts import DEFAULT_SESSION_LIFETIME, AgentAccounts
 from bot.console.app import Console, create_app
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
+from bot.handoff.delivery import Outbox
 from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import provider_from
-from bot.serve import Settings, settings_from
+from bot.serve import Settings, settings_from, sweep_stale_cases_in
 
 EXIT_BAD_SETTING = 2
 
@@ -78,6 +79,7 @@ def build_console(environ: Mapping[str, str]) -> tuple[Console, Settings]:
     console = Console(
         accounts=accounts,
         agent_desk=AgentDesk(desk, bridge),
+        outbox=Outbox(database),
         public_url=public_url(environ),
     )
     return console, settings
@@ -96,6 +98,7 @@ def main() -> int:
             file=sys.stderr,
         )
     app = create_app(console)
+    sweep_stale_cases_in(app, settings)  # closes cases the owner walked away from
     app.run(host="127.0.0.1", port=settings.console_port, access_log=True, workers=1)
     return 0
 

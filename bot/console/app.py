@@ -43,7 +43,14 @@ from bot.agents.throttle import (
 )
 from bot.cases.errors import CaseError, CaseNotFound
 from bot.cases.views import CaseView
-from bot.console.render import STATIC_DIR, CaseActions, Renderer, Transcript, fingerprint
+from bot.console.render import (
+    STATIC_DIR,
+    CaseActions,
+    Renderer,
+    Transcript,
+    fingerprint,
+    release_notice,
+)
 from bot.console.security import (
     LOGIN_CSRF_COOKIE,
     NOTICE_COOKIE,
@@ -56,6 +63,7 @@ from bot.console.security import (
     security_headers,
 )
 from bot.handoff.agent_desk import AgentDesk, Outcome
+from bot.handoff.delivery import Outbox
 from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import AssistantUnreachable
 from bot.handoff.support_centre import SupportCentre
@@ -77,6 +85,7 @@ class Console:
 
     accounts: AgentAccounts
     agent_desk: AgentDesk
+    outbox: Outbox  # whether released passwords reached their users
     throttle: LoginThrottle = field(default_factory=MemoryThrottle)
     # Where agents open the console; https:// makes every cookie Secure and adds HSTS.
     public_url: str = ""
@@ -398,8 +407,11 @@ class _Routes:
         case_file = await asyncio.to_thread(desk.case_file, code)
         queue = await asyncio.to_thread(desk.queue)
         transcript = await self._transcript(case_file.case) if with_transcript else None
+        deliveries = await asyncio.to_thread(
+            self.console.outbox.deliveries, [r.reference for r in case_file.releases]
+        )
         fragments = self.renderer.case_fragments(
-            login.agent, login.csrf_token, case_file, len(queue), transcript
+            login.agent, login.csrf_token, case_file, len(queue), transcript, deliveries
         )
         return fragments, case_file.case
 
@@ -492,9 +504,18 @@ class _Routes:
         agent_input = request.form.get("agent_input") if self.renderer.needs_agent_input else None
 
         async def run(agent: AgentView) -> Outcome:
-            return await self.console.agent_desk.release(
+            outcome = await self.console.agent_desk.release(
                 code, agent, agent_input=agent_input, releases_seen=int(raw_seen)
             )
+            if outcome.problem:
+                return outcome
+            # The assistant has answered by now: the release reached the user or waits.
+            releases = (await asyncio.to_thread(self.console.desk.case_file, code)).releases
+            latest = releases[-1].reference
+            delivery = (await asyncio.to_thread(self.console.outbox.deliveries, [latest])).get(
+                latest
+            )
+            return Outcome(outcome.case, release_notice(delivery, len(releases) > 1))
 
         # The pasted code (manual provider) is never put back into the form.
         return await self._act(request, code, run)
@@ -523,7 +544,23 @@ class _Routes:
         return await self._act(request, code, run, form={"text": text}, keep_on_problem=True)
 
     async def take_over(self, request: Request, code: str) -> HTTPResponse:
-        return await self._act(request, code, lambda a: self.console.agent_desk.take_over(code, a))
+        agent_desk = self.console.agent_desk
+
+        async def run(agent: AgentView) -> Outcome:
+            outcome = await agent_desk.take_over(code, agent)
+            if outcome.problem:
+                return outcome
+            try:
+                await agent_desk.bridge.announce_taken_over(
+                    outcome.case.conversation_id, outcome.case.code
+                )
+            except AssistantUnreachable as exc:
+                return Outcome(
+                    outcome.case, outcome.done, f"The user's chat was not told ({exc})."
+                )
+            return outcome
+
+        return await self._act(request, code, run)
 
     async def hand_back(self, request: Request, code: str) -> HTTPResponse:
         return await self._act(request, code, lambda a: self.console.agent_desk.hand_back(code, a))

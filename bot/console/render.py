@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from bot.agents.accounts import AgentView
 from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
 from bot.cases.views import CaseView
+from bot.handoff.delivery import DeliveryState, DeliveryView
 from bot.handoff.desk import CaseFile, QueueEntry
 from bot.handoff.rasa_bridge import TranscriptLine
 from bot.handoff.support_centre import SupportCentre
@@ -49,6 +50,29 @@ STATUS_WORDS = {
     CaseStatus.GUIDING: "The assistant is guiding the reset",
     CaseStatus.COMPLETED: "Completed (closed)",
 }
+
+
+# How a released password got to the user, by the channel that handed it over.
+DELIVERED_BY = {
+    "socketio": "shown in the web chat",
+    "rest": "taken by the REST client",
+    "phone": "read to the caller",
+}
+WAITING_FOR_OWNER = "waiting for the owner to come back"
+
+
+def release_notice(delivery: DeliveryView | None, replaced_earlier: bool) -> str:
+    """What the agent is told right after a release: "sent" only when it reached the user."""
+    new = "A new temporary password (it replaces the earlier one)" if replaced_earlier else (
+        "The temporary password"
+    )
+    if delivery is not None and delivery.state is DeliveryState.DELIVERED:
+        how = DELIVERED_BY.get(delivery.channel or "", "delivered")
+        return f"{new} was sent to the user ({how}); the assistant starts the steps."
+    return (
+        f"{new} is released, but the user is not connected: it is {WAITING_FOR_OWNER}. "
+        "The case page shows when it is delivered."
+    )
 
 
 def waiting_words(waited: timedelta) -> str:
@@ -111,6 +135,8 @@ def build_environment(centre: SupportCentre) -> Environment:
     environment.filters["waiting"] = waiting_words
     environment.filters["epoch_ms"] = epoch_ms
     environment.globals["status_words"] = STATUS_WORDS
+    environment.globals["delivered_by"] = DELIVERED_BY
+    environment.globals["waiting_for_owner"] = WAITING_FOR_OWNER
     return environment
 
 
@@ -174,8 +200,12 @@ class Renderer:
         case_file: CaseFile,
         queue_length: int,
         transcript: Transcript | None,
+        deliveries: dict[str, DeliveryView] | None = None,
     ) -> dict[str, str]:
-        """The case page's fragments; ``transcript`` None leaves that one out (not re-read)."""
+        """The case page's fragments; ``transcript`` None leaves that one out (not re-read).
+
+        ``deliveries``: how each release (by reference) got to the user; none yet if missing.
+        """
         context = {
             "agent": agent,
             "csrf_token": csrf_token,
@@ -186,6 +216,7 @@ class Renderer:
             "needs_agent_input": self.needs_agent_input,
             "queue": [None] * queue_length,
             "transcript": transcript,
+            "deliveries": deliveries or {},
         }
         names = [n for n in CASE_FRAGMENTS if transcript is not None or n != "transcript"]
         return {name: self.page(f"fragments/{name}.html", **context) for name in names}

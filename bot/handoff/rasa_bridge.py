@@ -107,6 +107,27 @@ class RasaBridge:
         }
         await self._append_events(conversation_id, [event], send=True)
 
+    async def announce_taken_over(self, conversation_id: str, case_code: str) -> None:
+        """Tell the user's client that a person now answers: the channel contract's ``turn``
+        payload (state ``taken_over``, nothing expected), so a chat stops showing the assistant
+        typing. Sent after the agent's announcement, as the end of that turn."""
+        turn = {
+            "type": "turn",
+            "state": "taken_over",
+            "expects": "nothing",
+            "step": None,
+            "total": None,
+            "sensitive_input": False,
+            "case": case_code,
+        }
+        event = {
+            "event": "bot",
+            "text": None,
+            "timestamp": time.time(),
+            "data": {"custom": {"data": turn}},
+        }
+        await self._append_events(conversation_id, [event], send=True)
+
     async def transcript(self, conversation_id: str) -> list[TranscriptLine]:
         tracker = await self._request("GET", "/tracker", conversation=conversation_id)
         lines: list[TranscriptLine] = []
