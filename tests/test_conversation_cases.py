@@ -371,6 +371,42 @@ def test_close_without_handoff_after_a_closed_case(
     assert store.get(old.code).status is S.COMPLETED
 
 
+# --- withdraw --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [S.COLLECTING, S.QUEUED, S.ASSIGNED])
+def test_withdraw_abandons_a_case_waiting_for_support(
+    cases: ConversationCases, store: CaseStore, status: S
+) -> None:
+    case = case_in(cases, store, status)
+    before = trail(store, case.code)
+
+    withdrawn = cases.withdraw(CONVERSATION, "the owner cancelled while waiting")
+
+    assert withdrawn is not None and withdrawn.code == case.code
+    assert withdrawn.status is S.ABANDONED
+    assert trail(store, case.code) == [
+        *before,
+        (status, S.ABANDONED, ASSISTANT, "the owner cancelled while waiting"),
+    ]
+    assert store.queue() == []
+    assert cases.current(CONVERSATION) is None
+
+
+@pytest.mark.parametrize("status", [S.RELEASED, S.GUIDING])
+def test_withdraw_leaves_a_released_case_alone(
+    cases: ConversationCases, store: CaseStore, status: S
+) -> None:
+    case = case_in(cases, store, status)
+    before = trail(store, case.code)
+    assert cases.withdraw(CONVERSATION, "cancelled") == store.get(case.code)
+    assert trail(store, case.code) == before
+
+
+def test_withdraw_without_a_case(cases: ConversationCases) -> None:
+    assert cases.withdraw(CONVERSATION, "cancelled") is None
+
+
 # --- start_guiding --------------------------------------------------------------------------
 
 GUIDING_WITHOUT_CASE = (

@@ -118,6 +118,16 @@ class ConversationCases:
             case.code, CaseStatus.ABANDONED, actor=ASSISTANT, reason=reason
         )
 
+    def withdraw(self, conversation_id: str, reason: str) -> CaseView | None:
+        """The owner cancels while the case waits for support (or is still collecting): it is
+        abandoned. A released or guiding case stays: the owner may come back to the steps."""
+        case = self.current(conversation_id)
+        if case is None or case.status not in _WITH_SUPPORT | {CaseStatus.COLLECTING}:
+            return case
+        return self._store.transition(
+            case.code, CaseStatus.ABANDONED, actor=ASSISTANT, reason=reason
+        )
+
     def start_guiding(self, conversation_id: str, channel: str) -> CaseView:
         """The reset steps begin: the released case moves on, or a ``guiding`` case is opened
         for an owner who got the temporary password elsewhere (phone, website)."""

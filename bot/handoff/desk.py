@@ -32,7 +32,8 @@ from bot.devices.models import Device
 from bot.devices.record import DeviceRecord
 from bot.devices.registry import device_record
 from bot.handoff.models import PasswordRelease
-from bot.handoff.queue import QueueEntry, read_queue
+from bot.handoff.queue import QueueEntry as QueueEntry  # re-exported: the console reads it here
+from bot.handoff.queue import read_queue
 from bot.handoff.support_centre import RejectionReason, SupportCentre
 from bot.handoff.temporary_password import PasswordProvider, SecretHasher, TemporaryPassword
 from bot.handoff.verification import VerificationRow, verification_card
