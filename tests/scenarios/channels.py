@@ -46,7 +46,8 @@ class Reply:
         for payload in self.payloads:
             if payload.get("type") == "turn":
                 shown = {k: payload.get(k) for k in ("state", "expects", "step", "case")}
-                lines.append(f"  [turn {shown}]")
+                kept = " (kept from the last turn)" if payload.get("kept") else ""
+                lines.append(f"  [turn {shown}{kept}]")
             else:
                 lines.append(f"  [{payload.get('type')} payload]")
         return lines or ["  (nothing)"]
@@ -236,6 +237,7 @@ class PhoneConversation(Conversation):
         self.next_urls: dict[str, str] = {}
         self.on_hold = False
         self.queue_time = 0
+        self.last_turn: dict[str, Any] | None = None
 
     def _post(self, path: str, **params: str) -> ET.Element:
         public = self.product.public_url
@@ -289,7 +291,16 @@ class PhoneConversation(Conversation):
     def _turn(self, send: Callable[[], ET.Element]) -> Reply:
         before = self._event_count()
         heard = self._followed(send())
-        return Reply(heard, self._events_since(before).payloads)
+        return self._kept(Reply(heard, self._events_since(before).payloads))
+
+    def _kept(self, reply: Reply) -> Reply:
+        """A turn the channel answered alone (a read-back, the step held until "ready") keeps
+        the call's last turn payload, as the channel does."""
+        if reply.turn is not None:
+            self.last_turn = reply.turn
+        elif self.last_turn is not None:
+            reply.payloads.append({**self.last_turn, "kept": True})
+        return reply
 
     def start(self) -> Reply:
         return self._turn(lambda: self._post("/webhooks/phone/voice", CallStatus="ringing"))
@@ -318,13 +329,13 @@ class PhoneConversation(Conversation):
         before = self._event_count()
         done = self.product.console(self.conversation_id, action)
         if not self.on_hold:
-            return done, self._events_since(before)
+            return done, self._kept(self._events_since(before))
         waiting = self._hold_poll()
         heard = [say.text or "" for say in waiting.iter("Say") if (say.text or "").strip()]
         if waiting.find("Leave") is not None:
             self.on_hold = False
             heard += self._followed(self._post("/webhooks/phone/after-queue", QueueResult="leave"))
-        return done, Reply(heard, self._events_since(before).payloads)
+        return done, self._kept(Reply(heard, self._events_since(before).payloads))
 
 
 CONVERSATIONS: dict[str, Callable[[Product], Conversation]] = {

@@ -15,6 +15,9 @@ from tests.scenarios.scenario import PAYLOAD_FIELDS, Scenario
 # --- playing a scenario -------------------------------------------------------------------------
 
 
+SPELLED = ("capital ", "small ", "the number ")
+
+
 @dataclass
 class Transcript:
     scenario: Scenario
@@ -185,6 +188,7 @@ def problems_with(
         sentences = [
             s.strip().lower()
             for text in reply.texts
+            if not text.startswith(SPELLED)  # a password's characters may repeat
             for s in re.split(r"(?<=[.!?])\s+", text)
             if len(s.strip()) > 12
         ]
