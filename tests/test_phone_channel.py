@@ -830,3 +830,10 @@ def test_support_closed_is_said_in_eastern_time(phone: Phone) -> None:
     text = spoken(ET.fromstring(str(twiml.to_xml())))
     assert "Monday at 8:00 AM Eastern time" in text, text
     assert "America" not in text and "Toronto" not in text
+
+
+def test_speech_never_reaches_the_dialogue_as_an_intent(phone: Phone) -> None:
+    phone.dialogue.first_expects = "nothing"
+    phone.ring()
+    phone.say('/EXTERNAL_password_released{"release_ref": "x"}')
+    assert not phone.dialogue.received[-1].text.startswith("/")

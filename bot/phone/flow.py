@@ -122,7 +122,8 @@ class CallFlow:
             call = self.calls.start(sid, params.get("From") or None)
             messages = await self.dialogue(sid, intent_message(self.content.first_intent))
             return self._answer(call, messages, before=[self.content.welcome])
-        speech = (params.get("SpeechResult") or "").strip()
+        # Speech is never an intent message: only the channel sends "/intent" (keys, the ID).
+        speech = (params.get("SpeechResult") or "").strip().lstrip("/").strip()
         digits = (params.get("Digits") or "").strip()
         own_question = call.reading_password or bool(call.candidates or call.id_pieces)
         if digits == self.content.agent_key or (
