@@ -118,6 +118,7 @@ def status(turn: Turn, conversation: Conversation, reply: Reply, intent: str) ->
             total=turn.services.procedure.total,
             title=turn.services.procedure.step(number).title,
         )
+        password_validity(turn, conversation, reply)
         return True
     if intent == "ask_wait" and state not in GATHERING:
         reply.say("utter_wait_not_queued")
@@ -125,6 +126,20 @@ def status(turn: Turn, conversation: Conversation, reply: Reply, intent: str) ->
     if state in STATUS:
         reply.say(STATUS[state], case_id=conversation.case_id or "")
     return False
+
+
+def password_validity(turn: Turn, conversation: Conversation, reply: Reply) -> None:
+    """Whether the temporary password released here still works (it expires at the end of its
+    day)."""
+    if conversation.release_ref is None:
+        return
+    expires_at = turn.services.release_expiry(conversation.release_ref)
+    if expires_at is None:
+        return
+    if expires_at <= turn.services.now():
+        reply.say("utter_password_expired")
+    else:
+        reply.say("utter_password_valid_until", valid_until=support.until_words(turn, expires_at))
 
 
 def _clock(value: time) -> str:

@@ -11,6 +11,7 @@ answered and the owner is brought back with a short re-ask.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.dialogue import answers, gathering, prompts, steps, support
 from bot.dialogue.reply import Reply
@@ -23,6 +24,8 @@ Pattern = Callable[[Turn, Conversation, Reply, Heard], bool]
 
 # Turns in a row the assistant cannot handle before it offers a person.
 MAX_NOT_UNDERSTOOD = 3
+# Intents a bare name is often taken for: a name answer still wins over them.
+NOT_A_QUESTION = ("nlu_fallback", "out_of_scope", "greet", "affirm", "deny", "provide_device_id")
 # States where a new reset request or a Device ID starts gathering afresh.
 AT_REST = frozenset(
     {State.GREETING, State.CLOSED, State.FINISHED, State.REJECTED, State.OTHER_ROUTE}
@@ -36,6 +39,9 @@ def respond(turn: Turn, conversation: Conversation, heard: Heard) -> Reply:
         return reply
     if conversation.case_id:
         turn.services.cases.touch(turn.conversation_id)
+    if heard.case_code():
+        # The Device ID extractor reads a case code's letters and digits as an attempt at an ID.
+        heard = replace(heard, device_id=None)
     for pattern in PATTERNS:
         if pattern(turn, conversation, reply, heard):
             break
@@ -79,6 +85,20 @@ def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
     if heard.is_("correction") and state in GATHERING:
         gathering.correct(turn, conversation, reply)
         return True
+    return False
+
+
+def clear_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """An answer to the question asked wins over a guess of the NLU's: a Device ID while it is
+    asked, an email or phone number that parses, a name the NLU was not sure was anything else."""
+    state = conversation.state
+    if state is State.DEVICE_ID and heard.device_id:
+        gathering.check(turn, conversation, reply, heard.device_id)
+        return True
+    if state in OWNER_DETAILS:
+        unsure = not heard.confident or heard.is_(*NOT_A_QUESTION)
+        if state is not State.OWNER_NAME or unsure:
+            return gathering.owner_detail(turn, conversation, reply, heard)
     return False
 
 
@@ -267,8 +287,9 @@ def cannot_handle(turn: Turn, conversation: Conversation, reply: Reply, heard: H
 
 PATTERNS: tuple[Pattern, ...] = (
     password_shaped,
-    correction,
     returning_owner,
+    correction,
+    clear_answer,
     cancel,
     human_handoff,
     new_goal,

@@ -85,7 +85,7 @@ def deliver_password(turn: Turn, conversation: Conversation, reply: Reply, ref: 
     reply.say(
         "utter_temporary_password",
         payload={"type": "temporary_password", "temporary_password": {"reference": ref}},
-        valid_until=_until(turn, expires_at),
+        valid_until=until_words(turn, expires_at),
     )
     conversation.release_ref = ref
     conversation.return_state = None
@@ -112,7 +112,7 @@ def password_again(turn: Turn, conversation: Conversation, reply: Reply) -> None
             "reference": ref,
             "valid_until": expires_at.isoformat(),
         },
-        valid_until=_until(turn, expires_at),
+        valid_until=until_words(turn, expires_at),
     )
     prompts.reask(turn, conversation, reply)
 
@@ -247,7 +247,7 @@ def prove_case(turn: Turn, conversation: Conversation, reply: Reply, proof: str)
         prompts.ask(turn, conversation, reply)
 
 
-def _until(turn: Turn, expires_at: datetime) -> str:
+def until_words(turn: Turn, expires_at: datetime) -> str:
     centre = turn.services.centre
     local = expires_at.astimezone(centre.time_zone)
     return f"{local:%-I:%M %p} tonight ({centre.zone_name})"

@@ -125,6 +125,10 @@ def _excused(start: int, end: int, token: str, spans: list[tuple[int, int]]) -> 
     return _could_be_a_device_id(token) and any(s <= start and end <= e for s, e in spans)
 
 
+def _within(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(span_start <= start and end <= span_end for span_start, span_end in spans)
+
+
 def _introduced_password(text: str, spans: list[tuple[int, int]]) -> bool:
     """A password-like word in a sentence that says it is a password ("temp pw 9XWQ2LMA", "they
     gave me JQ5T8RWC"), or introduces one ("I'll use Tiger2024"). Device IDs and recorder model
@@ -162,10 +166,15 @@ def looks_like_password(text: str, allowed_spans: Iterable[tuple[int, int]] = ()
     stripped = text.strip()
     if not stripped:
         return False
-    statement = _PASSWORD_STATEMENT.search(stripped)
-    if statement and is_password_like_token(statement.group("value"), called_a_password=True):
-        return True
     spans = list(allowed_spans)
+    statement = _PASSWORD_STATEMENT.search(text)
+    if (
+        statement
+        # "I forgot my password, the device id is ND48...": the value is the Device ID.
+        and not _within(statement.start("value"), statement.end("value"), spans)
+        and is_password_like_token(statement.group("value"), called_a_password=True)
+    ):
+        return True
     if len(stripped.split()) != 1:
         if any(is_strongly_password_like(word) for word in stripped.split()):
             return True
