@@ -53,6 +53,7 @@ LEGAL = {
     (S.ASSIGNED, S.REJECTED),
     (S.ASSIGNED, S.QUEUED),
     (S.ASSIGNED, S.ABANDONED),
+    (S.ASSIGNED, S.GUIDING),  # the agent helped with a step and handed back to the steps
     (S.RELEASED, S.RELEASED),
     (S.RELEASED, S.GUIDING),
     (S.RELEASED, S.COMPLETED),
@@ -294,7 +295,7 @@ def test_illegal_transition_messages_say_why(store: CaseStore) -> None:
     )
     assert str(back_error.value) == (
         f"Case {assigned.code} is assigned; it cannot move to collecting "
-        "(an assigned case can only move to queued, released, rejected or abandoned)"
+        "(an assigned case can only move to queued, released, rejected, abandoned or guiding)"
     )
 
 

@@ -282,6 +282,23 @@ def test_a_requeued_case_can_be_claimed_and_released_again(
     assert cases.start_guiding(CONVERSATION, "chat").code == old.code
 
 
+def test_a_hand_back_to_the_steps_carries_on_with_the_same_case(
+    cases: ConversationCases, store: CaseStore
+) -> None:
+    old = case_in(cases, store, S.GUIDING)
+    cases.queue_for_agent(CONVERSATION, "chat", device_id=None, reason="stuck at step 4")
+    agent_moves(store, old, S.ASSIGNED)
+
+    resumed = cases.resume_guiding(CONVERSATION, "chat")
+
+    assert (resumed.code, resumed.status) == (old.code, S.GUIDING)
+    assert trail(store, old.code)[-1][1:] == (
+        S.GUIDING,
+        "assistant",
+        "the agent handed back; the reset steps carry on",
+    )
+
+
 @pytest.mark.parametrize("status", [S.COMPLETED, S.ABANDONED])
 def test_queue_after_a_closed_case_opens_a_new_one(
     cases: ConversationCases, store: CaseStore, status: S

@@ -151,6 +151,18 @@ class ConversationCases:
             status=CaseStatus.GUIDING,
         )
 
+    def resume_guiding(self, conversation_id: str, channel: str) -> CaseView:
+        """The agent who helped with a step handed back: the same case goes on with the steps."""
+        case = self.current(conversation_id)
+        if case is not None and case.status is CaseStatus.ASSIGNED:
+            return self._store.transition(
+                case.code,
+                CaseStatus.GUIDING,
+                actor=ASSISTANT,
+                reason="the agent handed back; the reset steps carry on",
+            )
+        return self.start_guiding(conversation_id, channel)
+
     def complete(self, conversation_id: str) -> CaseView | None:
         case = self.current(conversation_id)
         if case is None or case.status is not CaseStatus.GUIDING:

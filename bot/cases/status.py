@@ -45,6 +45,7 @@ ALLOWED_TRANSITIONS: Mapping[CaseStatus, frozenset[CaseStatus]] = {
             CaseStatus.RELEASED,
             CaseStatus.REJECTED,
             CaseStatus.QUEUED,  # the agent puts it back in the queue
+            CaseStatus.GUIDING,  # the agent helped with a step and handed back to the steps
             CaseStatus.ABANDONED,
         }
     ),

@@ -138,7 +138,11 @@ def handed_back(turn: Turn, conversation: Conversation, reply: Reply) -> None:
         reply.say("utter_handed_back_to_steps")
         step = conversation.reset_step
         move = Navigation.REPEAT if step else Navigation.START
+        conversation.case_id = turn.services.cases.resume_guiding(
+            turn.conversation_id, turn.channel
+        ).code
         conversation.return_state = None
+        conversation.move(State.STEPS)
         show_step(turn, conversation, reply, navigate(turn.services.procedure, step, move))
         return
     reply.say("utter_handed_back")
