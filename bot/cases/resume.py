@@ -33,8 +33,7 @@ from bot.devices.record import DeviceRecord
 from bot.devices.registry import device_record
 
 # The verification card's comparisons, so a proof matches exactly when the card would say so.
-from bot.handoff.verification import _email_key as email_key
-from bot.handoff.verification import _phone_key as phone_key
+from bot.handoff.verification import email_key, phone_key
 
 MAX_FAILED_PROOFS = 3
 PROOF_WINDOW = timedelta(hours=1)

@@ -43,8 +43,8 @@ def verification_card(
 ) -> list[VerificationRow]:
     return [
         _row("Owner name", name, device.owner_name if device else None, _name_key),
-        _row("Email", email, device.owner_email if device else None, _email_key),
-        _row("Phone", phone, device.owner_phone if device else None, _phone_key),
+        _row("Email", email, device.owner_email if device else None, email_key),
+        _row("Phone", phone, device.owner_phone if device else None, phone_key),
     ]
 
 
@@ -63,9 +63,9 @@ def _name_key(value: str) -> str:
     return " ".join(sorted(words))
 
 
-def _email_key(value: str) -> str:
+def email_key(value: str) -> str:
     return value.strip().casefold()
 
 
-def _phone_key(value: str) -> str:
+def phone_key(value: str) -> str:
     return re.sub(r"\D", "", value)[-PHONE_DIGITS_COMPARED:]
