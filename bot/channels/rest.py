@@ -4,8 +4,10 @@ Rasa's own channel answers a malformed body with an HTML page, a missing message
 and lets the client name any input channel (so a web client could pass itself off as the phone).
 It also takes any sender (one with ``/`` or ``?`` names another conversation in Rasa's API, one
 longer than the case table's column breaks case creation; :mod:`bot.conversation_ids`) and any
-text (a lone surrogate crashes NLU): both get a 400 here. Each message carries the client's
-address as the server sees it (:mod:`bot.channels.client`).
+text (a lone surrogate crashes NLU): both get a 400 here, as does a ``/intent`` message naming
+an intent a client may not send (the console's ``EXTERNAL_*``, the password guard's;
+:mod:`bot.channels.chat_input`). Each message carries the client's address as the server sees
+it (:mod:`bot.channels.client`).
 
 REST is request and response: nothing can be pushed to a REST client. What the assistant says to
 a REST conversation outside its requests (the console released a password or rejected the case,
@@ -29,7 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import conversation_ids
-from bot.channels.chat_input import text_problem
+from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.channels.client import with_client_address
 from bot.channels.password_delivery import (
@@ -103,6 +105,10 @@ class RestChannel(RestInput):
         problem = text_problem(message)
         if problem is not None:
             raise InvalidUsage(f"'message' cannot be read: {problem}")
+        problem = intent_message_problem(message, client_intents())
+        if problem is not None:
+            # The console's intents come only through Rasa's authenticated API.
+            raise InvalidUsage(f"'message' cannot be sent: {problem}")
         return message
 
     def _extract_input_channel(self, req: Request) -> str:
@@ -118,6 +124,7 @@ class RestChannel(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         outbox = process_outbox()
+        client_intents()  # read the domain now: a domain that cannot be read stops the server
         handle = limit_turns(on_new_message)
 
         async def with_kept_messages(message: UserMessage) -> None:
