@@ -2,12 +2,14 @@
 """The web chat widget in a real browser (Playwright driving Debian's headless Chromium) on the
 demo page, against the whole product started the way `make run` starts it.
 
-A whole visit on a 360 px wide screen, mostly by keyboard: open the chat, ask where the Device ID
-is, give it and the owner's details, wait in the queue; an agent (this test process, through the
-support desk) releases a temporary password; the password box and the step cards follow; a
-reload half-way keeps the conversation (but not the password); the steps go on to the end. Then
-the label photo (a generated QR code, an unreadable photo, a file too large), the files the
-channel serves, and an axe-core accessibility check. Screenshots go to test-artifacts/widget/.
+A whole visit on a 360 px wide screen, mostly by keyboard: open the chat (the assistant greets
+with its quick replies), ask where the Device ID is, give it and the owner's details, wait in the
+queue; an agent (this test process, through the support desk) releases a temporary password; the
+password box and the step cards follow (their buttons send intents); a reload half-way keeps the
+conversation (but not the password, which is then not shown again on request); the steps go on
+to the end. Then the label photo (a generated QR code, an unreadable photo, a file too large),
+the channel contract's payloads (a turn taken over by an agent, pictures), the files the channel
+serves, and an axe-core accessibility check. Screenshots go to test-artifacts/widget/.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from playwright.async_api import Error as PlaywrightError
 
 from bot.agents.accounts import AgentAccounts
+from bot.channels.chat_sessions import conversation_id_of
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
 from bot.handoff.desk import SupportDesk
@@ -40,7 +43,7 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings, announcement, settings_from
-from tests.running_product import free_port, running_product
+from tests.running_product import AssistantClient, free_port, running_product
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -141,6 +144,38 @@ async def stored_session_id(page: Page) -> str:
     return session_id
 
 
+async def conversation_id(page: Page) -> str:
+    return conversation_id_of(await stored_session_id(page))
+
+
+def push(
+    settings: Settings, conversation: str, data: dict[str, Any], text: str | None = None
+) -> None:
+    """The assistant sends the widget a contract payload (design section 2), after ``text`` if
+    given: appended through Rasa's API and delivered by the socket.io channel, as the dialogue's
+    own messages are."""
+    event: dict[str, Any] = {"event": "bot", "data": {"custom": {"data": data}}}
+    if text is not None:
+        event["text"] = text
+    answer = requests.post(
+        f"{settings.rasa_url}/conversations/{conversation}/tracker/events",
+        params={"token": settings.rasa_api_token, "output_channel": "socketio",
+                "execute_side_effects": "true"},
+        json=[event],
+        timeout=30,
+    )
+    answer.raise_for_status()
+
+
+def user_events(settings: Settings, conversation: str) -> list[dict[str, Any]]:
+    tracker = AssistantClient(settings.rasa_url, settings.rasa_api_token).tracker(conversation)
+    return [e for e in tracker["events"] if e["event"] == "user"]
+
+
+def user_texts(settings: Settings, conversation: str) -> list[str]:
+    return [e["text"] for e in user_events(settings, conversation)]
+
+
 async def check_accessibility(page: Page, axe: str, stage: str) -> None:
     await page.add_script_tag(content=axe)
     result: dict[str, Any] = await page.evaluate(
@@ -197,6 +232,12 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(launcher).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("dialog", name="Recorder password help")).to_be_visible()
+    # Never an empty panel: the assistant greets, with its quick replies; nothing on our side.
+    greeting = await bot_says(page, "Lorex recorder assistant")
+    forgot = greeting.get_by_role("button", name="I forgot my recorder's password")
+    await expect(forgot).to_be_visible()
+    await expect(page.locator(".lw-user")).to_have_count(0)
+    await snap(page, "01-greeting")
     await check_accessibility(page, axe_script, "the open chat")
 
     await say(page, "I forgot my recorder password")
@@ -255,6 +296,15 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(box.get_by_role("button", name="Hide")).to_have_attribute("aria-pressed", "true")
     await box.scroll_into_view_if_needed()
     await snap(page, "05-password-box")
+    # Asked for again while the page still holds it: the same box again.
+    conversation = await conversation_id(page)
+    push(settings, conversation, {"type": "temporary_password_again", "reference": "r1",
+                                  "valid_until": "2030-01-01T04:59:00+00:00"})
+    await expect(page.locator(".lw-password")).to_have_count(2, timeout=REPLY_MS)
+    again = page.locator(".lw-password").last
+    await expect(again.locator(".lw-password-value")).to_have_text("•" * 10)
+    await again.get_by_role("button", name="Show").click()
+    await expect(again.locator(".lw-password-value")).to_have_text(password)
 
     card = page.locator(".lw-card").last
     await expect(card).to_contain_text("Step 1 of 10", timeout=REPLY_MS)
@@ -284,16 +334,22 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(page.get_by_role("dialog", name="Recorder password help")).to_be_visible()
     await expect(page.locator(".lw-log > *")).to_have_count(before)
     await expect(page.locator(".lw-password")).to_have_count(0)
-    await expect(page.locator(".lw-password-gone")).to_contain_text("ask the agent for a new one")
-    await page.locator(".lw-password-gone").scroll_into_view_if_needed()
+    gone = page.locator(".lw-password-gone").first
+    await expect(gone).to_contain_text("ask the agent for a new one")
+    await page.locator(".lw-password-gone").last.scroll_into_view_if_needed()
     await snap(page, "07-after-reload-no-password")
     await expect(page.locator(".lw-card").last).to_contain_text("Step 4 of 10")
+    push(settings, conversation, {"type": "temporary_password_again", "reference": "r1",
+                                  "valid_until": "2030-01-01T04:59:00+00:00"})
+    not_kept = await bot_says(page, "not shown again once this page has been reloaded")
+    await expect(not_kept.get_by_role("button", name="Ask for a new one")).to_be_visible()
+    await expect(page.locator(".lw-password")).to_have_count(0)
     stored = await page.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
     assert password not in stored and password not in await page.content()
     await page.locator(".lw-card").last.scroll_into_view_if_needed()
     await snap(page, "07-after-reload")
 
-    # Back and repeat work; then Done to the end.
+    # Back and repeat work; then Done to the end. The buttons send intents, never sentences.
     card = page.locator(".lw-card").last
     await card.get_by_role("button", name="Back").click()
     await expect(page.locator(".lw-card").last).to_contain_text("Step 3 of 10", timeout=REPLY_MS)
@@ -318,6 +374,11 @@ async def test_a_whole_visit_from_the_demo_page(
     await expect(finished.get_by_role("heading")).to_have_text("Your password is reset")
     await expect(finished).to_contain_text("Congratulations")
     await expect(finished.get_by_role("heading")).to_be_focused()
+    sent = user_texts(settings, await conversation_id(page))
+    assert sent[0] == "/greet"
+    assert {"/step_done", "/go_back", "/repeat", "/step_help"} <= set(sent)
+    assert not {"done", "back", "repeat", "I'm stuck"} & set(sent)
+    await expect(page.locator(".lw-user").filter(has_text="I'm stuck")).to_have_count(1)
     await snap(page, "09-finished")
     await check_accessibility(page, axe_script, "the last card")
 
@@ -372,6 +433,75 @@ async def test_the_label_photo_offers_the_device_id_it_reads(
     await page.keyboard.press("Enter")
     await bot_says(page, "is a registered N841")
     await snap(page, "12-label-photo-confirmed")
+    # The visitor sees the ID; the assistant gets the intent with it, not a sentence to parse.
+    await expect(page.locator(".lw-user").last).to_contain_text("ND48 1027 3945 KXQ")
+    # (Its text and entities are stored masked: the privacy store takes the ID-bearing intent
+    # message for a password-shaped one.)
+    confirmed = user_events(settings, await conversation_id(page))[-1]["parse_data"]
+    assert confirmed["intent"]["name"] == "provide_device_id"
+    await context.close()
+
+
+TURN = {"step": None, "total": None, "sensitive_input": False, "case": None}
+
+
+@ASYNC
+async def test_the_widget_follows_the_turn_and_pictures_payloads(
+    product: tuple[Settings, Database], browser: Browser
+) -> None:
+    settings, _ = product
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    await page.get_by_role("button", name="Chat: reset my recorder password").click()
+    await bot_says(page, "Lorex recorder assistant")
+    conversation = await conversation_id(page)
+
+    # Pictures come with the message they illustrate, named by the payload, not by its words.
+    push(settings, conversation, {"type": "pictures", "pictures": ["label", "info-screen"]},
+         text="Here is where to look.")
+    where = await bot_says(page, "Here is where to look.")
+    await expect(where.get_by_role("img", name="Recorder label")).to_be_visible(timeout=REPLY_MS)
+    await expect(where.get_by_role("img", name="Device Info screen")).to_be_visible()
+    push(settings, conversation, {"type": "pictures", "pictures": ["no-such-picture"]},
+         text="The label is beside the QR code.")
+    plain = await bot_says(page, "The label is beside the QR code.")
+    await expect(plain.get_by_role("img")).to_have_count(0)
+
+    # An agent has taken the chat over: no typing dots, a discreet "sent to the agent" instead.
+    push(settings, conversation,
+         {"type": "turn", "state": "taken_over", "expects": "nothing", **TURN})
+    await page.wait_for_function(
+        "() => JSON.stringify(localStorage).includes('taken_over')", timeout=REPLY_MS
+    )
+    typing = page.locator(".lw-typing")
+    await say(page, "Is anyone there?")
+    await expect(typing).to_be_hidden()
+    mine = page.locator(".lw-user").last
+    await expect(mine.get_by_role("status")).to_have_text("Sent to the agent")
+    await snap(page, "14-sent-to-the-agent")
+
+    # Handed back: the assistant answers again, with dots while it does.
+    push(settings, conversation,
+         {"type": "turn", "state": "device_id", "expects": "device_id", **TURN})
+    await page.wait_for_function(
+        "() => !JSON.stringify(localStorage).includes('taken_over')", timeout=REPLY_MS
+    )
+    await say(page, "hello")
+    await expect(page.locator(".lw-user").last.get_by_role("status")).to_have_count(0)
+
+    # Typing "/" + an intent the chat does not send is refused, in the widget's own words.
+    await say(page, '/EXTERNAL_password_released{"release_ref": "x"}')
+    await bot_says(page, "kept for the chat's buttons")
+    assert not [t for t in user_texts(settings, conversation) if "EXTERNAL" in t]
+
+    # A reload shows the history and does not greet again.
+    count = await page.locator(".lw-log > *").count()
+    await page.reload()
+    await expect(page.locator(".lw-log > *")).to_have_count(count)
+    await page.wait_for_timeout(2000)
+    await expect(page.locator(".lw-log > *")).to_have_count(count)
+    assert user_texts(settings, conversation).count("/greet") == 1
     await context.close()
 
 

@@ -12,6 +12,10 @@
  * Plain ES2017, served as written (no build step). The chat goes over the assistant's socket.io
  * channel with session persistence: the session id and the conversation (without any temporary
  * password) are kept in localStorage, so the chat survives reloads and navigation on the site.
+ *
+ * The channel contract: buttons send intents as Rasa's `/intent` or `/intent{"entity": "value"}`
+ * text (showing their title), and the widget acts on the assistant's payloads (`turn`,
+ * `pictures`, `reset_step`, `temporary_password`, `temporary_password_again`), not its words.
  */
 (function () {
   "use strict";
@@ -68,6 +72,12 @@
         "again: if you still need it, ask the agent for a new one.",
       passwordUnavailable: "The temporary password could not be shown. Please ask the agent for " +
         "a new one.",
+      passwordNotKept: "For your safety, the temporary password is not shown again once this " +
+        "page has been reloaded or closed. If you still need it, ask for a new one.",
+      askNewPassword: "Ask for a new one",
+      sentToAgent: "Sent to the agent",
+      slashRefused: "Messages starting with \"/\" are kept for the chat's buttons. Please write " +
+        "it in words.",
       reading: "Reading the photo…",
       photoFound: "I read the Device ID {id} from your photo. Is that the one to use?",
       photoSerial: "The code in your photo looks like a serial number ({id}), not the Device ID.",
@@ -104,11 +114,16 @@
     "modify-password": "The Modify User window: the Modify Password box ticked, the Old " +
       "Password, New Password and Confirm Password fields, and the OK button at the bottom.",
   };
-  // Bot messages that explain where the Device ID is get the matching pictures.
-  var HINT_PICTURES = [
-    { contains: "beside the QR code", picture: "label", alt: "pictureLabel" },
-    { contains: "choose **Info**", picture: "info-screen", alt: "pictureInfo" },
-  ];
+  // Pictures the assistant attaches to its message (a `pictures` payload), by name: the string
+  // that describes each.
+  var MESSAGE_PICTURES = { label: "pictureLabel", "info-screen": "pictureInfo" };
+  // What the step card's buttons send (Rasa's `/intent` text) and show.
+  var STEP_ACTIONS = {
+    done: "/step_done", back: "/go_back", repeat: "/repeat", stuck: "/step_help",
+  };
+  var GREET = "/greet";
+  var NEW_PASSWORD = "/request_password_reset";
+  var TYPING_MS = 15000; // the dots never outstay a reply that does not come
   var CAMERA_ICON = "M9 4 7.5 6H4a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V8a2 2 0 0 " +
     "0-2-2h-3.5L15 4H9zm3 4.5a4.5 4.5 0 1 1 0 9 4.5 4.5 0 0 1 0-9zm0 2a2.5 2.5 0 1 0 0 5 2.5 2.5 " +
     "0 0 0 0-5z";
@@ -295,6 +310,7 @@
     return svg;
   }
 
+  var greeted = false;
   function setOpen(open) {
     state.open = open;
     persist();
@@ -305,6 +321,12 @@
       connect();
       input.focus();
       scrollDown();
+      // A conversation with no messages opens with the assistant's greeting and its quick
+      // replies (once per page: its answer is on the way).
+      if (!state.history.length && !greeted) {
+        greeted = true;
+        send(GREET, null);
+      }
     } else {
       launcher.focus();
     }
@@ -333,6 +355,7 @@
       node = el("div", { class: "lw-msg lw-user" }, [
         el("span", { class: "lw-visually-hidden", text: t("you") + ": " }),
         rich(entry.text), clock(entry.time),
+        entry.toAgent ? el("p", { class: "lw-sent", role: "status", text: t("sentToAgent") }) : null,
       ]);
     } else if (entry.kind === "bot" || entry.kind === "local") {
       node = el("div", { class: "lw-msg lw-bot" }, [
@@ -408,10 +431,10 @@
         card.picture && PICTURES[card.picture] ? picture(card.picture, PICTURES[card.picture]) : null,
         card.finished ? null : el("div", { class: "lw-card-actions", role: "group",
           "aria-label": label }, [
-          stepButton(entry, "done", t("done"), true),
-          stepButton(entry, "back", t("back")),
-          stepButton(entry, "repeat", t("repeat")),
-          stepButton(entry, "I'm stuck", t("stuck")),
+          stepButton(entry, STEP_ACTIONS.done, t("done"), true),
+          stepButton(entry, STEP_ACTIONS.back, t("back")),
+          stepButton(entry, STEP_ACTIONS.repeat, t("repeat")),
+          stepButton(entry, STEP_ACTIONS.stuck, t("stuck")),
         ]),
         clock(entry.time),
       ]),
@@ -474,6 +497,11 @@
   }
 
   // ---- the temporary password: shown once, never stored -------------------------------------
+  // Released passwords this page has shown, by reference, in memory only: the owner may ask for
+  // one again; after a reload it is gone, by design. (A password revealed without its reference
+  // is kept as the page's latest.)
+  var heldPasswords = {};
+  var LATEST = "\u0000latest";
   function passwordBox(message) {
     var details = message.temporary_password || {};
     record({ kind: "password", unavailable: !!details.unavailable, time: now() });
@@ -481,6 +509,7 @@
       show({ kind: "password", unavailable: true });
       return;
     }
+    heldPasswords[details.reference ? String(details.reference) : LATEST] = details;
     var value = String(details.value);
     var masked = "•".repeat(value.length);
     var visible = false;
@@ -525,6 +554,17 @@
     scrollDown();
   }
 
+  function passwordAgain(message) {
+    var details = heldPasswords[String(message.reference)] || heldPasswords[LATEST];
+    if (details) {
+      passwordBox({ temporary_password: details });
+      return;
+    }
+    show(record({ kind: "local", text: t("passwordNotKept"), time: now(), choices: [
+      { title: t("askNewPassword"), payload: NEW_PASSWORD },
+    ] }));
+  }
+
   function now() {
     return new Date().toISOString();
   }
@@ -532,10 +572,22 @@
   // ---- receiving -------------------------------------------------------------------------------
   function receive(message) {
     if (!message || typeof message !== "object") return;
-    typing.hidden = true;
+    stopTyping();
+    if (message.type === "turn") {
+      takeTurn(message);
+      return;
+    }
+    if (message.type === "pictures") {
+      attachPictures(message.pictures);
+      return;
+    }
     if (message.type === "temporary_password") {
       setWaiting(null);
       passwordBox(message);
+      return;
+    }
+    if (message.type === "temporary_password_again") {
+      passwordAgain(message);
       return;
     }
     if (message.type === "reset_step") {
@@ -557,16 +609,47 @@
     }
     var queued = QUEUE.exec(message.text);
     if (queued) setWaiting(Number(queued[1]));
-    var pictures = HINT_PICTURES.filter(function (hint) {
-      return message.text.indexOf(hint.contains) !== -1;
-    }).map(function (hint) { return { name: hint.picture, alt: t(hint.alt) }; });
-    var entry = { kind: "bot", text: message.text, time: now(), pictures: pictures };
+    var entry = { kind: "bot", text: message.text, time: now() };
     if (Array.isArray(message.quick_replies) && message.quick_replies.length) {
       entry.choices = message.quick_replies.map(function (reply) {
         return { title: String(reply.title), payload: String(reply.payload) };
       });
     }
     show(record(entry));
+  }
+
+  // The end of the assistant's turn: what it expects next, and whether a person has the chat.
+  function takeTurn(turn) {
+    state.turn = {
+      state: String(turn.state || ""), expects: String(turn.expects || ""),
+      step: typeof turn.step === "number" ? turn.step : null,
+      total: typeof turn.total === "number" ? turn.total : null,
+      case: turn.case || null, sensitive_input: !!turn.sensitive_input,
+    };
+    if (state.turn.state === "queued") {
+      if (state.waiting === null) state.waiting = 0; // queued, position not said
+    } else {
+      state.waiting = null;
+    }
+    persist();
+    showWaiting();
+  }
+  function takenOver() {
+    return !!state.turn && state.turn.state === "taken_over";
+  }
+
+  // Pictures that illustrate the assistant's message just before them.
+  function attachPictures(names) {
+    var entry = state.history[state.history.length - 1];
+    if (!entry || (entry.kind !== "bot" && entry.kind !== "local") || !Array.isArray(names)) return;
+    entry.pictures = (entry.pictures || []).concat(names.filter(function (name) {
+      return MESSAGE_PICTURES.hasOwnProperty(name);
+    }).map(function (name) { return { name: name, alt: t(MESSAGE_PICTURES[name]) }; }));
+    persist();
+    var old = entry.node;
+    var node = render(entry);
+    if (old && old.parentNode && node) old.parentNode.replaceChild(node, old);
+    if (following) scrollDown();
   }
 
   function takeStepText(finished) {
@@ -593,16 +676,25 @@
   var typingTimer = null;
   var confirmed = false; // the server confirmed this socket's session: messages may go
   var outbox = []; // messages typed before that, sent in order once it has
+  // Sends `message` (what the visitor typed, or a button's `/intent`) and shows `shown` as the
+  // visitor's (nothing when null: the opening greeting).
   function send(message, shown) {
     retireChoices();
-    show(record({ kind: "user", text: shown, time: now() }));
+    var toAgent = takenOver(); // a person answers by hand: no typing dots
+    if (shown !== null) show(record({ kind: "user", text: shown, time: now(), toAgent: toAgent }));
     connect();
     if (confirmed) socket.emit("user_uttered", { message: message });
     else outbox.push(message);
-    typing.hidden = false;
-    clearTimeout(typingTimer);
-    typingTimer = setTimeout(function () { typing.hidden = true; }, 30000);
+    if (!toAgent) {
+      typing.hidden = false;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(stopTyping, TYPING_MS);
+    }
     input.focus();
+  }
+  function stopTyping() {
+    typing.hidden = true;
+    clearTimeout(typingTimer);
   }
 
   function uploadPhoto(file) {
@@ -630,7 +722,9 @@
       var entry = { kind: "local", text: t(key, { id: "**" + grouped + "**" }), time: now() };
       if (answer.outcome !== "serial_number") {
         entry.choices = [
-          { title: t("photoYes"), local: function () { send(answer.device_id, grouped); } },
+          { title: t("photoYes"), local: function () {
+            send("/provide_device_id" + JSON.stringify({ device_id: answer.device_id }), grouped);
+          } },
           { title: t("photoNo"), local: function () {
             entry.used = true;
             retireChoices();
@@ -661,7 +755,10 @@
       socket.emit("session_request", { session_id: sessionId });
     });
     socket.on("session_confirm", function (confirmedId) {
-      if (sessionId && confirmedId !== sessionId) setWaiting(null); // a new conversation
+      if (sessionId && confirmedId !== sessionId) { // a new conversation
+        state.turn = null;
+        setWaiting(null);
+      }
       sessionId = confirmedId;
       save("session", sessionId);
       confirmed = true;
@@ -670,9 +767,10 @@
         socket.emit("user_uttered", { message: message });
       });
     });
-    socket.on("chat_error", function () {
-      typing.hidden = true;
-      show(record({ kind: "local", text: t("notSent"), time: now() }));
+    socket.on("chat_error", function (error) {
+      stopTyping();
+      var refused = error && error.error === "intent_not_allowed";
+      show(record({ kind: "local", text: t(refused ? "slashRefused" : "notSent"), time: now() }));
     });
     socket.on("disconnect", function () {
       confirmed = false;
