@@ -4,6 +4,7 @@ passwords, on real databases (SQLite and PostgreSQL) built by the migrations."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
@@ -151,3 +152,27 @@ def test_the_channel_is_read_from_the_conversation_id() -> None:
     assert channel_of("web-0123abcd") == "socketio"
     assert channel_of("CA" + "0" * 32) == "phone"
     assert channel_of("alice") == "rest"
+
+
+def test_a_message_for_a_web_chat_without_a_socket_waits_and_is_revealed_on_return(
+    database: Database, outbox: Outbox, write_devices_csv: WriteCsv
+) -> None:
+    conversation = f"web-{uuid.uuid4().hex}"
+    release = released(database, write_devices_csv, conversation)
+    vault = PasswordVault()
+    vault.deposit(release.reference, conversation, release.password, release.expires_at)
+    password_delivery._outbox = outbox
+    message = password_message(release.reference)
+
+    asyncio.run(password_delivery.keep_for_later(conversation, message, "socketio"))
+    assert outbox.deliveries([release.reference])[release.reference].state is (
+        DeliveryState.WAITING
+    )
+
+    [kept] = asyncio.run(password_delivery.kept_for(conversation))
+    assert kept == message
+    shown = reveal(kept, conversation, vault)
+    assert shown["custom"]["data"]["temporary_password"]["value"] == release.password.value  # type: ignore[index]
+    delivered = outbox.deliveries([release.reference])[release.reference]
+    assert (delivered.state, delivered.channel) == (DeliveryState.DELIVERED, "socketio")
+    assert asyncio.run(password_delivery.kept_for(conversation)) == []

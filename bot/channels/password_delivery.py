@@ -18,6 +18,7 @@ conversation id's shape (each channel's ids are its own: :mod:`bot.conversation_
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import re
@@ -85,6 +86,23 @@ def reveal(
         }
     _record(reference, recipient_id, deposit is not None, channel or channel_of(recipient_id))
     return revealed
+
+
+async def keep_for_later(conversation_id: str, message: dict[str, Any], channel: str) -> None:
+    """Keep ``message``, as the output channel was given it, for a user who is not connected
+    (a web chat with no open socket); a password in it now waits for them."""
+    await asyncio.to_thread(
+        process_outbox().keep,
+        conversation_id,
+        [copy.deepcopy(message)],
+        channel=channel,
+        release_reference=password_reference(message),
+    )
+
+
+async def kept_for(conversation_id: str) -> list[dict[str, Any]]:
+    """What :func:`keep_for_later` kept for ``conversation_id``, oldest first, given once."""
+    return await asyncio.to_thread(process_outbox().take, conversation_id)
 
 
 def _record(reference: str, recipient_id: str, delivered: bool, channel: str) -> None:
