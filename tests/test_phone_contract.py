@@ -13,7 +13,7 @@ import yaml
 from bot.handoff.support_centre import load_support_centre
 from bot.phone.content import PHONE_FILE, load_phone_content
 from bot.phone.contract import Turn, intent_message, turn_of
-from bot.phone.speech import for_the_ear, without_repeats
+from bot.phone.speech import for_the_ear, says_only, without_repeats
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENT = load_phone_content()
@@ -145,3 +145,18 @@ def test_a_rejected_caller_hears_routes_for_the_ear_and_is_never_asked_for_photo
     assert "My Account > Warranty" in centre.alternatives_text(
         centre.rejection_reasons["owner_not_verified"]
     )
+
+
+@pytest.mark.parametrize(
+    ("speech", "holding"),
+    [
+        ("hold on", True),
+        ("um, give me a minute please", True),
+        ("hang on what was the temporary password again", False),
+        ("wait a second, which step am I on", False),
+    ],
+)
+def test_hold_on_is_a_request_to_wait_only_when_it_is_all_that_was_said(
+    speech: str, holding: bool
+) -> None:
+    assert says_only(speech, CONTENT.hold_phrases) is holding

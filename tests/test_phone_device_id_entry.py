@@ -68,3 +68,12 @@ def test_keys_no_registered_recorder_holds_are_a_failed_turn(entry: DeviceIdEntr
     failed = entry.turn(new_call(), "", "699999999999999")
     assert isinstance(failed, Failed) and failed.saying is not None
     assert CONTENT.keypad.help in failed.saying
+
+
+def test_a_serial_number_read_out_goes_to_the_dialogue_to_be_explained(
+    entry: DeviceIdEntry,
+) -> None:
+    call = new_call()
+    said = entry.turn(call, "two one L X zero four eight three nine two zero one seven five", "")
+    assert said == Pass("21LX0483920175")
+    assert call.id_pieces == ()

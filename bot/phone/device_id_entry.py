@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from bot.devices.check_limits import FailedCheckLimiter, Reservation, subjects_for
 from bot.devices.formats import DeviceIdFormats
+from bot.devices.normalise import resolve_serial_number
 from bot.phone.calls import Call
 from bot.phone.content import PhoneContent
 from bot.phone.contract import intent_message
@@ -102,6 +103,12 @@ class DeviceIdEntry:
         if resolution.found:
             call.id_pieces = ()
             return self._read_back(call, resolution.found, lookups.counted)
+        if resolve_serial_number(resolution.heard, self.formats) is not None:
+            # The serial number read out instead (it is on the same label): the dialogue explains
+            # the difference, rather than waiting for the rest of an ID that is not coming.
+            self._forgive(lookups.counted)
+            call.id_pieces = ()
+            return Pass(resolution.heard)
         if resolution.could_continue:
             call.id_pieces = pieces
             call.reprompts = 0

@@ -62,6 +62,7 @@ from bot.phone.device_id_entry import Ask, DeviceIdEntry, Failed, Outcome, Pass
 from bot.phone.speech import (
     for_the_ear,
     says,
+    says_only,
     spell_password,
     without_repeats,
     written_email,
@@ -142,7 +143,7 @@ class CallFlow:
         if not speech and not digits:
             return await self._failed_turn(call, silence=True)
         if call.prompt_kind in STEP_KINDS and speech and not digits:
-            if says(speech, self.content.hold_phrases):
+            if says_only(speech, self.content.hold_phrases):
                 # "Hold on": the caller is busy at the recorder. Wait, gently, as for silence.
                 call.waits += 1
                 return self._prompt(

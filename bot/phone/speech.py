@@ -119,3 +119,17 @@ def says(text: str, phrases: tuple[str, ...]) -> bool:
     cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in text.lower())
     words = " " + " ".join(cleaned.split()) + " "
     return any(f" {phrase} " in words for phrase in phrases)
+
+
+def says_only(text: str, phrases: tuple[str, ...], *, other_words: int = 2) -> bool:
+    """Whether ``text`` is one of ``phrases`` with at most ``other_words`` words around it ("um,
+    give me a minute please"), not a sentence that goes on to ask something ("hang on, what was
+    the password again?")."""
+    if not says(text, phrases):
+        return False
+    cleaned = " " + " ".join(
+        "".join(c if c.isalnum() or c == "'" else " " for c in text.lower()).split()
+    ) + " "
+    for phrase in phrases:
+        cleaned = cleaned.replace(f" {phrase} ", " ")
+    return len(cleaned.split()) <= other_words
