@@ -172,6 +172,13 @@ def test_an_agent_works_a_case_from_queue_to_release(product: Product) -> None:
         )
         problem = await page.locator(".notice.warning").all_inner_texts()
         await expect(page.locator('[data-fragment="releases"]')).to_contain_text("Alice Martin")
+        if not problem:  # the socket was connected: the page says it reached the user
+            await expect(page.locator('[data-fragment="releases"]')).to_contain_text(
+                "delivered"
+            )
+            await expect(page.locator('[data-fragment="audit"]')).to_contain_text(
+                "the temporary password reached the user (shown in the web chat)"
+            )
         password = await user.payload(lambda m: "temporary_password" in m, "temporary password")
         step_card = await user.payload(lambda m: m.get("type") == "reset_step", "step card")
         await expect(transcript).to_contain_text("Step 1 of", timeout=20_000)
