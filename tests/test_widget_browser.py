@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -157,11 +158,15 @@ def push(
     event: dict[str, Any] = {"event": "bot", "data": {"custom": {"data": data}}}
     if text is not None:
         event["text"] = text
+    append_events(settings, conversation, [event])
+
+
+def append_events(settings: Settings, conversation: str, events: list[dict[str, Any]]) -> None:
     answer = requests.post(
         f"{settings.rasa_url}/conversations/{conversation}/tracker/events",
         params={"token": settings.rasa_api_token, "output_channel": "socketio",
                 "execute_side_effects": "true"},
-        json=[event],
+        json=events,
         timeout=30,
     )
     answer.raise_for_status()
@@ -457,6 +462,17 @@ async def test_the_widget_follows_the_turn_and_pictures_payloads(
     await bot_says(page, "Lorex recorder assistant")
     conversation = await conversation_id(page)
 
+    # No answer comes (the conversation is paused, as a take-over pauses it): the typing dots
+    # still go after 15 s.
+    append_events(settings, conversation, [{"event": "pause"}])
+    typing = page.locator(".lw-typing")
+    await say(page, "Hello?")
+    await expect(typing).to_be_visible()
+    started = time.monotonic()
+    await expect(typing).to_be_hidden(timeout=25_000)
+    assert 14 <= time.monotonic() - started <= 20
+    append_events(settings, conversation, [{"event": "resume"}])
+
     # Pictures come with the message they illustrate, named by the payload, not by its words.
     push(settings, conversation, {"type": "pictures", "pictures": ["label", "info-screen"]},
          text="Here is where to look.")
@@ -474,7 +490,6 @@ async def test_the_widget_follows_the_turn_and_pictures_payloads(
     await page.wait_for_function(
         "() => JSON.stringify(localStorage).includes('taken_over')", timeout=REPLY_MS
     )
-    typing = page.locator(".lw-typing")
     await say(page, "Is anyone there?")
     await expect(typing).to_be_hidden()
     mine = page.locator(".lw-user").last
