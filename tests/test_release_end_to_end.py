@@ -160,26 +160,21 @@ def _every_row(url: str) -> str:
 
 
 def test_a_rest_user_gets_a_release_with_the_next_message_and_the_console_tells_the_truth(
-    tmp_path: Path,
+    deployment: Deployment,
 ) -> None:
     """A REST client cannot be pushed to: the console says the password waits for the owner,
     the client's next message (whatever it says) brings it, once, and the console then says
     it was delivered. Taking over the chat ends with the contract's ``taken_over`` turn."""
-    files = [tmp_path / "lorex.db", tmp_path / "tracker.db"]
-    urls = [f"sqlite:///{path}" for path in files]
-    with running_product(tmp_path, database_url=urls[0], tracker_store_url=urls[1]) as (
-        settings,
-        log_path,
-    ):
-        database = Database(urls[0])
-        AgentAccounts(database, hasher=CHEAP_HASHER).create("alice", "Alice", PASSWORD)
-        console = start_console(
-            database, rasa_url=settings.rasa_url, api_token=settings.rasa_api_token
-        )
-        try:
-            _rest_release(settings, database, console, log_path)
-        finally:
-            console.stop()
+    settings = deployment.settings
+    database = Database(deployment.database_urls[0])
+    AgentAccounts(database, hasher=CHEAP_HASHER).create("alice", "Alice", PASSWORD)
+    console = start_console(
+        database, rasa_url=settings.rasa_url, api_token=settings.rasa_api_token
+    )
+    try:
+        _rest_release(settings, database, console, deployment.log_path)
+    finally:
+        console.stop()
 
 
 def _rest_release(
