@@ -184,8 +184,8 @@ def _rest_release(
     sender = "rest-owner-1"
     assistant.say(sender, "I forgot my recorder password")
     assistant.say(sender, SUPPORTED_ID)
-    for answer in OWNER:
-        queued = assistant.texts(sender, answer)
+    for detail in OWNER:
+        queued = assistant.texts(sender, detail)
     case = CaseStore(database).latest_for_conversation(sender)
     assert case is not None and case.status.value == "queued", queued
     code = case.code
