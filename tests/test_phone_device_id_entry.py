@@ -77,3 +77,18 @@ def test_a_serial_number_read_out_goes_to_the_dialogue_to_be_explained(
     said = entry.turn(call, "two one L X zero four eight three nine two zero one seven five", "")
     assert said == Pass("21LX0483920175")
     assert call.id_pieces == ()
+
+
+@pytest.mark.parametrize(
+    "speech",
+    ["hi i already have a case, the code is LX-YEZJXM", "my case is L X Y E Z J X M"],
+)
+def test_a_case_code_goes_to_the_dialogue_written_as_typed(
+    entry: DeviceIdEntry, speech: str
+) -> None:
+    assert entry.turn(new_call(), speech, "") == Pass("LX-YEZJXM")
+
+
+def test_a_device_id_is_not_taken_for_a_case_code(entry: DeviceIdEntry) -> None:
+    asked = entry.turn(new_call(), "L R X one oh four five nine two eight three seven", "")
+    assert isinstance(asked, Ask) and asked.kind == "confirm"

@@ -23,8 +23,10 @@ Twilio and never calls the dialogue itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from bot.cases.codes import CASE_CODE_ALPHABET, CASE_CODE_LENGTH, normalise_case_code
 from bot.devices.check_limits import FailedCheckLimiter, Reservation, subjects_for
 from bot.devices.formats import DeviceIdFormats
 from bot.devices.normalise import resolve_serial_number
@@ -37,6 +39,12 @@ from bot.phone.speech import read_back, says
 from bot.phone.spoken import RegisteredIds, Resolution, hear, join_pieces, resolve
 
 START_AGAIN = ("start again", "start over", "scratch that", "from the beginning")
+# A case code said or transcribed: "LX-YEZJXM", "L X Y E Z J X M" (letters and digits of the
+# code's alphabet, each maybe apart).
+_CASE_CODE = re.compile(
+    rf"\bL[\s.-]*X[\s.-]*((?:[{CASE_CODE_ALPHABET}][\s.-]*){{{CASE_CODE_LENGTH}}})(?![A-Z0-9])",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,12 @@ class DeviceIdEntry:
         lookups = self._lookups(call)
         if digits:
             return self._keys(call, digits, lookups)
+        case_code = _case_code(speech)
+        if case_code is not None:
+            # A returning caller's case code ("L X, Y E Z ..."), not a Device ID: the dialogue
+            # takes it, written as typed.
+            call.id_pieces = ()
+            return Pass(case_code)
         heard = hear(speech, self.content)
         if not heard.pieces:
             if call.id_pieces:
@@ -185,3 +199,11 @@ class DeviceIdEntry:
         return self.content.device_id.chunk_pause.join(
             " ".join(heard[i : i + 4]) for i in range(0, len(heard), 4)
         )
+
+
+def _case_code(speech: str) -> str | None:
+    """The case code in ``speech``, written as stored (``LX-YEZJXM``), if it holds one."""
+    found = _CASE_CODE.search(speech)
+    if found is None:
+        return None
+    return normalise_case_code("LX" + found.group(1))
