@@ -163,6 +163,14 @@ class ConversationCases:
             )
         return self.start_guiding(conversation_id, channel)
 
+    def correct_device(self, conversation_id: str, device_id: str) -> CaseView | None:
+        """The owner gave the wrong recorder: a case still waiting in the queue takes the right
+        one (an audit event says which it was); None when an agent already has it."""
+        case = self.current(conversation_id)
+        if case is None or case.status is not CaseStatus.QUEUED:
+            return None
+        return self._store.attach_device(case.code, device_id, actor=ASSISTANT)
+
     def complete(self, conversation_id: str) -> CaseView | None:
         case = self.current(conversation_id)
         if case is None or case.status is not CaseStatus.GUIDING:

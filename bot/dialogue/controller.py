@@ -74,6 +74,9 @@ def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
     the answer before."""
     state = conversation.state
     if heard.device_id and state not in (State.DEVICE_ID, State.CASE_PROOF):
+        if state is State.QUEUED and heard.device_id != conversation.device_id:
+            gathering.correct_queued(turn, conversation, reply, heard.device_id)
+            return True
         if state in (State.QUEUED, State.STEPS, State.TAKEN_OVER):
             if heard.device_id != conversation.device_id:
                 reply.say("utter_device_id_after_queue", grouped=_grouped(turn, conversation))
@@ -99,6 +102,11 @@ def clear_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: He
         unsure = not heard.confident or heard.is_(*NOT_A_QUESTION)
         if state is not State.OWNER_NAME or unsure:
             return gathering.owner_detail(turn, conversation, reply, heard)
+    if state is State.OFFER_AGENT and heard.yes_or_no():
+        return _offer_answer(turn, conversation, reply, replace(heard, intent=heard.yes_or_no()))
+    if state is State.CASE_PROOF and gathering.looks_like_proof(turn, heard):
+        support.prove_case(turn, conversation, reply, heard.device_id or heard.text)
+        return True
     return False
 
 
@@ -197,6 +205,9 @@ def clarification(turn: Turn, conversation: Conversation, reply: Reply, heard: H
     explanation = CLARIFY.get(conversation.state)
     if explanation:
         reply.say(explanation)
+    if conversation.state is State.OTHER_ROUTE:
+        gathering.say_route(turn, conversation, reply)
+        return True
     if conversation.state is State.STEPS:
         support.show_step(
             turn, conversation, reply, _repeat_step(turn, conversation)
@@ -243,9 +254,8 @@ def expected_answer(turn: Turn, conversation: Conversation, reply: Reply, heard:
         return steps.answer(turn, conversation, reply, heard)
     if state is State.OFFER_AGENT:
         return _offer_answer(turn, conversation, reply, heard)
-    if state is State.CASE_PROOF:
-        support.prove_case(turn, conversation, reply, heard.device_id or heard.text)
-        return True
+    if state is State.CASE_PROOF and heard.is_("deny"):  # "never mind", "no"
+        return cancel(turn, conversation, reply, replace(heard, intent="cancel"))
     if state is State.FINISHED and heard.is_("affirm"):
         conversation.move(State.GREETING)
         reply.say("utter_greet")
@@ -273,6 +283,11 @@ def cannot_handle(turn: Turn, conversation: Conversation, reply: Reply, heard: H
         gathering.unclear_detail(conversation, reply)
     elif heard.is_("out_of_scope") and state in AT_REST:
         reply.say("utter_out_of_scope")
+    elif state is State.OTHER_ROUTE:
+        reply.say("utter_not_understood_other_route")
+        gathering.say_route(turn, conversation, reply)
+    elif conversation.misunderstood > 1 and state in NOT_UNDERSTOOD_AGAIN:
+        reply.say(NOT_UNDERSTOOD_AGAIN[state])
     else:
         reply.say(NOT_UNDERSTOOD.get(state, "utter_default"), case_id=conversation.case_id or "")
         if state is State.STEPS:
@@ -309,6 +324,7 @@ CLARIFY = {
     State.OFFER_AGENT: "utter_explain_offer_agent",
     State.CASE_PROOF: "utter_explain_case_proof",
     State.QUEUED: "utter_explain_queued",
+    State.OTHER_ROUTE: "utter_explain_other_route",
 }
 NOT_UNDERSTOOD = {
     State.GREETING: "utter_default",
@@ -317,10 +333,16 @@ NOT_UNDERSTOOD = {
     State.OFFER_AGENT: "utter_reask_offer_agent",
     State.QUEUED: "utter_not_understood_queued",
     State.STEPS: "utter_not_understood_step",
-    State.CASE_PROOF: "utter_case_proof_failed",
+    State.CASE_PROOF: "utter_case_proof_needed",
     State.FINISHED: "utter_not_understood_finished",
     State.REJECTED: "utter_not_understood_rejected",
     State.OTHER_ROUTE: "utter_not_understood_other_route",
+}
+# The second time in a row: shorter, so the owner is not read the same paragraph again.
+NOT_UNDERSTOOD_AGAIN = {
+    State.DEVICE_ID: "utter_device_id_still_not_understood",
+    State.GREETING: "utter_default_again",
+    State.CLOSED: "utter_default_again",
 }
 GOODBYES = {
     State.QUEUED: "utter_goodbye_queued",
@@ -338,7 +360,14 @@ def _offer_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: H
     back = conversation.return_state or State.GREETING
     conversation.offer_reason = None
     conversation.return_state = None
-    if reason in (OfferReason.DEVICE_ID_FAILED, OfferReason.DEVICE_ID_LIMITED):
+    if reason is OfferReason.DEVICE_ID_FAILED:
+        # "No, I'll keep looking": the attempts start again (the failed-check limiter still
+        # bounds how many IDs a conversation may try).
+        conversation.device_id_attempts = 0
+        conversation.move(State.DEVICE_ID)
+        reply.say("utter_keep_looking")
+        return True
+    if reason is OfferReason.DEVICE_ID_LIMITED:
         turn.services.cases.close_without_handoff(
             turn.conversation_id, "the owner could not give a Device ID and declined an agent"
         )

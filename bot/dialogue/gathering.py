@@ -160,6 +160,60 @@ def owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: He
     return True
 
 
+def looks_like_proof(turn: Turn, heard: Heard) -> bool:
+    """Whether the message could prove a case is the owner's: a Device ID, an email address or
+    a phone number (anything else goes to the repair patterns, and is not a failed proof)."""
+    skips = frozenset[str]()
+    return bool(
+        heard.device_id
+        or not parse_email(heard.text, skips).unclear
+        or not parse_phone(heard.text, skips).unclear
+    )
+
+
+def say_route(turn: Turn, conversation: Conversation, reply: Reply) -> None:
+    """The recorder's own way to reset its password, again."""
+    services = turn.services
+    device = services.registry.find_by_device_id(conversation.device_id or "")
+    if device is None:
+        return
+    route = services.formats.family(device.family).route
+    reply.say(ROUTES[route], model=device.model)
+
+
+def correct_queued(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) -> None:
+    """Another Device ID while the case waits in the queue: checked, and put on the same case."""
+    services = turn.services
+    result = limited_check(
+        services.limiter,
+        subjects_for(conversation=turn.conversation_id, client_address=turn.client_address),
+        lambda: check_device_id(candidate, services.registry, services.formats),
+    )
+    if result is None:
+        reply.say("utter_device_id_limit_queued")
+        return
+    current = services.formats.group(conversation.device_id or "")
+    if result.outcome is Outcome.OTHER_ROUTE:
+        reply.say("utter_device_id_after_queue", grouped=current)
+        return
+    if result.outcome is not Outcome.OK:
+        response = _refusal(result)
+        reply.say(response, **_variables(turn, response, result))
+        return
+    assert result.device is not None
+    case = services.cases.correct_device(turn.conversation_id, result.value)
+    if case is None:  # an agent already has the case: they can change it
+        reply.say("utter_device_id_after_queue", grouped=current)
+        return
+    conversation.device_id = result.value
+    conversation.device_model = result.device.model
+    reply.say(
+        "utter_device_id_updated",
+        case_id=case.code,
+        **_variables(turn, "utter_device_id_confirmed", result),
+    )
+
+
 def unclear_detail(conversation: Conversation, reply: Reply) -> None:
     reply.say(UNCLEAR[conversation.state])
 

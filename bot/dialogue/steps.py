@@ -28,6 +28,9 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
     """Navigation at a step; False when the message is not navigation."""
     procedure = turn.services.procedure
     step = conversation.reset_step or 1
+    if heard.is_("affirm", "step_done") and "?" in heard.text:
+        # "ok did it come through?", "done?": a question, not the step done.
+        return False
     if heard.intent in MOVES:
         guide = navigate(procedure, step, MOVES[heard.intent or ""], conversation.tips_given)
         if guide.tip == procedure.wording("no_more_tips"):

@@ -3,10 +3,12 @@ few things read from the text itself (a step number, a case code)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 from bot.cases.codes import CASE_CODE_ALPHABET, CASE_CODE_LENGTH, normalise_case_code
+from bot.content import CONTENT_DIR, load_mapping
 
 # Below this, an intent is a guess: an answer to the question asked wins over it.
 CONFIDENT = 0.8
@@ -50,7 +52,29 @@ class Heard:
     def says_last(self) -> bool:
         return _LAST.search(self.text.lower()) is not None
 
+    def yes_or_no(self) -> str | None:
+        """``affirm`` or ``deny`` when the message starts with a yes or a no
+        (data/content/short_answers.yml), else None."""
+        words = re.sub(r"[^\w\s']", " ", self.text.lower()).split()
+        yes, no = short_answers()
+        for length in (3, 2, 1):
+            start = " ".join(words[:length])
+            if len(words) >= length and start in no:
+                return "deny"
+            if len(words) >= length and start in yes:
+                return "affirm"
+        return None
+
     def case_code(self) -> str | None:
         """A case code in the text (``LX-4K7Q9M``, ``lx 4k7 q9m``), normalised."""
         found = _CASE_CODE.search(self.text)
         return normalise_case_code(found.group(0)) if found else None
+
+
+@functools.cache
+def short_answers() -> tuple[frozenset[str], frozenset[str]]:
+    data = load_mapping(CONTENT_DIR / "short_answers.yml")
+    return (
+        frozenset(str(word).lower() for word in data.require("affirm", list)),
+        frozenset(str(word).lower() for word in data.require("deny", list)),
+    )
