@@ -282,6 +282,29 @@ def test_a_requeued_case_can_be_claimed_and_released_again(
     assert cases.start_guiding(CONVERSATION, "chat").code == old.code
 
 
+def test_a_corrected_device_moves_a_queued_case_to_it(
+    cases: ConversationCases, store: CaseStore
+) -> None:
+    queued = case_in(cases, store, S.QUEUED)
+
+    corrected = cases.correct_device(CONVERSATION, OTHER_DEVICE_ID)
+
+    assert corrected is not None
+    assert (corrected.code, corrected.status) == (queued.code, S.QUEUED)
+    assert corrected.device_id == OTHER_DEVICE_ID
+    assert trail(store, queued.code)[-1][3] == (
+        f"Device ID changed from {DEVICE_ID} to {OTHER_DEVICE_ID}"
+    )
+
+
+def test_a_corrected_device_leaves_a_case_an_agent_has_alone(
+    cases: ConversationCases, store: CaseStore
+) -> None:
+    assigned = case_in(cases, store, S.ASSIGNED)
+    assert cases.correct_device(CONVERSATION, OTHER_DEVICE_ID) is None
+    assert store.get(assigned.code).device_id == DEVICE_ID
+
+
 def test_a_hand_back_to_the_steps_carries_on_with_the_same_case(
     cases: ConversationCases, store: CaseStore
 ) -> None:
