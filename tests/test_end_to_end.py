@@ -22,6 +22,7 @@ import socketio  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, text
 
 from bot.channels.chat_sessions import conversation_id_of
+from bot.guide.procedure import load_procedure
 from bot.serve import Settings
 from tests.running_product import AssistantClient, running_product
 
@@ -163,7 +164,7 @@ def test_a_password_typed_into_the_chat_is_refused_and_never_stored(product: Pro
     sender = new_sender()
     product.texts(sender, "I have the temporary password")
     warning = product.texts(sender, f"my new password will be {PASSWORD}")
-    assert "don't type your new password here" in warning
+    assert load_procedure().message("password_warning", "chat") in warning
     events = product.tracker(sender)["events"]
     user_texts = [event["text"] for event in events if event["event"] == "user"]
     assert PASSWORD not in " ".join(user_texts)
@@ -179,7 +180,10 @@ def test_a_password_typed_into_the_chat_is_refused_and_never_stored(product: Pro
 def test_odd_messages_get_a_sensible_answer(product: Product, message: str) -> None:
     sender = new_sender()
     replies = product.say(sender, message)
-    assert replies and all(reply.get("text") for reply in replies)
+    # Something to read, then the turn's contract (the JSON-only message that ends every turn).
+    *said, turn = replies
+    assert said and all(reply.get("text") for reply in said)
+    assert turn["custom"]["data"]["type"] == "turn"
     # ... and the conversation carries on.
     assert "Device ID" in product.texts(sender, "I forgot my recorder password")
 
@@ -232,14 +236,21 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
         )
         await client.emit("session_request", {})  # the server issues the session token
         token = await asyncio.wait_for(confirmed, 10)
+
+        async def one_turn() -> list[dict[str, Any]]:
+            """What the assistant says in one turn, up to the contract payload that ends it."""
+            said = [await asyncio.wait_for(received.get(), 30)]
+            while said[-1].get("type") != "turn":
+                said.append(await asyncio.wait_for(received.get(), 30))
+            return said
+
         await client.emit("user_uttered", {"message": "hello", "session_id": token})
-        replies = [await asyncio.wait_for(received.get(), 30)]
+        replies = await one_turn()
         # A guided step: its text, then its step card (a custom payload).
         await client.emit(
             "user_uttered", {"message": "I have a temporary password", "session_id": token}
         )
-        while not any(reply.get("type") == "reset_step" for reply in replies):
-            replies.append(await asyncio.wait_for(received.get(), 30))
+        replies += await one_turn()
 
         pushed = await asyncio.to_thread(
             requests.post,
@@ -249,7 +260,7 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
             timeout=30,
         )
         pushed.raise_for_status()
-        pushes = [await asyncio.wait_for(received.get(), 30)]
+        pushes = await one_turn()
         await client.disconnect()
         return replies, pushes
 
@@ -259,3 +270,5 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
     card = next(reply for reply in replies if reply.get("type") == "reset_step")
     assert card["step"] == 1 and card["total"] >= 9 and card["finished"] is False
     assert "QR code" in pushes[0]["text"]
+    assert {"type": "pictures", "pictures": ["label", "info-screen"]} in pushes
+    assert (pushes[-1]["state"], pushes[-1]["expects"], pushes[-1]["step"]) == ("steps", "step", 1)

@@ -251,8 +251,22 @@ def rule_policy(agent: Agent) -> RulePolicy:
     processor = agent.processor
     assert processor is not None
     nodes = processor.graph_runner._instantiated_nodes  # type: ignore[attr-defined]
-    [policy] = [n._component for n in nodes.values() if isinstance(n._component, RulePolicy)]
+    policies = [n._component for n in nodes.values() if isinstance(n._component, RulePolicy)]
+    if not policies:
+        # The dialogue runs on bot.dialogue.rasa_policy since issue 14: the rule-matching patches
+        # are not reached. Issue 15 removes them with these tests.
+        pytest.skip("the model has no RulePolicy: the rule-matching patches are not used")
+    [policy] = policies
     return policy
+
+
+def test_the_model_decides_the_dialogue_with_the_conversation_policy(agent: Agent) -> None:
+    processor = agent.processor
+    assert processor is not None
+    nodes = processor.graph_runner._instantiated_nodes  # type: ignore[attr-defined]
+    policies = {type(n._component).__name__ for n in nodes.values()}
+    assert "ConversationPolicy" in policies
+    assert "RulePolicy" not in policies
 
 
 def test_rule_matching_finds_the_rules_rasa_finds(agent: Agent) -> None:

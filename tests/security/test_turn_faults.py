@@ -208,6 +208,8 @@ async def test_a_web_chat_turn_that_cannot_be_stored_sends_none_of_its_replies(
     await user.connect()
     try:
         await user.say("hi", until=(GREETING,))
+        # The rest of that turn, up to the contract payload that ends it.
+        await user.payload(lambda m: m.get("type") == "turn", "the turn payload of hi")
         with locked(product.tracker_db):
             messages = await user.say(FORGOT, until=(TRY_AGAIN,))
         await asyncio.sleep(1.0)  # anything sent after the apology arrives meanwhile
@@ -328,7 +330,9 @@ async def test_a_kept_connection_to_a_restarted_action_server_is_not_used_for_th
     monkeypatch.setattr(patched_rasa, "KEEP_IDLE_CONNECTIONS", 60.0)
     port = free_port()
     domain = Domain.load(REPO / "domain")
-    action = RemoteAction("action_session_start", EndpointConfig(f"http://127.0.0.1:{port}/webhook"))
+    action = RemoteAction(
+        "action_session_start", EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    )
 
     async def session_start() -> list[Event]:
         tracker = DialogueStateTracker.from_events("restarted", [], slots=domain.slots)
