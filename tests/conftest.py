@@ -35,6 +35,8 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 # Every table the migrations create, children first; emptied before each PostgreSQL test.
 TABLES = (
+    "pending_messages",
+    "release_deliveries",
     "device_id_check_failures",
     "password_releases",
     "case_events",

@@ -62,9 +62,10 @@ class AgentDesk:
         )
         case = release.case
         done = (
-            "A new temporary password replaced the earlier one and was sent to the user."
+            # Whether it reached the user is the delivery's to say (bot/handoff/delivery.py).
+            "A new temporary password replaced the earlier one."
             if release.replaced_earlier
-            else "The temporary password was sent to the user; the assistant starts the steps."
+            else "The temporary password is released."
         )
         try:
             await self.bridge.deposit(

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 import bot.agents.models
 import bot.cases.models
 import bot.devices.models
+import bot.handoff.delivery
 import bot.handoff.models  # noqa: F401
 from bot.db import Base, create_database_engine, database_url
 
