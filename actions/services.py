@@ -12,11 +12,11 @@ from functools import cache
 from bot.cases.conversation import ConversationCases
 from bot.cases.store import CaseStore
 from bot.db import Database, utcnow
-from bot.dialogue.turn import Services
-from bot.faq import load_faq
 from bot.devices.check_limits import FailedCheckLimiter, SqlFailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats, load_formats
 from bot.devices.registry import DeviceRegistry
+from bot.dialogue.turn import Services
+from bot.faq import load_faq
 from bot.guide.procedure import Procedure, load_procedure
 from bot.handoff.desk import release_expiry
 from bot.handoff.support_centre import SupportCentre, load_support_centre

@@ -22,6 +22,7 @@ import requests
 from sqlalchemy import text
 
 from bot.agents.accounts import AgentAccounts
+from bot.cases.conversation import ConversationCases
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
@@ -65,7 +66,10 @@ def queued_case(database: Database, device_id: str | None = DANA["device_id"]) -
         device_id=device_id,
     )
     store.record_owner_statement(
-        case.code, name="dana whitfield", email="someone@else.example", phone=None,
+        case.code,
+        name="dana whitfield",
+        email="someone@else.example",
+        phone=None,
         actor="assistant",
     )
     return case
@@ -204,6 +208,25 @@ def test_the_queue_lists_waiting_cases_oldest_first(
     assert "You have no open cases." in page
 
 
+def test_the_queue_marks_returning_owners_and_owners_who_left(
+    console: RunningConsole, registry: Database
+) -> None:
+    cases = ConversationCases(CaseStore(registry))
+    returning = cases.start_guiding("owner-at-step-4", "chat")
+    cases.queue_for_agent("owner-at-step-4", "chat", device_id=None, reason="stuck at step 4")
+    gone = queued_case(registry)
+    cases.owner_left(gone.conversation_id)
+    browser = logged_in(console)
+
+    rows = dict(
+        re.findall(r'<tr data-case="(LX-[A-Z0-9]{6})">(.*?)</tr>', browser.get("/").text, re.S)
+    )
+
+    assert "returning" in rows[returning.code] and "owner has left" not in rows[returning.code]
+    assert "owner has left" in rows[gone.code] and "returning" not in rows[gone.code]
+    assert "The owner left at" in browser.get(f"/cases/{gone.code}").text
+
+
 def test_the_queue_updates_live_over_server_sent_events(
     console: RunningConsole, registry: Database
 ) -> None:
@@ -211,8 +234,9 @@ def test_the_queue_updates_live_over_server_sent_events(
     browser.get("/")
     seen = ",".join(
         f"{name}:{mark}"
-        for name, mark in re.findall(r'data-fragment="([a-z-]+)" data-fingerprint="(\w+)"',
-                                     browser.page)
+        for name, mark in re.findall(
+            r'data-fragment="([a-z-]+)" data-fingerprint="(\w+)"', browser.page
+        )
     )
     with browser.http.get(
         f"{console.url}/events", params={"seen": seen}, stream=True, timeout=30
@@ -222,7 +246,7 @@ def test_the_queue_updates_live_over_server_sent_events(
         updates: dict[str, str] = {}
         for line in stream.iter_lines(decode_unicode=True):
             if line.startswith("data: {"):
-                update = json.loads(line[len("data: "):])
+                update = json.loads(line[len("data: ") :])
                 updates[update["name"]] = update["html"]
             if "queue" in updates and "queue-count" in updates:
                 break
@@ -292,8 +316,15 @@ def test_the_case_view_shows_registry_verification_and_an_unreachable_transcript
     case = queued_case(registry)
     page = logged_in(console).get(f"/cases/{case.code}").text.replace("<wbr>", "")
 
-    for shown in (DANA["model"], DANA["device_id"], DANA["serial_number"], DANA["owner_name"],
-                  DANA["owner_email"], DANA["owner_phone"], "Warranty registered"):
+    for shown in (
+        DANA["model"],
+        DANA["device_id"],
+        DANA["serial_number"],
+        DANA["owner_name"],
+        DANA["owner_email"],
+        DANA["owner_phone"],
+        "Warranty registered",
+    ):
         assert shown in page
     assert "✓ Match" in page  # "dana whitfield" is Dana Whitfield
     assert "✗ Mismatch" in page  # another email
@@ -492,12 +523,21 @@ def test_a_pasted_temporary_password_never_comes_back(registry: Database) -> Non
 @pytest.mark.parametrize(
     ("variable", "value", "error"),
     [
-        ("TEMP_PASSWORD_PROVIDER", "dice", "TEMP_PASSWORD_PROVIDER must be 'generator' or "
-         "'manual', not 'dice'"),
-        ("CONSOLE_SESSION_HOURS", "forever", "CONSOLE_SESSION_HOURS must be a number of hours "
-         "up to 168, not 'forever'"),
-        ("CONSOLE_PORT", "99999", "CONSOLE_PORT must be a port number from 1 to 65535, not "
-         "'99999'"),
+        (
+            "TEMP_PASSWORD_PROVIDER",
+            "dice",
+            "TEMP_PASSWORD_PROVIDER must be 'generator' or 'manual', not 'dice'",
+        ),
+        (
+            "CONSOLE_SESSION_HOURS",
+            "forever",
+            "CONSOLE_SESSION_HOURS must be a number of hours up to 168, not 'forever'",
+        ),
+        (
+            "CONSOLE_PORT",
+            "99999",
+            "CONSOLE_PORT must be a port number from 1 to 65535, not '99999'",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_console_in_one_line(
@@ -505,12 +545,15 @@ def test_a_bad_setting_stops_the_console_in_one_line(
 ) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'lorex.db'}", variable: value}
     finished = subprocess.run(
-        [sys.executable, "-m", "bot.console"], env=env, cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=60, check=False,
+        [sys.executable, "-m", "bot.console"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    assert (finished.returncode, finished.stderr) == (
-        2, f"python -m bot.console: error: {error}\n"
-    )
+    assert (finished.returncode, finished.stderr) == (2, f"python -m bot.console: error: {error}\n")
 
 
 def test_the_ready_announcement_says_where_the_console_is() -> None:

@@ -160,7 +160,8 @@ class CaseActions:
             claim=case.status == CaseStatus.QUEUED,
             release=mine and CaseStatus.RELEASED in allowed,
             reject=mine and CaseStatus.REJECTED in allowed,
-            put_back=mine and CaseStatus.QUEUED in allowed,
+            # Only a case the agent holds goes back; the owner's own requests re-queue the rest.
+            put_back=mine and case.status == CaseStatus.ASSIGNED,
             talk=mine
             and case.status in (CaseStatus.ASSIGNED, CaseStatus.RELEASED, CaseStatus.GUIDING),
         )

@@ -83,11 +83,14 @@ def hours(turn: Turn, reply: Reply) -> None:
     if centre.is_open(now):
         reply.say("utter_support_open_now")
     else:
-        reply.say("utter_support_closed_now", opening=support.opening_words(turn, centre.next_opening(now)))
+        reply.say(
+            "utter_support_closed_now",
+            opening=support.opening_words(turn, centre.next_opening(now)),
+        )
 
 
 def hours_words(turn: Turn) -> str:
-    """"Monday to Friday 8 AM to 8 PM, Saturday 9 AM to 5 PM": days with the same hours joined."""
+    """ "Monday to Friday 8 AM to 8 PM, Saturday 9 AM to 5 PM": days with the same hours joined."""
     centre = turn.services.centre
     days = [(day, centre.hours.get(day)) for day in range(7)]
     parts = []
@@ -101,7 +104,7 @@ def hours_words(turn: Turn) -> str:
 
 
 def status(turn: Turn, conversation: Conversation, reply: Reply, intent: str) -> bool:
-    """"Any update?" and "how long is the wait?", answered from the case. True when the answer
+    """ "Any update?" and "how long is the wait?", answered from the case. True when the answer
     already says what happens next (no re-ask needed)."""
     state = conversation.state
     if state is State.QUEUED:

@@ -209,9 +209,7 @@ def clarification(turn: Turn, conversation: Conversation, reply: Reply, heard: H
         gathering.say_route(turn, conversation, reply)
         return True
     if conversation.state is State.STEPS:
-        support.show_step(
-            turn, conversation, reply, _repeat_step(turn, conversation)
-        )
+        support.show_step(turn, conversation, reply, _repeat_step(turn, conversation))
     elif conversation.state in prompts.QUESTIONS:
         prompts.reask(turn, conversation, reply)
     else:
@@ -263,11 +261,11 @@ def expected_answer(turn: Turn, conversation: Conversation, reply: Reply, heard:
     if state is State.FINISHED and heard.is_("deny"):
         reply.say("utter_goodbye")
         return True
-    if state is State.CLOSED and conversation.return_state is State.STEPS:
-        if heard.is_("affirm", "step_done", "repeat"):
-            conversation.move(State.STEPS)
-            support.show_step(turn, conversation, reply, _repeat_step(turn, conversation))
-            return True
+    paused_steps = state is State.CLOSED and conversation.return_state is State.STEPS
+    if paused_steps and heard.is_("affirm", "step_done", "repeat"):  # "continue"
+        conversation.move(State.STEPS)
+        support.show_step(turn, conversation, reply, _repeat_step(turn, conversation))
+        return True
     if state is State.GREETING and heard.is_("affirm"):
         gathering.start(turn, conversation, reply, heard)
         return True
@@ -380,16 +378,23 @@ def _offer_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: H
     return True
 
 
+# What the agent reads as the reason a case was queued, by why a person was offered.
+OFFER_REASONS = {
+    OfferReason.DEVICE_ID_FAILED: "the Device ID was not confirmed; the owner accepted an agent",
+    OfferReason.DEVICE_ID_LIMITED: "too many Device IDs failed; the owner accepted an agent",
+    OfferReason.PASSWORD_REFUSED: "the temporary password did not work",
+    OfferReason.PASSWORD_EXPIRED: "the temporary password expired; a new one is needed",
+    OfferReason.RESUMED_RELEASE: "the owner resumed the case and needs a new temporary password",
+    OfferReason.NOT_UNDERSTOOD: "the assistant could not understand the owner",
+}
+
+
 def _offer_reason_words(conversation: Conversation) -> str:
-    return {
-        OfferReason.DEVICE_ID_FAILED: "the Device ID could not be confirmed; the owner accepted an agent",
-        OfferReason.DEVICE_ID_LIMITED: "too many Device IDs did not check out; the owner accepted an agent",
-        OfferReason.STEP_TIPS: f"the owner is stuck at reset step {conversation.reset_step}",
-        OfferReason.PASSWORD_REFUSED: "the temporary password did not work",
-        OfferReason.PASSWORD_EXPIRED: "the temporary password expired; a new one is needed",
-        OfferReason.RESUMED_RELEASE: "the owner came back by case code and needs a new temporary password",
-        OfferReason.NOT_UNDERSTOOD: "the assistant could not understand the owner",
-    }.get(conversation.offer_reason or OfferReason.NOT_UNDERSTOOD, "the owner accepted an agent")
+    if conversation.offer_reason is OfferReason.STEP_TIPS:
+        return f"the owner is stuck at reset step {conversation.reset_step}"
+    return OFFER_REASONS.get(
+        conversation.offer_reason or OfferReason.NOT_UNDERSTOOD, "the owner accepted an agent"
+    )
 
 
 def _handoff_reason(conversation: Conversation) -> str:

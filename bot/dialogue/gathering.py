@@ -41,7 +41,11 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "utter_device_id_serial": (),
     "utter_device_id_not_found": ("grouped",),
 }
-PARSERS = {State.OWNER_NAME: parse_name, State.OWNER_EMAIL: parse_email, State.OWNER_PHONE: parse_phone}
+PARSERS = {
+    State.OWNER_NAME: parse_name,
+    State.OWNER_EMAIL: parse_email,
+    State.OWNER_PHONE: parse_phone,
+}
 UNCLEAR = {
     State.OWNER_NAME: "utter_owner_name_unclear",
     State.OWNER_EMAIL: "utter_owner_email_unclear",
@@ -116,7 +120,9 @@ def check(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) 
         assert result.device is not None
         conversation.device_id = result.value
         conversation.device_model = result.device.model
-        reply.say("utter_device_id_confirmed", **_variables(turn, "utter_device_id_confirmed", result))
+        reply.say(
+            "utter_device_id_confirmed", **_variables(turn, "utter_device_id_confirmed", result)
+        )
         conversation.move(State.OWNER_NAME)
         prompts.ask(turn, conversation, reply)
         return
@@ -155,7 +161,8 @@ def owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: He
             turn,
             conversation,
             reply,
-            f"Device ID {conversation.device_id} checked; an agent must release a temporary password",
+            f"Device ID {conversation.device_id} checked; "
+            "an agent must release a temporary password",
         )
     return True
 
@@ -219,7 +226,7 @@ def unclear_detail(conversation: Conversation, reply: Reply) -> None:
 
 
 def correct(turn: Turn, conversation: Conversation, reply: Reply) -> None:
-    """"Wait, wrong one" while gathering: back to the answer before, asked again."""
+    """ "Wait, wrong one" while gathering: back to the answer before, asked again."""
     state = conversation.state
     if state in PREVIOUS:
         previous = PREVIOUS[state]
@@ -234,9 +241,9 @@ def correct(turn: Turn, conversation: Conversation, reply: Reply) -> None:
 def _refusal(result: CheckResult) -> str:
     if result.outcome is Outcome.SERIAL_NUMBER:
         return "utter_device_id_serial_known" if result.device else "utter_device_id_serial"
-    if result.outcome is Outcome.WRONG_PATTERN:
-        if int(result.details.get("mismatch_count", 0)) > MAX_MISMATCHES_READ_BACK:
-            return "utter_device_id_wrong_shape"
+    mismatches = int(result.details.get("mismatch_count", 0))
+    if result.outcome is Outcome.WRONG_PATTERN and mismatches > MAX_MISMATCHES_READ_BACK:
+        return "utter_device_id_wrong_shape"
     return REFUSALS[result.outcome]
 
 

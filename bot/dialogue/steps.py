@@ -21,7 +21,9 @@ MOVES = {
 def start(turn: Turn, conversation: Conversation, reply: Reply) -> None:
     """The owner has a temporary password (from us or elsewhere): step 1."""
     conversation.return_state = None
-    support.show_step(turn, conversation, reply, navigate(turn.services.procedure, None, Navigation.START))
+    support.show_step(
+        turn, conversation, reply, navigate(turn.services.procedure, None, Navigation.START)
+    )
 
 
 def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
@@ -61,7 +63,9 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
         )
         return True
     if heard.is_("reset_complete"):
-        support.show_step(turn, conversation, reply, navigate(procedure, procedure.total, Navigation.NEXT))
+        support.show_step(
+            turn, conversation, reply, navigate(procedure, procedure.total, Navigation.NEXT)
+        )
         return True
     if heard.is_("deny"):
         reply.text(procedure.message("waiting", turn.wording))

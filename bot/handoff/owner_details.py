@@ -19,10 +19,10 @@ NAME_WORD = re.compile(r"[^\W\d_]+(?:['\-.][^\W\d_]*)*\.?")
 # Words of questions and sentences that no name is made of ("will" and "can" are left out:
 # they are also first names, and the questions they start hold other words of this list).
 NOT_NAME_WORDS = frozenset(
-    """a an and are be could did do does dont don't for from going has have how i i'm im is
-    it it's its long me my need no not of ok okay on or please secure so take that the there
-    this to wait want was we what when where which who why with wrong yes you your thanks thank
-    cool great hello hi hey bye yeah nope sorry help agent person human someone""".split()
+    """a an and are be could did do does dont don't for from going has have how i i'm im is it
+    it's its long me my need no not of ok okay on or please secure so take that the there this
+    to wait want was we what when where which who why with wrong yes you your thanks thank cool
+    great hello hi hey bye yeah nope sorry help agent person human someone""".split()  # noqa: SIM905
 )
 LEAD_IN = re.compile(
     r"^(?:it'?s|it is|my name is|the name is|name is|i'?m|i am|this is|email is|"
