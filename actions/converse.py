@@ -55,11 +55,12 @@ class ActionConverse(Action):
             and conversation.reset_step
             and procedure.step(conversation.reset_step).sensitive_input
         )
-        dispatcher.utter_message(
-            json_message={
-                "data": turn_payload(conversation, procedure.total, sensitive, reply.understood)
-            }
-        )
+        position = None
+        if conversation.state is State.QUEUED:
+            case = turn.services.cases.current(turn.conversation_id)
+            position = turn.services.cases.position(case) if case else None
+        payload = turn_payload(conversation, procedure.total, sensitive, reply.understood, position)
+        dispatcher.utter_message(json_message={"data": payload})
         changed = conversation.as_slots()
         unchanged = before.as_slots()
         return [SlotSet(name, value) for name, value in changed.items() if unchanged[name] != value]

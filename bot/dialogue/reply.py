@@ -33,7 +33,11 @@ class Reply:
 
 
 def turn_payload(
-    conversation: Conversation, total_steps: int, sensitive_input: bool, understood: bool
+    conversation: Conversation,
+    total_steps: int,
+    sensitive_input: bool,
+    understood: bool,
+    position: int | None = None,
 ) -> dict[str, Any]:
     """The contract that ends every turn: what the assistant now expects (design: the channels
     act on this alone, never on the wording)."""
@@ -47,4 +51,6 @@ def turn_payload(
         "sensitive_input": steps and sensitive_input,
         "case": conversation.case_id,
         "understood": understood,
+        # While queued: the place in line (1 = next; 0 = an agent has the case).
+        "position": position if conversation.dialogue_state.value == "queued" else None,
     }

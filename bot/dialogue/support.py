@@ -179,6 +179,17 @@ def show_step(turn: Turn, conversation: Conversation, reply: Reply, guide: Guide
             "finished": guide.finished,
             "picture": guide.picture,
             "sensitive_input": guide.sensitive_input,
+            # The card's parts, so a client draws it without reading the text's layout.
+            "title": procedure.step(guide.step_number).title if guide.step_number else None,
+            "parts": {
+                name: wording.for_channel(turn.wording) if wording else None
+                for name, wording in (
+                    ("notice", guide.notice),
+                    ("body", guide.body),
+                    ("tip", guide.tip),
+                    ("hint", guide.hint),
+                )
+            },
         },
     )
     if guide.finished:
