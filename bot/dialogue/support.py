@@ -123,8 +123,9 @@ def reject(turn: Turn, conversation: Conversation, reply: Reply, key: str | None
     if reason is None:
         reply.say("utter_case_rejected_unknown_reason")
     else:
-        reply.text(reason.tell_user)
-        reply.text(centre.alternatives_text(reason, voice=turn.wording == "voice"))
+        voice = turn.wording == "voice"
+        reply.text(reason.told(voice=voice))
+        reply.text(centre.alternatives_text(reason, voice=voice))
     conversation.reset_step = None
     conversation.return_state = None
     conversation.move(State.REJECTED)
