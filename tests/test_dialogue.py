@@ -583,10 +583,33 @@ async def test_the_third_refusal_offers_a_person(store: CaseStore, chat: Chat) -
     said.expects("offer_agent", "yes_no")
 
 
-async def test_declining_the_person_closes_the_case(store: CaseStore, chat: Chat) -> None:
+async def test_declining_the_person_after_three_refusals_keeps_asking_for_the_device_id(
+    store: CaseStore, chat: Chat
+) -> None:
     await to_device_id(chat)
     for _ in range(3):
         await chat.send("ND4810273", "provide_device_id")
+
+    said = await chat.send("no, I'll keep looking", "deny")
+
+    assert said.responses == ["utter_keep_looking"]
+    said.expects("device_id", "device_id")
+    assert chat.slots["device_id_attempts"] == 0
+    assert only_case(store).status is S.COLLECTING
+    said = await chat.send(N_SERIES["device_id"], "provide_device_id")
+    said.expects("owner_name", "owner_name")
+
+
+async def test_declining_the_person_after_the_check_limit_closes_the_case(
+    store: CaseStore, chat: Chat
+) -> None:
+    await to_device_id(chat)
+    for _ in range(Limits().per_conversation):
+        await chat.send(UNREGISTERED_ID, "provide_device_id")
+        if chat.state == "offer_agent" and chat.slots["offer_reason"] == "device_id_failed":
+            await chat.send("no", "deny")
+    await chat.send(N_SERIES["device_id"], "provide_device_id")  # no longer checked
+    assert chat.slots["offer_reason"] == "device_id_limited"
 
     said = await chat.send("no thanks", "deny")
 
@@ -1106,6 +1129,26 @@ async def test_on_the_phone_the_steps_are_worded_for_voice(
     assert only_case(store).channel == "phone"
 
 
+async def test_a_temporary_password_again_at_a_step_starts_the_steps_again(
+    store: CaseStore, chat: Chat
+) -> None:
+    await start_steps_at(chat, 5)
+    case_id = chat.slots["case_id"]
+    said = await chat.send("I got a new temporary password", "have_temporary_password")
+    assert said.shown[0].startswith(header(1))
+    said.expects("steps", "step", 1)
+    assert only_case(store).code == case_id
+
+
+async def test_a_device_id_at_a_step_without_one_is_not_read_back_empty(
+    store: CaseStore, chat: Chat
+) -> None:
+    await start_steps_at(chat, 3)  # "support gave me a temporary password": no Device ID given
+    said = await chat.send(N_SERIES["device_id"], "provide_device_id")
+    assert "Device ID ." not in said.text and "Device ID **.**" not in said.text, said.text
+    said.expects("steps", "step", 3)
+
+
 @pytest.mark.parametrize("intent", ["step_done", "go_back", "repeat", "step_help", "go_to_step"])
 async def test_step_words_before_the_steps_open_no_case(
     store: CaseStore, chat: Chat, intent: str
@@ -1478,15 +1521,23 @@ async def test_where_is_the_device_id_shows_the_pictures_and_re_asks_briefly(cha
 
 
 @pytest.mark.parametrize(
-    ("state", "nudge"),
+    ("state", "nudges"),
     [
-        ("greeting", "utter_default"),
-        ("device_id", "utter_device_id_not_understood"),
-        ("steps", "utter_not_understood_step"),
+        # The second time in a row, shorter: the owner is not read the same paragraph again.
+        ("greeting", ["utter_default", "utter_default_again", "utter_default_again"]),
+        (
+            "device_id",
+            [
+                "utter_device_id_not_understood",
+                "utter_device_id_still_not_understood",
+                "utter_device_id_still_not_understood",
+            ],
+        ),
+        ("steps", ["utter_not_understood_step"] * 3),
     ],
 )
 async def test_three_turns_not_understood_offer_a_person(
-    store: CaseStore, chat: Chat, state: str, nudge: str
+    store: CaseStore, chat: Chat, state: str, nudges: list[str]
 ) -> None:
     if state == "device_id":
         await to_device_id(chat)
@@ -1495,7 +1546,7 @@ async def test_three_turns_not_understood_offer_a_person(
     for count in range(1, 4):
         said = await chat.send("purple monkey dishwasher", "nlu_fallback", confidence=0.2)
         assert said.turn["understood"] is False
-        assert said.responses[0] == nudge
+        assert said.responses[0] == nudges[count - 1]
         if count < 3:
             assert said.turn["state"] == state
     said.expects("offer_agent", "yes_no")
