@@ -7,7 +7,7 @@ The assistant's message (and so the tracker store) holds only a reference::
 
 :func:`reveal` is what an output channel calls just before handing the message to
 ``recipient_id``: it takes the password out of the vault (once) and returns a copy of the message
-carrying the value. A reference that was already used, has expired, or belongs to another
+carrying the value (and its reference, which is no secret). A reference that was already used, has expired, or belongs to another
 conversation is sent as ``{"unavailable": true}``, and the user is told to ask for a new one.
 
 The Rasa process records each reveal in the product database (:func:`process_outbox`, set up
@@ -83,6 +83,7 @@ def reveal(
         data["temporary_password"] = {
             "value": deposit.password.value,
             "expires_at": deposit.expires_at.isoformat(),
+            "reference": reference,  # the widget holds it by this (asked again, re-released)
         }
     _record(reference, recipient_id, deposit is not None, channel or channel_of(recipient_id))
     return revealed
