@@ -24,7 +24,9 @@ from rasa.shared.core.events import (
     SlotSet,
     UserUttered,
 )
+from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa.shared.nlu.training_data.message import Message
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -429,6 +431,50 @@ def test_a_device_id_message_is_kept_with_its_entity(domain: Domain) -> None:
     [kept] = [e for e in tracker.events if isinstance(e, UserUttered)]
     assert kept.text == message
     assert kept.entities == [entity]
+
+
+def button_message(text: str, domain: Domain) -> UserUttered:
+    """A client's ``/intent{...}`` message as Rasa parses it (its regex message handler)."""
+    [parsed] = RegexMessageHandler().process([Message.build(text)], domain)
+    data = parsed.as_dict()
+    return UserUttered(
+        text, data["intent"], data.get("entities", []), data, input_channel="socketio"
+    )
+
+
+def test_a_confirmed_device_id_sent_by_a_button_is_kept(domain: Domain) -> None:
+    """The photo reader's confirmed ID arrives as ``/provide_device_id{...}``: no password."""
+    text = '/provide_device_id{"device_id":"ND4810273945KXQ"}'
+    tracker = tracker_of([*session_start(), button_message(text, domain)], domain)
+
+    mask_password_messages(tracker, SENSITIVE_STEP)
+
+    [kept] = [e for e in tracker.events if isinstance(e, UserUttered)]
+    assert kept.text == text
+    assert [entity["value"] for entity in kept.entities] == [DEVICE_ID]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '/provide_device_id{"device_id":"hunter22"}',
+        '/provide_device_id{"device_id":"Tr0ub4dor&3"}',
+        # Not something a client may send: judged as any text.
+        '/share_password{"device_id":"ND4810273945KXQ"}',
+    ],
+)
+def test_a_password_shaped_entity_in_a_button_message_is_masked(text: str, domain: Domain) -> None:
+    tracker = tracker_of([*session_start(), button_message(text, domain)], domain)
+
+    mask_password_messages(tracker, SENSITIVE_STEP)
+
+    [masked] = [e for e in tracker.events if isinstance(e, UserUttered)]
+    assert masked.text == MASK and masked.entities == []
+
+
+@pytest.mark.parametrize("text", ["/step_done", "/request_human", "/greet"])
+def test_a_plain_button_message_is_kept(text: str) -> None:
+    assert should_mask(text, text[1:], at_sensitive_step=False) is False
 
 
 # --- the masking tracker store on real databases --------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
+from bot.channels.chat_input import INTENT_MESSAGE, client_intents, intent_message_problem
 from bot.privacy.password_shape import looks_like_password
 
 SHARE_PASSWORD_INTENT = "share_password"
@@ -43,4 +45,23 @@ def should_mask(
         return True
     if at_sensitive_step and intent not in NAVIGATION_INTENTS:
         return True
+    button_entities = _client_intent_entities(text)
+    if button_entities is not None:
+        # A button's `/intent{...}`: only what its entities carry can be a password (the
+        # photo reader's confirmed Device ID is not one).
+        return any(
+            looks_like_password(value, [(0, len(value))]) for value in button_entities.values()
+        )
     return looks_like_password(text, device_id_spans)
+
+
+def _client_intent_entities(text: str) -> dict[str, str] | None:
+    """The entities of ``text`` when it is an `/intent` message a client may send (the chat
+    channels accept it), else None."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or intent_message_problem(stripped, client_intents()):
+        return None
+    match = INTENT_MESSAGE.fullmatch(stripped)
+    assert match is not None  # accepted above
+    raw = match.group("entities")
+    return json.loads(raw) if raw else {}
