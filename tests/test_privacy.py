@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from rasa.core.brokers.sql import SQLEventBroker
+from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -24,7 +25,6 @@ from rasa.shared.core.events import (
     SlotSet,
     UserUttered,
 )
-from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.nlu.training_data.message import Message
 from sqlalchemy import create_engine, text
