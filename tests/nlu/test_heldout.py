@@ -25,12 +25,6 @@ ALSO_RIGHT = {
     "request_password_reset": {"provide_device_id"},
 }
 
-# The password statement rule (bot/privacy/password_shape.py) reads "password, the device id is
-# ND48..." as "password ... is <value>" and hides the Device ID; the fix is in the issue 14 report.
-ID_AFTER_PASSWORD = pytest.mark.xfail(
-    strict=True, reason="password_shape takes the Device ID after 'password, ... is' for one"
-)
-
 # Messages once taken for another intent (issue 14): text, the intents that are right.
 CONFUSIONS = [
     ("I need a temporary password", {"request_password_reset"}),
@@ -40,10 +34,9 @@ CONFUSIONS = [
     ("is this a real Lorex support chat?", {"ask_legit"}),
     ("how long is this going to take", {"ask_duration"}),
     ("what was the password again?", {"ask_password_again"}),
-    pytest.param(
+    (
         "i forgot my password, the device id is ND4810273945KXQ",
         {"request_password_reset", "provide_device_id"},
-        marks=ID_AFTER_PASSWORD,
     ),
     ("my old password was 1234", {"share_password"}),
 ]
@@ -147,7 +140,6 @@ def test_a_once_confused_message_is_understood(agent: Any, text: str, right: set
     assert predicted_intent(agent, text) in right
 
 
-@ID_AFTER_PASSWORD
 def test_a_device_id_after_a_forgotten_password_is_the_device_id(agent: Any) -> None:
     result = parse(agent, "i forgot my password, the device id is ND4810273945KXQ")
     assert [e["value"] for e in result["entities"] if e["entity"] == "device_id"] == [
