@@ -19,7 +19,9 @@ from typing import Any
 
 import aiohttp
 
+from bot.channels.chat_input import CONSOLE_INTENT_PREFIX
 from bot.conversation_ids import UnusableConversationId, path_segment
+from bot.handoff.pressed import load_pressed
 from bot.handoff.temporary_password import TemporaryPassword
 
 # Intents the console triggers (domain/handoff.yml); the EXTERNAL_ prefix keeps them out of NLU.
@@ -44,6 +46,31 @@ class TranscriptLine:
     speaker: str  # "user", "assistant" or the agent's display name
     text: str
     by_agent: bool = False
+
+
+def transcript_lines(tracker: Any) -> list[TranscriptLine]:
+    """The conversation as the agent reads it, from the tracker Rasa's API returns: a button or
+    key press by its meaning (:mod:`bot.handoff.pressed`), the console's triggers left out."""
+    pressed = load_pressed()
+    lines: list[TranscriptLine] = []
+    for event in tracker.get("events", []) if isinstance(tracker, dict) else []:
+        kind = event.get("event")
+        at = datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=timezone.utc)
+        text = (event.get("text") or "").strip()
+        if kind == "user" and text and not text.startswith(TRIGGERED_TEXT_PREFIX):
+            if text.startswith("/"):
+                meaning = pressed.describe(text, event.get("input_channel"))
+                if meaning is None or text[1:].startswith(CONSOLE_INTENT_PREFIX):
+                    continue
+                text = meaning
+            lines.append(TranscriptLine(at, "user", text))
+        elif kind == "bot" and text:
+            agent = (event.get("metadata") or {}).get("agent")
+            if agent:
+                lines.append(TranscriptLine(at, str(agent), text, by_agent=True))
+            else:
+                lines.append(TranscriptLine(at, "assistant", text))
+    return lines
 
 
 class RasaBridge:
@@ -130,20 +157,7 @@ class RasaBridge:
 
     async def transcript(self, conversation_id: str) -> list[TranscriptLine]:
         tracker = await self._request("GET", "/tracker", conversation=conversation_id)
-        lines: list[TranscriptLine] = []
-        for event in tracker.get("events", []) if isinstance(tracker, dict) else []:
-            kind = event.get("event")
-            at = datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=timezone.utc)
-            text = (event.get("text") or "").strip()
-            if kind == "user" and text and not text.startswith(("/", TRIGGERED_TEXT_PREFIX)):
-                lines.append(TranscriptLine(at, "user", text))
-            elif kind == "bot" and text:
-                agent = (event.get("metadata") or {}).get("agent")
-                if agent:
-                    lines.append(TranscriptLine(at, str(agent), text, by_agent=True))
-                else:
-                    lines.append(TranscriptLine(at, "assistant", text))
-        return lines
+        return transcript_lines(tracker)
 
     async def _append_events(
         self, conversation_id: str, events: list[dict[str, Any]], *, send: bool = False
