@@ -53,7 +53,7 @@ class PressedWording:
 
 
 def _strings(mapping: ContentMapping, key: str) -> dict[str, str]:
-    section = mapping.require(key, dict)
+    section = mapping.require(key, ContentMapping)
     for name, value in section.items():
         if not isinstance(value, str):
             raise section.error(f"'{key}.{name}' must be text")
