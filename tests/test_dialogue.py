@@ -460,6 +460,7 @@ async def test_a_reset_request_opens_a_collecting_case_and_asks_for_the_device_i
         "sensitive_input": False,
         "case": case.code,
         "understood": True,
+        "position": None,  # only while queued
     }
     assert said.slots["case_id"] == case.code
 
@@ -640,12 +641,13 @@ async def test_accepting_the_person_queues_the_case_without_a_device(
     assert reasons(store, case.code)[-1] == (
         S.COLLECTING,
         S.QUEUED,
-        "the Device ID could not be confirmed; the owner accepted an agent",
+        "the Device ID was not confirmed; the owner accepted an agent",
     )
     assert said.responses == ["utter_case_queued_without_device", "utter_queue_position"]
     assert said.said[0]["case_id"] == case.code
     wait_message(said, 2)
     said.expects("queued", "nothing")
+    assert said.turn["position"] == 2
     assert PAUSED not in said.events  # only a live agent pauses the assistant
 
 
@@ -924,6 +926,9 @@ async def test_the_steps_start_at_step_one_with_a_step_card(store: CaseStore, ch
             "finished": False,
             "picture": first.picture,
             "sensitive_input": False,
+            # The card's parts: a client draws it without reading the text's layout.
+            "title": first.title,
+            "parts": {"notice": None, "body": first.text, "tip": None, "hint": NAVIGATION_HINT},
         }
     ]
     said.expects("steps", "step", 1)
