@@ -78,6 +78,10 @@ def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
             gathering.correct_queued(turn, conversation, reply, heard.device_id)
             return True
         if state in (State.QUEUED, State.STEPS, State.TAKEN_OVER):
+            if conversation.device_id is None:
+                reply.say("utter_device_id_not_needed")
+                prompts.reask(turn, conversation, reply)
+                return True
             if heard.device_id != conversation.device_id:
                 reply.say("utter_device_id_after_queue", grouped=_grouped(turn, conversation))
                 prompts.reask(turn, conversation, reply)
@@ -160,7 +164,7 @@ def human_handoff(turn: Turn, conversation: Conversation, reply: Reply, heard: H
 def new_goal(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
     """The owner changes what they want: a reset, or the steps with a password in hand."""
     state = conversation.state
-    if heard.is_("have_temporary_password") and state is not State.STEPS:
+    if heard.is_("have_temporary_password"):  # at a step too: a new one starts at step 1
         steps.start(turn, conversation, reply)
         return True
     if not heard.is_("request_password_reset", "provide_device_id"):

@@ -134,7 +134,8 @@ def check(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) 
             turn.conversation_id,
             f"the {result.device.model} has its own recovery route ({route})",
         )
-        conversation.device_id = result.value
+        # Only the model: support releases no password for it, so no case gets its Device ID.
+        conversation.device_id = None
         conversation.device_model = result.device.model
         conversation.move(State.OTHER_ROUTE)
         return
@@ -180,12 +181,10 @@ def looks_like_proof(turn: Turn, heard: Heard) -> bool:
 
 def say_route(turn: Turn, conversation: Conversation, reply: Reply) -> None:
     """The recorder's own way to reset its password, again."""
-    services = turn.services
-    device = services.registry.find_by_device_id(conversation.device_id or "")
-    if device is None:
+    if conversation.device_model is None:
         return
-    route = services.formats.family(device.family).route
-    reply.say(ROUTES[route], model=device.model)
+    route = turn.services.formats.family_for_model(conversation.device_model).route
+    reply.say(ROUTES[route], model=conversation.device_model)
 
 
 def correct_queued(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) -> None:

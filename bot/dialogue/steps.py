@@ -44,7 +44,11 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
         return True
     if heard.is_("go_back"):
         count = heard.number() or 1
-        support.show_step(turn, conversation, reply, go_to(procedure, max(1, step - count)))
+        if step - count < 1:  # says "This is already the first step." where it is
+            guide = navigate(procedure, step, Navigation.BACK, conversation.tips_given)
+        else:
+            guide = go_to(procedure, step - count)
+        support.show_step(turn, conversation, reply, guide)
         return True
     if heard.is_("go_to_step"):
         target = procedure.total if heard.says_last() else heard.number()

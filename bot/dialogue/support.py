@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.cases.status import CaseStatus
 from bot.dialogue import prompts
 from bot.dialogue.reply import Reply
-from bot.dialogue.state import Conversation, OfferReason, State
+from bot.dialogue.state import OWNER_DETAILS, Conversation, OfferReason, State
 from bot.dialogue.turn import Turn
 from bot.guide.navigation import GuideTurn, Navigation, navigate
 from bot.handoff.owner_details import given
@@ -28,7 +28,8 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
         reason=reason,
     )
     case = queued.case
-    if not queued.already_queued and case.device_id:
+    if not queued.already_queued and conversation.state in OWNER_DETAILS:
+        # What was just gathered (a case re-queued later keeps the statement it has).
         cases.record_owner_statement(
             case.code,
             name=given(conversation.owner_name),
