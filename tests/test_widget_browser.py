@@ -39,6 +39,7 @@ from bot.agents.accounts import AgentAccounts
 from bot.channels.chat_sessions import conversation_id_of
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
+from bot.handoff.delivery import DeliveryState, Outbox
 from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
@@ -199,6 +200,7 @@ class Agent:
 
     def __init__(self, settings: Settings, database: Database) -> None:
         centre = load_support_centre()
+        self.database = database
         self.desk = SupportDesk(database, centre=centre, provider=GeneratedPasswords())
         accounts = AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
         self.me = accounts.create("alice", "Alice", "correct horse battery staple")
@@ -219,6 +221,21 @@ class Agent:
     async def release(self, code: str) -> None:
         outcome = await self.agent_desk.release(code, self.me, releases_seen=0)
         assert outcome.problem is None, outcome.problem
+
+    def queue_entry(self) -> Any:
+        [entry] = self.desk.queue()
+        return entry
+
+    def delivery(self, reference: str) -> DeliveryState | None:
+        known = Outbox(self.database).deliveries([reference]).get(reference)
+        return known.state if known else None
+
+    async def wait_for(self, condition: Any, what: str, seconds: float = 90) -> None:
+        """``condition`` (what the console shows) holds within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while not await asyncio.to_thread(condition):
+            assert time.monotonic() < deadline, f"never: {what}"
+            await asyncio.sleep(0.5)
 
 
 @ASYNC
@@ -277,7 +294,16 @@ async def test_a_whole_visit_from_the_demo_page(
 
     await check_accessibility(page, axe_script, "waiting for an agent")
 
+    # The owner closes the page: the console's queue shows they left; back, it no longer does.
     agent = Agent(settings, database)
+    await page.close()
+    await agent.wait_for(lambda: agent.queue_entry().owner_gone_since is not None, "owner left")
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    waiting = page.get_by_role("status").filter(has_text="waiting for an agent")
+    await expect(waiting).to_be_visible(timeout=REPLY_MS)
+    await agent.wait_for(lambda: agent.queue_entry().owner_gone_since is None, "owner returned")
+
     code = await agent.claim_the_only_case()
     await agent.write(code, "Hi, I'm Alice from support. Your details match; one moment.")
     said = page.locator(".lw-agent").last
@@ -288,10 +314,21 @@ async def test_a_whole_visit_from_the_demo_page(
     await snap(page, "04-agent-message")
     await check_accessibility(page, axe_script, "an agent's message")
 
+    # Released while the page is closed: the password waits, and is delivered once it is back.
+    await page.close()
+    await agent.wait_for(lambda: agent.desk.case_file(code).owner_gone_since, "owner left again")
     await agent.release(code)
     await agent.bridge.close()
+    reference = agent.desk.case_file(code).releases[-1].reference
+    await asyncio.sleep(2)
+    assert agent.delivery(reference) is DeliveryState.WAITING
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    waiting = page.get_by_role("status").filter(has_text="waiting for an agent")
     box = page.locator(".lw-password")
     await expect(box).to_be_visible(timeout=REPLY_MS)
+    await expect(box).to_have_count(1)
+    await agent.wait_for(lambda: agent.delivery(reference) is DeliveryState.DELIVERED, "delivered")
     await expect(waiting).to_be_hidden()
     value_node = box.locator(".lw-password-value")
     await expect(value_node).to_have_text("•" * 10)  # hidden until asked for
@@ -303,7 +340,7 @@ async def test_a_whole_visit_from_the_demo_page(
     await snap(page, "05-password-box")
     # Asked for again while the page still holds it: the same box again.
     conversation = await conversation_id(page)
-    push(settings, conversation, {"type": "temporary_password_again", "reference": "r1",
+    push(settings, conversation, {"type": "temporary_password_again", "reference": reference,
                                   "valid_until": "2030-01-01T04:59:00+00:00"})
     await expect(page.locator(".lw-password")).to_have_count(2, timeout=REPLY_MS)
     again = page.locator(".lw-password").last
@@ -344,7 +381,7 @@ async def test_a_whole_visit_from_the_demo_page(
     await page.locator(".lw-password-gone").last.scroll_into_view_if_needed()
     await snap(page, "07-after-reload-no-password")
     await expect(page.locator(".lw-card").last).to_contain_text("Step 4 of 10")
-    push(settings, conversation, {"type": "temporary_password_again", "reference": "r1",
+    push(settings, conversation, {"type": "temporary_password_again", "reference": reference,
                                   "valid_until": "2030-01-01T04:59:00+00:00"})
     not_kept = await bot_says(page, "not shown again once this page has been reloaded")
     await expect(not_kept.get_by_role("button", name="Ask for a new one")).to_be_visible()
@@ -517,6 +554,69 @@ async def test_the_widget_follows_the_turn_and_pictures_payloads(
     await page.wait_for_timeout(2000)
     await expect(page.locator(".lw-log > *")).to_have_count(count)
     assert user_texts(settings, conversation).count("/greet") == 1
+    await context.close()
+
+
+@ASYNC
+async def test_the_step_card_and_the_place_in_line_come_from_the_payloads_not_the_words(
+    product: tuple[Settings, Database], browser: Browser
+) -> None:
+    """Other wording (here, another language) changes nothing the widget does: it draws the card
+    from the reset_step payload's title and parts and the banner from the turn's position."""
+    settings, _ = product
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    await page.get_by_role("button", name="Chat: reset my recorder password").click()
+    await bot_says(page, "Lorex recorder assistant")
+    conversation = await conversation_id(page)
+
+    waiting = page.get_by_role("status").filter(has_text="waiting for an agent")
+    push(settings, conversation, {"type": "turn", "state": "queued", "expects": "nothing",
+                                  **TURN, "position": 3},
+         text="Vous êtes le numéro 1 dans la file.")
+    await expect(waiting).to_have_text(
+        "You are waiting for an agent (position 3). Please keep this window open.",
+        timeout=REPLY_MS,
+    )
+    push(settings, conversation, {"type": "turn", "state": "queued", "expects": "nothing",
+                                  **TURN, "position": 0})
+    await expect(waiting).to_have_text(
+        "You are waiting for an agent. Please keep this window open.", timeout=REPLY_MS
+    )
+
+    card_payload = {
+        "type": "reset_step", "step": 2, "total": 10, "finished": False,
+        "picture": "right-click-menu", "sensitive_input": False, "title": "Ouvrez le menu",
+        "parts": {"notice": "Nous y revoilà.", "body": "Faites un **clic droit** sur l'image.",
+                  "tip": "Astuce : double-cliquez d'abord.", "hint": "Répondez « fait »."},
+    }
+    push(settings, conversation, card_payload,
+         text="Nous y revoilà.\n\nÉtape 2 sur 10 : Ouvrez le menu\n\nFaites un **clic droit** "
+              "sur l'image.\n\nAstuce : double-cliquez d'abord.\n\nRépondez « fait ».")
+    card = page.locator(".lw-card").last
+    await expect(card).to_contain_text("Step 2 of 10", timeout=REPLY_MS)
+    await expect(waiting).to_be_hidden()
+
+    async def drawn_from_the_payload() -> None:
+        card = page.locator(".lw-card").last
+        await expect(card.get_by_role("heading")).to_have_text("Ouvrez le menu")
+        await expect(card).to_contain_text("Nous y revoilà.")
+        await expect(card.locator("strong")).to_have_text("clic droit")
+        await expect(card).to_contain_text("Astuce : double-cliquez d'abord.")
+        await expect(card).not_to_contain_text("Répondez")  # the buttons say how to answer
+        await expect(card).not_to_contain_text("Étape")
+        await expect(card.get_by_role("button", name="Done")).to_be_enabled()
+        await expect(card.get_by_role("img")).to_have_attribute("src", re.compile("right-click"))
+        # None of the step's text messages is shown besides the card.
+        await expect(page.locator(".lw-bot").filter(has_text="Étape")).to_have_count(0)
+        await expect(page.locator(".lw-bot").filter(has_text="Répondez")).to_have_count(0)
+
+    await drawn_from_the_payload()
+    await snap(page, "15-card-from-the-payload")
+    await page.reload()
+    await expect(page.locator(".lw-card")).to_have_count(1)
+    await drawn_from_the_payload()
     await context.close()
 
 

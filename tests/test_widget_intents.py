@@ -85,3 +85,24 @@ async def test_the_buttons_intents_reach_the_dialogue(
     )
     assert user_intents(product, visitor.conversation_id)[-1] == "provide_device_id"
     assert visitor.errors.empty()
+    # The photo reader's confirmed ID is kept as sent (no password in it), entity and all.
+    tracker = AssistantClient(product.rasa_url, product.rasa_api_token).tracker(
+        visitor.conversation_id
+    )
+    [sent] = [e for e in tracker["events"] if e["event"] == "user"][-1:]
+    assert sent["text"] == '/provide_device_id{"device_id": "ND4810273945KXQ"}'
+    assert [e["value"] for e in sent["parse_data"]["entities"]] == ["ND4810273945KXQ"]
+
+
+@ASYNC
+async def test_a_steps_text_is_marked_as_the_cards_and_the_card_carries_its_parts(
+    visitor: ChatUser,
+) -> None:
+    """The widget draws the card from the payload and skips the text marked as the card's."""
+    await visitor.say("/greet", until=("Lorex recorder assistant",))
+    await visitor.payload(lambda m: m.get("type") == "turn", "the turn's end")
+    said = await visitor.say("/have_temporary_password", until=("Step 1 of",))
+    card = await visitor.payload(lambda m: m.get("type") == "reset_step", "step card")
+    step_text = [m for m in said if "text" in m][-1]
+    assert step_text["part_of"] == "reset_step"
+    assert card["step"] == 1 and card["title"] and card["parts"]["body"]

@@ -15,7 +15,10 @@
  *
  * The channel contract: buttons send intents as Rasa's `/intent` or `/intent{"entity": "value"}`
  * text (showing their title), and the widget acts on the assistant's payloads (`turn`,
- * `pictures`, `reset_step`, `temporary_password`, `temporary_password_again`), not its words.
+ * `pictures`, `reset_step`, `temporary_password`, `temporary_password_again`), never on its
+ * words: the step card is drawn from the `reset_step` payload's title and parts (the step's text
+ * messages, marked `part_of: "reset_step"`, are skipped), the place in line is the `turn`
+ * payload's `position`.
  */
 (function () {
   "use strict";
@@ -130,7 +133,6 @@
   var CHAT_ICON = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 " +
     "2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 " +
     "0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z";
-  var QUEUE = /You're number (\d+) in the queue/;
   var MAX_UPLOAD = 10 * 1024 * 1024;
   var STORE = "lorex-widget:" + options.server + ":";
 
@@ -408,12 +410,13 @@
   function stepCard(entry) {
     var card = entry.card;
     var headingId = id("step");
-    var paragraphs = String(entry.text || "").split(/\n{2,}/);
-    var header = /^Step (\d+) of (\d+): (.*)$/.exec(paragraphs[0] || "");
-    var title = header ? header[3] : "";
-    var body = (header ? paragraphs.slice(1) : paragraphs).filter(function (p) {
-      return !/^Reply done when ready/.test(p); // the buttons say it
+    var parts = card.parts || {};
+    // The hint (how to answer: done, back, repeat, stuck) is what the card's buttons say.
+    var body = [parts.notice, parts.body, parts.tip].filter(function (part) {
+      return typeof part === "string" && part;
     });
+    if (!card.parts && entry.text) body = [entry.text]; // a card kept by an older widget
+    var title = card.title ? String(card.title) : "";
     var total = card.total || 1;
     var number = card.finished ? total : card.step || 0;
     var label = card.finished ? t("finished", { m: total }) : t("stepOf", { n: number, m: total });
@@ -498,10 +501,8 @@
 
   // ---- the temporary password: shown once, never stored -------------------------------------
   // Released passwords this page has shown, by reference, in memory only: the owner may ask for
-  // one again; after a reload it is gone, by design. (A password revealed without its reference
-  // is kept as the page's latest.)
+  // one again (a re-release is another reference); after a reload it is gone, by design.
   var heldPasswords = {};
-  var LATEST = "\u0000latest";
   function passwordBox(message) {
     var details = message.temporary_password || {};
     record({ kind: "password", unavailable: !!details.unavailable, time: now() });
@@ -509,7 +510,7 @@
       show({ kind: "password", unavailable: true });
       return;
     }
-    heldPasswords[details.reference ? String(details.reference) : LATEST] = details;
+    if (details.reference) heldPasswords[String(details.reference)] = details;
     var value = String(details.value);
     var masked = "•".repeat(value.length);
     var visible = false;
@@ -555,7 +556,8 @@
   }
 
   function passwordAgain(message) {
-    var details = heldPasswords[String(message.reference)] || heldPasswords[LATEST];
+    var details = heldPasswords.hasOwnProperty(String(message.reference)) ?
+      heldPasswords[String(message.reference)] : null;
     if (details) {
       passwordBox({ temporary_password: details });
       return;
@@ -592,23 +594,26 @@
     }
     if (message.type === "reset_step") {
       setWaiting(null);
-      // The step's words came just before as text messages (Rasa's channel sends each
-      // paragraph as its own): from "Step N of M: title" on, the card takes them over.
-      var text = takeStepText(message.finished);
+      var parts = message.parts && typeof message.parts === "object" ? message.parts : {};
       show(record({ kind: "card", card: {
         step: message.step, total: message.total, finished: !!message.finished,
         picture: message.picture, sensitive_input: !!message.sensitive_input,
-      }, text: text, time: now() }));
+        title: typeof message.title === "string" ? message.title : null,
+        parts: {
+          notice: typeof parts.notice === "string" ? parts.notice : null,
+          body: typeof parts.body === "string" ? parts.body : null,
+          tip: typeof parts.tip === "string" ? parts.tip : null,
+        },
+      }, time: now() }));
       return;
     }
     if (typeof message.text !== "string") return;
+    if (message.part_of === "reset_step") return; // the step card that follows shows it
     if (message.agent) {
       setWaiting(null);
       show(record({ kind: "agent", agent: message.agent.name || "", text: message.text, time: now() }));
       return;
     }
-    var queued = QUEUE.exec(message.text);
-    if (queued) setWaiting(Number(queued[1]));
     var entry = { kind: "bot", text: message.text, time: now() };
     if (Array.isArray(message.quick_replies) && message.quick_replies.length) {
       entry.choices = message.quick_replies.map(function (reply) {
@@ -627,7 +632,8 @@
       case: turn.case || null, sensitive_input: !!turn.sensitive_input,
     };
     if (state.turn.state === "queued") {
-      if (state.waiting === null) state.waiting = 0; // queued, position not said
+      // The place in line: 1 = next; 0 (an agent has the case) or unknown: no number.
+      state.waiting = typeof turn.position === "number" && turn.position > 0 ? turn.position : 0;
     } else {
       state.waiting = null;
     }
@@ -650,25 +656,6 @@
     var node = render(entry);
     if (old && old.parentNode && node) old.parentNode.replaceChild(node, old);
     if (following) scrollDown();
-  }
-
-  function takeStepText(finished) {
-    var history = state.history;
-    var first = history.length;
-    while (first > 0 && history[first - 1].kind === "bot" && !history[first - 1].choices) {
-      first -= 1;
-      if (/^Step \d+ of \d+/.test(history[first].text || "")) break;
-      if (finished) break; // the closing words are one message
-    }
-    var taken = history.splice(first, history.length - first);
-    if (!finished && taken.length && !/^Step \d+ of \d+/.test(taken[0].text || "")) {
-      history.push.apply(history, taken); // not a step's words: leave them as they are
-      return "";
-    }
-    taken.forEach(function (entry) {
-      if (entry.node && entry.node.parentNode) entry.node.parentNode.removeChild(entry.node);
-    });
-    return taken.map(function (entry) { return entry.text; }).join("\n\n");
   }
 
   // ---- sending ---------------------------------------------------------------------------------

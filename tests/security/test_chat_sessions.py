@@ -111,6 +111,7 @@ def test_a_message_naming_the_victims_token_stays_in_the_senders_own_conversatio
     async def attack() -> tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]:
         victim = await product.visitor()
         await victim.say("hello", until=("Lorex recorder assistant",))
+        await victim.payload(lambda m: m.get("type") == "turn", "the turn's end")
         hijacker = await product.visitor()
         await hijacker.client.emit(
             "user_uttered", {"message": f"hello {marker}", "session_id": victim.token}
@@ -191,7 +192,9 @@ def test_a_released_password_reaches_the_victims_socket_only(product: Product) -
         await victim.say(OWNER[0], until=("email",))
         await victim.say(OWNER[1], until=("phone",))
         queued = await victim.say(OWNER[2], until=("support case",))
-        code = next(m["text"] for m in queued if "support case" in m["text"]).split("**")[1]
+        code = next(
+            m["text"] for m in queued if "support case" in (m.get("text") or "")
+        ).split("**")[1]
         # Two hijackers: one asks for the victim's conversation, one names its token.
         asking = await product.visitor(victim.conversation_id)
         naming = await product.visitor()
