@@ -137,6 +137,8 @@ class SocketIOChannel(SocketIOInput):
             previous = socket.get(SESSION)
             if previous is not None and previous != conversation_id:
                 await sio.leave_room(sid, previous, namespace=self.namespace)
+                if not has_participant(sio, previous, self.namespace):
+                    await _note_presence(previous, returned=False)
             socket[SESSION] = conversation_id
             await sio.save_session(sid, socket, namespace=self.namespace)
             await sio.enter_room(sid, conversation_id, namespace=self.namespace)
