@@ -1397,7 +1397,7 @@ async def give_case_code(chat: Chat, text: str, code: str) -> Said:
     """The owner gives a case code. The Device ID component reads most case codes (about 3 in
     4 of the random ones) as a Device ID too; the entity is given here so that every run meets
     that case, not only the runs whose code happens to look like one."""
-    return await chat.send(text, "resume_case", entities={"device_id": code.replace("-", "")})
+    return await chat.send(text, "ask_case_code", entities={"device_id": code.replace("-", "")})
 
 
 async def test_resuming_a_case_asks_for_proof_before_showing_anything(
@@ -1463,8 +1463,8 @@ async def test_status_and_wait_while_queued_say_the_place_in_line(
 ) -> None:
     await other.send("agent", "request_human")
     await to_queued(chat)
-    for intent in ("ask_status", "ask_wait"):
-        said = await chat.send("any update?", intent)
+    for text in ("any update?", "how long is the wait"):
+        said = await chat.send(text, "ask_status")
         assert said.responses == ["utter_status_queued", "utter_queue_position"]
         wait_message(said, 2)
         said.expects("queued", "nothing")

@@ -497,6 +497,7 @@ def test_reveal_swaps_the_reference_for_the_value_once() -> None:
     assert shown["custom"]["data"]["temporary_password"] == {
         "value": "K7PX9Q2M",
         "expires_at": expires.isoformat(),
+        "reference": "ref-1",
     }
     assert message["custom"]["data"]["temporary_password"] == {"reference": "ref-1"}
     again = reveal(message, "chat-1", vault)

@@ -7,8 +7,9 @@ The assistant's message (and so the tracker store) holds only a reference::
 
 :func:`reveal` is what an output channel calls just before handing the message to
 ``recipient_id``: it takes the password out of the vault (once) and returns a copy of the message
-carrying the value (and its reference, which is no secret). A reference that was already used, has expired, or belongs to another
-conversation is sent as ``{"unavailable": true}``, and the user is told to ask for a new one.
+carrying the value (and its reference, which is no secret). A reference that was already used,
+has expired, or belongs to another conversation is sent as ``{"unavailable": true}``, and the
+user is told to ask for a new one.
 
 The Rasa process records each reveal in the product database (:func:`process_outbox`, set up
 by the REST and handoff channels as the server starts), so the agent console says "delivered"

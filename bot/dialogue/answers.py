@@ -8,7 +8,7 @@ from itertools import groupby
 
 from bot.dialogue import gathering, prompts, support
 from bot.dialogue.reply import Reply
-from bot.dialogue.state import GATHERING, Conversation, OfferReason, State
+from bot.dialogue.state import Conversation, OfferReason, State
 from bot.dialogue.turn import Turn
 from bot.dialogue.understanding import Heard
 
@@ -57,11 +57,11 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
         case_code(conversation, reply)
     elif intent == "ask_hours":
         hours(turn, reply)
-    elif intent in ("ask_status", "ask_wait"):
-        if status(turn, conversation, reply, intent):
+    elif intent == "ask_status":  # "any update?", "how long is the wait?"
+        if status(turn, conversation, reply):
             return True  # the status already says what comes next
     elif intent == "ask_where_am_i" and conversation.state is not State.STEPS:
-        status(turn, conversation, reply, "ask_status")
+        status(turn, conversation, reply)
         return True
     else:
         return False
@@ -70,6 +70,7 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
 
 
 def case_code(conversation: Conversation, reply: Reply) -> None:
+    """The case's code; with none yet, an owner back about an earlier case is asked for it."""
     if conversation.case_id:
         reply.say("utter_case_code", case_id=conversation.case_id)
     else:
@@ -103,7 +104,7 @@ def hours_words(turn: Turn) -> str:
     return ", ".join(parts)
 
 
-def status(turn: Turn, conversation: Conversation, reply: Reply, intent: str) -> bool:
+def status(turn: Turn, conversation: Conversation, reply: Reply) -> bool:
     """ "Any update?" and "how long is the wait?", answered from the case. True when the answer
     already says what happens next (no re-ask needed)."""
     state = conversation.state
@@ -123,9 +124,6 @@ def status(turn: Turn, conversation: Conversation, reply: Reply, intent: str) ->
         )
         password_validity(turn, conversation, reply)
         return True
-    if intent == "ask_wait" and state not in GATHERING:
-        reply.say("utter_wait_not_queued")
-        return False
     if state in STATUS:
         reply.say(STATUS[state], case_id=conversation.case_id or "")
     return False

@@ -119,7 +119,7 @@ def returning_owner(turn: Turn, conversation: Conversation, reply: Reply, heard:
     if code and code != conversation.case_id and conversation.state is not State.CASE_PROOF:
         support.start_resume(turn, conversation, reply, code)
         return True
-    return heard.is_("resume_case") and _ask_for_code(conversation, reply)
+    return False
 
 
 def cancel(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
@@ -178,7 +178,7 @@ def new_goal(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard)
         support.queue(turn, conversation, reply, "the owner needs a new temporary password")
         return True
     if state is State.QUEUED:
-        return answers.status(turn, conversation, reply, "ask_status") or True
+        return answers.status(turn, conversation, reply) or True
     return False
 
 
@@ -190,7 +190,7 @@ def repeat(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
         if conversation.state in prompts.QUESTIONS:
             prompts.ask(turn, conversation, reply)
         else:
-            answers.status(turn, conversation, reply, "ask_status")
+            answers.status(turn, conversation, reply)
         return True
     return False
 
@@ -407,11 +407,6 @@ def _handoff_reason(conversation: Conversation) -> str:
     if conversation.device_id:
         return f"Device ID {conversation.device_id} checked; the owner asked for a person"
     return "the owner asked for a person"
-
-
-def _ask_for_code(conversation: Conversation, reply: Reply) -> bool:
-    reply.say("utter_ask_case_code")
-    return True
 
 
 def _grouped(turn: Turn, conversation: Conversation) -> str:
