@@ -107,7 +107,9 @@ def clear_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: He
         if state is not State.OWNER_NAME or unsure:
             return gathering.owner_detail(turn, conversation, reply, heard)
     if state is State.OFFER_AGENT and heard.yes_or_no():
-        return _offer_answer(turn, conversation, reply, replace(heard, intent=heard.yes_or_no()))
+        return support.answer_offer(
+            turn, conversation, reply, replace(heard, intent=heard.yes_or_no())
+        )
     if state is State.CASE_PROOF and gathering.looks_like_proof(turn, heard):
         support.prove_case(turn, conversation, reply, heard.device_id or heard.text)
         return True
@@ -255,7 +257,7 @@ def expected_answer(turn: Turn, conversation: Conversation, reply: Reply, heard:
     if state is State.STEPS:
         return steps.answer(turn, conversation, reply, heard)
     if state is State.OFFER_AGENT:
-        return _offer_answer(turn, conversation, reply, heard)
+        return support.answer_offer(turn, conversation, reply, heard)
     if state is State.CASE_PROOF and heard.is_("deny"):  # "never mind", "no"
         return cancel(turn, conversation, reply, replace(heard, intent="cancel"))
     if state is State.FINISHED and heard.is_("affirm"):
@@ -350,55 +352,6 @@ GOODBYES = {
     State.QUEUED: "utter_goodbye_queued",
     State.STEPS: "utter_goodbye_steps",
 }
-
-
-def _offer_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
-    if heard.is_("affirm"):
-        support.queue(turn, conversation, reply, _offer_reason_words(conversation))
-        return True
-    if not heard.is_("deny"):
-        return False
-    reason = conversation.offer_reason
-    back = conversation.return_state or State.GREETING
-    conversation.offer_reason = None
-    conversation.return_state = None
-    if reason is OfferReason.DEVICE_ID_FAILED:
-        # "No, I'll keep looking": the attempts start again (the failed-check limiter still
-        # bounds how many IDs a conversation may try).
-        conversation.device_id_attempts = 0
-        conversation.move(State.DEVICE_ID)
-        reply.say("utter_keep_looking")
-        return True
-    if reason is OfferReason.DEVICE_ID_LIMITED:
-        turn.services.cases.close_without_handoff(
-            turn.conversation_id, "the owner could not give a Device ID and declined an agent"
-        )
-        conversation.move(State.CLOSED)
-        reply.say("utter_case_closed")
-        return True
-    conversation.move(back)
-    reply.say("utter_ok_no_agent")
-    prompts.reask(turn, conversation, reply)
-    return True
-
-
-# What the agent reads as the reason a case was queued, by why a person was offered.
-OFFER_REASONS = {
-    OfferReason.DEVICE_ID_FAILED: "the Device ID was not confirmed; the owner accepted an agent",
-    OfferReason.DEVICE_ID_LIMITED: "too many Device IDs failed; the owner accepted an agent",
-    OfferReason.PASSWORD_REFUSED: "the temporary password did not work",
-    OfferReason.PASSWORD_EXPIRED: "the temporary password expired; a new one is needed",
-    OfferReason.RESUMED_RELEASE: "the owner resumed the case and needs a new temporary password",
-    OfferReason.NOT_UNDERSTOOD: "the assistant could not understand the owner",
-}
-
-
-def _offer_reason_words(conversation: Conversation) -> str:
-    if conversation.offer_reason is OfferReason.STEP_TIPS:
-        return f"the owner is stuck at reset step {conversation.reset_step}"
-    return OFFER_REASONS.get(
-        conversation.offer_reason or OfferReason.NOT_UNDERSTOOD, "the owner accepted an agent"
-    )
 
 
 def _handoff_reason(conversation: Conversation) -> str:

@@ -10,6 +10,7 @@ from bot.dialogue import prompts
 from bot.dialogue.reply import Reply
 from bot.dialogue.state import OWNER_DETAILS, Conversation, OfferReason, State
 from bot.dialogue.turn import Turn
+from bot.dialogue.understanding import Heard
 from bot.guide.navigation import GuideTurn, Navigation, navigate
 from bot.handoff.owner_details import given
 
@@ -166,6 +167,56 @@ def offer_agent(
     conversation.move(State.OFFER_AGENT)
     if question:
         reply.say(question)
+
+
+def answer_offer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """Yes or no to the offer of a person; False when the message is neither."""
+    if heard.is_("affirm"):
+        queue(turn, conversation, reply, _offer_reason_words(conversation))
+        return True
+    if not heard.is_("deny"):
+        return False
+    reason = conversation.offer_reason
+    back = conversation.return_state or State.GREETING
+    conversation.offer_reason = None
+    conversation.return_state = None
+    if reason is OfferReason.DEVICE_ID_FAILED:
+        # "No, I'll keep looking": the attempts start again (the failed-check limiter still
+        # bounds how many IDs a conversation may try).
+        conversation.device_id_attempts = 0
+        conversation.move(State.DEVICE_ID)
+        reply.say("utter_keep_looking")
+        return True
+    if reason is OfferReason.DEVICE_ID_LIMITED:
+        turn.services.cases.close_without_handoff(
+            turn.conversation_id, "the owner could not give a Device ID and declined an agent"
+        )
+        conversation.move(State.CLOSED)
+        reply.say("utter_case_closed")
+        return True
+    conversation.move(back)
+    reply.say("utter_ok_no_agent")
+    prompts.reask(turn, conversation, reply)
+    return True
+
+
+# What the agent reads as the reason a case was queued, by why a person was offered.
+OFFER_REASONS = {
+    OfferReason.DEVICE_ID_FAILED: "the Device ID was not confirmed; the owner accepted an agent",
+    OfferReason.DEVICE_ID_LIMITED: "too many Device IDs failed; the owner accepted an agent",
+    OfferReason.PASSWORD_REFUSED: "the temporary password did not work",
+    OfferReason.PASSWORD_EXPIRED: "the temporary password expired; a new one is needed",
+    OfferReason.RESUMED_RELEASE: "the owner resumed the case and needs a new temporary password",
+    OfferReason.NOT_UNDERSTOOD: "the assistant could not understand the owner",
+}
+
+
+def _offer_reason_words(conversation: Conversation) -> str:
+    if conversation.offer_reason is OfferReason.STEP_TIPS:
+        return f"the owner is stuck at reset step {conversation.reset_step}"
+    return OFFER_REASONS.get(
+        conversation.offer_reason or OfferReason.NOT_UNDERSTOOD, "the owner accepted an agent"
+    )
 
 
 def show_step(turn: Turn, conversation: Conversation, reply: Reply, guide: GuideTurn) -> None:
