@@ -105,11 +105,7 @@ def check(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) 
         case = services.cases.start_gathering(turn.conversation_id, turn.channel)
         conversation.case_id = case.code
         conversation.move(State.DEVICE_ID)
-    result = limited_check(
-        services.limiter,
-        subjects_for(conversation=turn.conversation_id, client_address=turn.client_address),
-        lambda: check_device_id(candidate, services.registry, services.formats),
-    )
+    result = counted_check(turn, candidate)
     if result is None:
         # Too many failed checks for this conversation, its client or everyone: nothing is
         # checked; a person can look the recorder up.
@@ -190,11 +186,7 @@ def say_route(turn: Turn, conversation: Conversation, reply: Reply) -> None:
 def correct_queued(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) -> None:
     """Another Device ID while the case waits in the queue: checked, and put on the same case."""
     services = turn.services
-    result = limited_check(
-        services.limiter,
-        subjects_for(conversation=turn.conversation_id, client_address=turn.client_address),
-        lambda: check_device_id(candidate, services.registry, services.formats),
-    )
+    result = counted_check(turn, candidate)
     if result is None:
         reply.say("utter_device_id_limit_queued")
         return
@@ -235,6 +227,17 @@ def correct(turn: Turn, conversation: Conversation, reply: Reply) -> None:
         conversation.move(previous)
     reply.say("utter_correction_noted")
     prompts.reask(turn, conversation, reply)
+
+
+def counted_check(turn: Turn, candidate: str) -> CheckResult | None:
+    """``candidate`` checked against the registry, counted by the failed-check limiter (per
+    conversation, client address and overall); None once a limit is reached."""
+    services = turn.services
+    return limited_check(
+        services.limiter,
+        subjects_for(conversation=turn.conversation_id, client_address=turn.client_address),
+        lambda: check_device_id(candidate, services.registry, services.formats),
+    )
 
 
 def _refusal(result: CheckResult) -> str:
