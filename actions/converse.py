@@ -80,6 +80,10 @@ def heard(tracker: Tracker) -> Heard:
         confidence=float(intent.get("confidence") or 0.0),
         device_id=next(tracker.get_latest_entity_values("device_id"), None),
         entities=entities,
+        ranking=tuple(
+            (str(item.get("name")), float(item.get("confidence") or 0.0))
+            for item in message.get("intent_ranking") or []
+        ),
     )
 
 

@@ -161,6 +161,7 @@ def make_tracker(
     channel: str = "socketio",
     events: Sequence[dict[str, Any]] = (),
     sender_id: str = SENDER,
+    ranking: Sequence[tuple[str, float]] = (),
 ) -> Tracker:
     """The tracker after the owner typed ``text``, with entities from the real NLU component
     (plus ``entities``: what the console's EXTERNAL_ intents carry)."""
@@ -175,6 +176,7 @@ def make_tracker(
         "text": text,
         "intent": {"name": intent, "confidence": confidence} if intent else {},
         "entities": found,
+        "intent_ranking": [{"name": name, "confidence": score} for name, score in ranking],
     }
     user_event = {"event": "user", "text": text, "parse_data": latest, "input_channel": channel}
     return Tracker(
@@ -277,6 +279,7 @@ class Chat:
         *,
         confidence: float = 1.0,
         entities: dict[str, str] | None = None,
+        ranking: Sequence[tuple[str, float]] = (),
     ) -> Said:
         tracker = make_tracker(
             self.domain,
@@ -285,6 +288,7 @@ class Chat:
             intent,
             confidence=confidence,
             entities=entities,
+            ranking=ranking,
             slots=self.slots,
             channel=self.channel,
             sender_id=self.sender_id,
@@ -1570,3 +1574,71 @@ async def test_not_understood_while_queued_never_offers_a_person_again(
         said = await chat.send("purple monkey dishwasher", "nlu_fallback", confidence=0.2)
         assert said.responses == ["utter_not_understood_queued"]
         said.expects("queued", "nothing")
+
+
+# --- the NLU's second guesses ------------------------------------------------------------------
+
+
+async def test_a_reset_request_that_also_asks_for_a_person_goes_to_a_person(
+    store: CaseStore, chat: Chat
+) -> None:
+    said = await chat.send(
+        "hi i forgot the password for my recorder, can i talk to someone",
+        "request_password_reset",
+        confidence=0.81,
+        ranking=[("request_password_reset", 0.81), ("request_human", 0.19)],
+    )
+    assert said.responses[0] == "utter_case_queued_without_device"
+    said.expects("queued", "nothing")
+    assert only_case(store).status is S.QUEUED
+
+
+async def test_someone_in_a_question_is_not_a_request_for_a_person(chat: Chat) -> None:
+    await to_device_id(chat)
+    said = await chat.send(
+        "can someone tell me where the device id is",
+        "ask_device_id_location",
+        ranking=[("ask_device_id_location", 0.97), ("request_human", 0.02)],
+    )
+    assert said.responses[0] == "utter_device_id_location"
+    said.expects("device_id", "device_id")
+
+
+async def test_a_question_the_nlu_was_unsure_of_is_answered_not_refused(
+    store: CaseStore, chat: Chat
+) -> None:
+    await to_queued(chat)
+    said = await chat.send(
+        "hows it going with my thing",
+        "nlu_fallback",
+        confidence=0.5,
+        ranking=[("nlu_fallback", 0.5), ("ask_status", 0.42), ("greet", 0.2)],
+    )
+    assert said.responses[0] == "utter_status_queued"
+    said.expects("queued", "nothing")
+
+
+async def test_an_unsure_guess_that_is_not_a_question_stays_not_understood(chat: Chat) -> None:
+    await to_device_id(chat)
+    said = await chat.send(
+        "blue",
+        "nlu_fallback",
+        confidence=0.5,
+        ranking=[("nlu_fallback", 0.5), ("request_human", 0.45)],
+    )
+    assert said.turn["understood"] is False
+    said.expects("device_id", "device_id")
+
+
+async def test_the_wait_asked_when_offered_a_person_says_how_long_it_would_be(
+    chat: Chat, other: Chat
+) -> None:
+    await other.send("agent", "request_human")
+    await to_device_id(chat)
+    for _ in range(3):
+        said = await chat.send("ND0000000000AAA", "provide_device_id")
+    said.expects("offer_agent", "yes_no")
+    said = await chat.send("how long is the wait", "ask_status")
+    assert said.responses == ["utter_wait_if_queued", "utter_reask_offer_agent"]
+    assert said.said[0]["minutes"] == load_support_centre().expected_wait_minutes(2)
+    said.expects("offer_agent", "yes_no")

@@ -95,9 +95,7 @@ class ConversationCases:
         reopening = case.is_closed  # rejected: a closed case takes no device until reopened
         if device_id is not None and not reopening:
             case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
-        case = self._store.transition(
-            case.code, CaseStatus.QUEUED, actor=ASSISTANT, reason=reason
-        )
+        case = self._store.transition(case.code, CaseStatus.QUEUED, actor=ASSISTANT, reason=reason)
         if device_id is not None and reopening:
             case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
         return QueuedCase(case, self.position(case), already_queued=False)
@@ -261,12 +259,13 @@ class ConversationCases:
         latest = self._store.latest_for_conversation(conversation_id)
         return latest if latest is not None and latest.status is CaseStatus.REJECTED else None
 
+    def waiting(self) -> int:
+        """How many cases wait in the queue now."""
+        return len(self._store.queue())
+
     def position(self, case: CaseView) -> int:
         return self._store.queue_position(case.code)
 
     def _close_superseded(self, case: CaseView, reason: str) -> None:
         if CaseStatus.ABANDONED in ALLOWED_TRANSITIONS[case.status]:
-            self._store.transition(
-                case.code, CaseStatus.ABANDONED, actor=ASSISTANT, reason=reason
-            )
-
+            self._store.transition(case.code, CaseStatus.ABANDONED, actor=ASSISTANT, reason=reason)

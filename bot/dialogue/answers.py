@@ -124,6 +124,10 @@ def status(turn: Turn, conversation: Conversation, reply: Reply) -> bool:
         )
         password_validity(turn, conversation, reply)
         return True
+    if state is State.OFFER_AGENT:  # "how long would I wait?"
+        waiting = turn.services.cases.waiting()
+        support.tell_wait(turn, conversation, reply, waiting + 1, if_queued=True)
+        return False
     if state in STATUS:
         reply.say(STATUS[state], case_id=conversation.case_id or "")
     return False

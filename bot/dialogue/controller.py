@@ -26,6 +26,19 @@ Pattern = Callable[[Turn, Conversation, Reply, Heard], bool]
 MAX_NOT_UNDERSTOOD = 3
 # Intents a bare name is often taken for: a name answer still wins over them.
 NOT_A_QUESTION = ("nlu_fallback", "out_of_scope", "greet", "affirm", "deny", "provide_device_id")
+# A request for a person beside another request counts from this confidence.
+PERSON_TOO = 0.1
+# Questions are safe to answer on a guess (they change nothing): after a fallback, the NLU's best
+# guess is taken from this confidence when it is one of them.
+QUESTION_GUESS = 0.35
+QUESTIONS = frozenset(
+    {
+        "ask_status", "ask_case_code", "ask_hours", "ask_where_am_i", "ask_password_again",
+        "ask_device_id_location", "ask_serial_vs_device_id", "ask_why_no_self_reset",
+        "ask_password_rules", "missing_equipment", "ask_recordings", "ask_cost", "ask_duration",
+        "ask_legit",
+    }
+)  # fmt: skip
 # States where a new reset request or a Device ID starts gathering afresh.
 AT_REST = frozenset(
     {State.GREETING, State.CLOSED, State.FINISHED, State.REJECTED, State.OTHER_ROUTE}
@@ -42,6 +55,7 @@ def respond(turn: Turn, conversation: Conversation, heard: Heard) -> Reply:
     if heard.case_code():
         # The Device ID extractor reads a case code's letters and digits as an attempt at an ID.
         heard = replace(heard, device_id=None)
+    heard = _second_chance(heard)
     for pattern in PATTERNS:
         if pattern(turn, conversation, reply, heard):
             break
@@ -155,7 +169,9 @@ def cancel(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
 
 
 def human_handoff(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
-    if not heard.is_("request_human"):
+    # "I forgot my password, can I talk to someone": the person wins over the other request.
+    also_a_person = heard.mentions_a_person() and heard.ranks("request_human", PERSON_TOO)
+    if not (heard.is_("request_human") or also_a_person):
         return False
     if conversation.state is State.CLOSED and conversation.return_state is State.STEPS:
         conversation.move(State.STEPS)
@@ -352,6 +368,14 @@ GOODBYES = {
     State.QUEUED: "utter_goodbye_queued",
     State.STEPS: "utter_goodbye_steps",
 }
+
+
+def _second_chance(heard: Heard) -> Heard:
+    """A question the NLU was not quite sure of is answered rather than not understood."""
+    guess = heard.best_guess() if heard.is_("nlu_fallback") else None
+    if guess and guess[0] in QUESTIONS and guess[1] >= QUESTION_GUESS:
+        return replace(heard, intent=guess[0], confidence=guess[1])
+    return heard
 
 
 def _handoff_reason(conversation: Conversation) -> str:

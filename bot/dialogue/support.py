@@ -52,10 +52,22 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
     tell_wait(turn, conversation, reply, queued.position)
 
 
-def tell_wait(turn: Turn, conversation: Conversation, reply: Reply, position: int) -> None:
-    """Where the owner stands: the place in line and the wait, or when support opens."""
+def tell_wait(
+    turn: Turn, conversation: Conversation, reply: Reply, position: int, *, if_queued: bool = False
+) -> None:
+    """Where the owner stands: the place in line and the wait, or when support opens
+    (``if_queued``: where they would stand, if passed to a person now)."""
     centre = turn.services.centre
     now = turn.services.now()
+    if if_queued:
+        if centre.is_open(now):
+            minutes = centre.expected_wait_minutes(position)
+            reply.say("utter_wait_if_queued", minutes=minutes)
+        else:
+            reply.say(
+                "utter_support_closed_now", opening=opening_words(turn, centre.next_opening(now))
+            )
+        return
     if not centre.is_open(now):
         reply.say(
             "utter_support_closed",

@@ -35,9 +35,24 @@ class Heard:
     confidence: float = 1.0
     device_id: str | None = None  # the NLU's normalised Device ID entity
     entities: dict[str, str] = field(default_factory=dict)  # other entities, by name
+    # The NLU's intents with their confidence, best first (after a fallback, its guesses).
+    ranking: tuple[tuple[str, float], ...] = ()
 
     def is_(self, *intents: str) -> bool:
         return self.intent in intents
+
+    def ranks(self, intent: str, at_least: float) -> bool:
+        """Whether the NLU gave ``intent`` at least ``at_least`` confidence."""
+        return any(name == intent and score >= at_least for name, score in self.ranking)
+
+    def best_guess(self) -> tuple[str, float] | None:
+        """After a fallback, the intent the NLU was least unsure of."""
+        guesses = [item for item in self.ranking if item[0] != "nlu_fallback"]
+        return guesses[0] if guesses else None
+
+    def mentions_a_person(self) -> bool:
+        words = set(re.sub(r"[^\w\s]", " ", self.text.lower()).split())
+        return bool(words & person_words())
 
     @property
     def confident(self) -> bool:
@@ -71,6 +86,12 @@ class Heard:
         """A case code in the text (``LX-4K7Q9M``, ``lx 4k7 q9m``), normalised."""
         found = _CASE_CODE.search(self.text)
         return normalise_case_code(found.group(0)) if found else None
+
+
+@functools.cache
+def person_words() -> frozenset[str]:
+    data = load_mapping(CONTENT_DIR / "short_answers.yml")
+    return frozenset(str(word).lower() for word in data.require("person", list))
 
 
 @functools.cache
