@@ -24,8 +24,11 @@ Pattern = Callable[[Turn, Conversation, Reply, Heard], bool]
 
 # Turns in a row the assistant cannot handle before it offers a person.
 MAX_NOT_UNDERSTOOD = 3
-# Intents a bare name is often taken for: a name answer still wins over them.
-NOT_A_QUESTION = ("nlu_fallback", "out_of_scope", "greet", "affirm", "deny", "provide_device_id")
+# What a short answer at the owner's name may really be (then the NLU's word wins, if sure).
+CHANGES_COURSE = (
+    "cancel", "start_over", "goodbye", "request_human", "correction", "have_temporary_password",
+    "request_password_reset", "thank", "bot_challenge",
+)  # fmt: skip
 # A request for a person beside another request counts from this confidence.
 PERSON_TOO = 0.1
 # Questions are safe to answer on a guess (they change nothing): after a fallback, the NLU's best
@@ -117,8 +120,10 @@ def clear_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: He
         gathering.check(turn, conversation, reply, heard.device_id)
         return True
     if state in OWNER_DETAILS:
-        unsure = not heard.confident or heard.is_(*NOT_A_QUESTION)
-        if state is not State.OWNER_NAME or unsure:
+        # Text that reads as a name is one unless the NLU is sure it asks to change course
+        # (a question cannot read as a name: its words are not a name's).
+        changes_course = heard.confident and heard.is_(*CHANGES_COURSE)
+        if state is not State.OWNER_NAME or not changes_course:
             return gathering.owner_detail(turn, conversation, reply, heard)
     if state is State.OFFER_AGENT and heard.yes_or_no():
         return support.answer_offer(
@@ -170,7 +175,11 @@ def cancel(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
 
 def human_handoff(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
     # "I forgot my password, can I talk to someone": the person wins over the other request.
-    also_a_person = heard.mentions_a_person() and heard.ranks("request_human", PERSON_TOO)
+    also_a_person = (
+        heard.is_("request_password_reset")
+        and heard.mentions_a_person()
+        and heard.ranks("request_human", PERSON_TOO)
+    )
     if not (heard.is_("request_human") or also_a_person):
         return False
     if conversation.state is State.CLOSED and conversation.return_state is State.STEPS:
