@@ -1032,11 +1032,44 @@ async def test_going_to_a_step_that_is_not_there_asks_which(
 
 async def test_where_am_i_says_the_step_without_moving(store: CaseStore, chat: Chat) -> None:
     await start_steps_at(chat, 6)
-    said = await chat.send("which step am I on", "ask_where_am_i")
+    said = await chat.send("which step am I on", "ask_status")
     assert said.responses == ["utter_where_am_i"]
     assert (said.said[0]["step"], said.said[0]["total"]) == (6, TOTAL)
     assert PROCEDURE.step(6).title in said.shown[0]
     said.expects("steps", "step", 6)
+
+
+async def test_what_do_you_mean_at_a_step_gives_the_steps_first_tip(
+    store: CaseStore, chat: Chat
+) -> None:
+    # "I don't understand" and "I'm stuck" are one intent: at a step the guide's tips answer it.
+    await start_steps_at(chat, SENSITIVE_STEP)
+    said = await chat.send("what do you mean?", "step_help")
+    tip = PROCEDURE.step(SENSITIVE_STEP).tips[0].text
+    assert said.shown[0] == "\n\n".join([header(SENSITIVE_STEP), tip, NAVIGATION_HINT])
+    said.expects("steps", "step", SENSITIVE_STEP)
+
+
+async def test_what_do_you_mean_at_a_question_explains_it_then_re_asks(chat: Chat) -> None:
+    await to_owner_name(chat)
+    said = await chat.send("what do you mean?", "step_help")
+    assert said.responses == ["utter_explain_owner_details", "utter_reask_owner_name"]
+    said.expects("owner_name", "owner_name")
+
+
+async def test_what_do_you_mean_at_the_device_id_says_where_to_find_it(chat: Chat) -> None:
+    await to_device_id(chat)
+    said = await chat.send("what do you mean?", "step_help")
+    assert said.responses == ["utter_device_id_location", "utter_reask_device_id"]
+    said.expects("device_id", "device_id")
+
+
+async def test_how_long_before_a_case_tells_the_whole_process(store: CaseStore, chat: Chat) -> None:
+    said = await chat.send("how long does this take", "ask_status")
+    assert said.shown[0] == services.dialogue_services().faq.answer("ask_status", "chat")
+    assert said.responses[-1] == "utter_status_no_case"
+    assert said.turn["state"] == "greeting"
+    assert store.latest_for_conversation(SENDER) is None
 
 
 async def test_reset_complete_at_any_step_finishes(store: CaseStore, chat: Chat) -> None:
@@ -1174,7 +1207,7 @@ async def test_step_words_before_the_steps_open_no_case(
 @pytest.mark.parametrize("confidence", [0.95, 0.4])
 @pytest.mark.parametrize(
     ("text", "intent"),
-    [("how long is this going to take", "ask_duration"), ("is this secure?", "ask_legit")],
+    [("how long is this going to take", "ask_status"), ("is this secure?", "ask_legit")],
 )
 async def test_a_question_at_the_owner_name_is_answered_not_taken_as_the_name(
     chat: Chat, text: str, intent: str, confidence: float

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 QUESTION_INTENTS = {
     "ask_recordings",
     "ask_cost",
-    "ask_duration",
+    "ask_status",
     "ask_legit",
     "missing_equipment",
     "temp_password_rejected",
@@ -46,7 +46,7 @@ def test_the_answers_say_what_the_reference_says() -> None:
     # A password reset on the recorder changes the admin password only.
     assert "recordings stay" in (faq.answer("ask_recordings", "chat") or "")
     # The procedure's own length, and the temporary password's end-of-day expiry.
-    duration = faq.answer("ask_duration", "chat") or ""
+    duration = faq.answer("ask_status", "chat") or ""
     assert f"{load_procedure().total} short steps" in duration
     assert "end of the day" in duration
     # Somewhere to check with Lorex directly, said as digits on the phone.

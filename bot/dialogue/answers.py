@@ -31,6 +31,10 @@ STATUS = {
     State.REJECTED: "utter_status_rejected",
     State.OTHER_ROUTE: "utter_status_other_route",
 }
+BEFORE_SUPPORT = frozenset(
+    {State.GREETING, State.CLOSED, State.DEVICE_ID, State.OWNER_NAME, State.OWNER_EMAIL,
+     State.OWNER_PHONE}
+)  # fmt: skip
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -51,18 +55,15 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
         gathering.where_to_find(reply)
     elif intent in DEVICE_ANSWERS:
         reply.say(DEVICE_ANSWERS[intent])
+    elif intent == "ask_status":  # "any update?", "how long is the wait?", "where am I?"
+        if status(turn, conversation, reply):
+            return True  # the status already says what comes next
     elif intent in turn.services.faq.intents:
         reply.text(turn.services.faq.answer(intent, turn.wording) or "")
     elif intent == "ask_case_code":
         case_code(conversation, reply)
     elif intent == "ask_hours":
         hours(turn, reply)
-    elif intent == "ask_status":  # "any update?", "how long is the wait?"
-        if status(turn, conversation, reply):
-            return True  # the status already says what comes next
-    elif intent == "ask_where_am_i" and conversation.state is not State.STEPS:
-        status(turn, conversation, reply)
-        return True
     else:
         return False
     prompts.reask(turn, conversation, reply)
@@ -105,8 +106,9 @@ def hours_words(turn: Turn) -> str:
 
 
 def status(turn: Turn, conversation: Conversation, reply: Reply) -> bool:
-    """ "Any update?" and "how long is the wait?", answered from the case. True when the answer
-    already says what happens next (no re-ask needed)."""
+    """ "Any update?", "how long is the wait?", "how long does this take?", "where am I?": one
+    question, answered from the state and the case. True when the answer already says what
+    happens next (no re-ask needed)."""
     state = conversation.state
     if state is State.QUEUED:
         case = turn.services.cases.current(turn.conversation_id)
@@ -128,6 +130,9 @@ def status(turn: Turn, conversation: Conversation, reply: Reply) -> bool:
         waiting = turn.services.cases.waiting()
         support.tell_wait(turn, conversation, reply, waiting + 1, if_queued=True)
         return False
+    if state in BEFORE_SUPPORT:
+        # Nothing is with support yet: how the whole process goes, and how long it takes.
+        reply.text(turn.services.faq.answer("ask_status", turn.wording) or "")
     if state in STATUS:
         reply.say(STATUS[state], case_id=conversation.case_id or "")
     return False

@@ -36,10 +36,9 @@ PERSON_TOO = 0.1
 QUESTION_GUESS = 0.35
 QUESTIONS = frozenset(
     {
-        "ask_status", "ask_case_code", "ask_hours", "ask_where_am_i", "ask_password_again",
+        "ask_status", "ask_case_code", "ask_hours", "ask_password_again",
         "ask_device_id_location", "ask_serial_vs_device_id", "ask_why_no_self_reset",
-        "ask_password_rules", "missing_equipment", "ask_recordings", "ask_cost", "ask_duration",
-        "ask_legit",
+        "ask_password_rules", "missing_equipment", "ask_recordings", "ask_cost", "ask_legit",
     }
 )  # fmt: skip
 # States where a new reset request or a Device ID starts gathering afresh.
@@ -231,7 +230,9 @@ def digression(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
 
 
 def clarification(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
-    if not heard.is_("ask_clarification"):
+    """ "What do you mean?", "I'm stuck" (one intent, step_help): what the question means. At a
+    step the guide's tips answer it, and at the Device ID where to find it (the state's answer)."""
+    if not heard.is_("step_help") or conversation.state in (State.STEPS, State.DEVICE_ID):
         return False
     explanation = CLARIFY.get(conversation.state)
     if explanation:
@@ -239,11 +240,9 @@ def clarification(turn: Turn, conversation: Conversation, reply: Reply, heard: H
     if conversation.state is State.OTHER_ROUTE:
         gathering.say_route(turn, conversation, reply)
         return True
-    if conversation.state is State.STEPS:
-        support.show_step(turn, conversation, reply, _repeat_step(turn, conversation))
-    elif conversation.state in prompts.QUESTIONS:
+    if conversation.state in prompts.QUESTIONS:
         prompts.reask(turn, conversation, reply)
-    else:
+    elif not explanation:
         reply.say("utter_what_i_do")
     return True
 
@@ -346,7 +345,6 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 CLARIFY = {
-    State.DEVICE_ID: "utter_explain_device_id",
     State.OWNER_NAME: "utter_explain_owner_details",
     State.OWNER_EMAIL: "utter_explain_owner_details",
     State.OWNER_PHONE: "utter_explain_owner_details",

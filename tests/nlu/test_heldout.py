@@ -32,7 +32,7 @@ CONFUSIONS = [
     ("go back two steps", {"go_back"}),
     ("a person please", {"request_human"}),
     ("is this a real Lorex support chat?", {"ask_legit"}),
-    ("how long is this going to take", {"ask_duration"}),
+    ("how long is this going to take", {"ask_status"}),
     ("what was the password again?", {"ask_password_again"}),
     (
         "i forgot my password, the device id is ND4810273945KXQ",
