@@ -8,6 +8,7 @@ and socket.io channels and read slots back through Rasa's HTTP API with the toke
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -21,12 +22,23 @@ import requests
 import socketio  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, text
 
+from bot.agents.accounts import AgentAccounts
 from bot.channels.chat_sessions import conversation_id_of
+from bot.db import Database
 from bot.guide.procedure import load_procedure
+from bot.handoff.agent_desk import AgentDesk
+from bot.handoff.delivery import DeliveryState, Outbox
+from bot.handoff.desk import SupportDesk
+from bot.handoff.rasa_bridge import RasaBridge
+from bot.handoff.support_centre import load_support_centre
+from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
+from tests.console_server import CHEAP_HASHER
 from tests.running_product import AssistantClient, running_product
 
 SUPPORTED_ID = "ND4810273945KXQ"  # an N841 in data/devices.csv
+# Its registered owner in data/devices.csv, as a user might give them.
+OWNER = ("zion juniperfield", "Zion.Juniperfield@example.com", "(202) 555-0110")
 PASSWORD = "Sunset2024!Orchid"
 
 
@@ -272,3 +284,85 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
     assert "QR code" in pushes[0]["text"]
     assert {"type": "pictures", "pictures": ["label", "info-screen"]} in pushes
     assert (pushes[-1]["state"], pushes[-1]["expects"], pushes[-1]["step"]) == ("steps", "step", 1)
+
+
+# --- a released password reaches the owner once, whatever the connection does -----------------
+
+
+class Support:
+    """An agent at the support desk of the running product (what the console does)."""
+
+    def __init__(self, product: Product) -> None:
+        self.database = Database(f"sqlite:///{product.product_db}")
+        self.desk = SupportDesk(
+            self.database, centre=load_support_centre(), provider=GeneratedPasswords()
+        )
+        self.agent = AgentAccounts(self.database, hasher=CHEAP_HASHER).create(
+            f"agent-{uuid.uuid4().hex[:8]}", "Alice", "correct horse battery staple"
+        )
+        self.bridge = RasaBridge(product.settings.rasa_url, product.settings.rasa_api_token)
+
+    async def claim_and_release(self, code: str) -> str:
+        """The release's reference."""
+        agent_desk = AgentDesk(self.desk, self.bridge)
+        await agent_desk.claim(code, self.agent)
+        outcome = await agent_desk.release(code, self.agent, releases_seen=0)
+        assert outcome.problem is None, outcome.problem
+        await self.bridge.close()
+        return str(self.desk.case_file(code).releases[-1].reference)
+
+    def delivery(self, reference: str) -> DeliveryState | None:
+        known = Outbox(self.database).deliveries([reference]).get(reference)
+        return known.state if known else None
+
+
+def case_code(text: str) -> str:
+    found = re.search(r"case \*\*(LX-[A-Z0-9]{6})\*\*", text)
+    assert found, text
+    return found.group(1)
+
+
+def payload_of(message: dict[str, Any]) -> dict[str, Any]:
+    data = (message.get("custom") or {}).get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def stream(product: Product, sender: str, message: str) -> list[dict[str, Any]]:
+    """One message over the REST channel's streaming mode (``?stream=true``): the answer is a
+    stream of JSON lines."""
+    reply = requests.post(
+        f"{product.settings.rasa_url}/webhooks/rest/webhook",
+        params={"stream": "true"},
+        json={"sender": sender, "message": message},
+        timeout=60,
+    )
+    reply.raise_for_status()
+    return [json.loads(line) for line in reply.text.splitlines() if line.strip()]
+
+
+def test_a_streaming_rest_client_gets_a_release_with_its_next_message_once(
+    product: Product,
+) -> None:
+    sender = new_sender()
+    stream(product, sender, "I forgot my recorder password")
+    stream(product, sender, SUPPORTED_ID)
+    for detail in OWNER:
+        queued = "\n".join(m.get("text", "") for m in stream(product, sender, detail))
+    code = case_code(queued)
+    support = Support(product)
+    reference = asyncio.run(support.claim_and_release(code))
+    assert support.delivery(reference) is DeliveryState.WAITING
+
+    # Any message brings what was kept: the release (the password, once), then the answer.
+    answer = stream(product, sender, "any update?")
+    kinds = [payload_of(m).get("type") for m in answer]
+    assert "temporary_password" in kinds, answer
+    given = kinds.index("temporary_password")
+    password = payload_of(answer[given])["temporary_password"]
+    assert support.desk.verify_secret(code, password["value"])
+    assert any("Step 1 of" in (m.get("text") or "") for m in answer[given:])
+    assert kinds[-1] == "turn"  # the answer to "any update?" comes last
+    assert support.delivery(reference) is DeliveryState.DELIVERED
+
+    assert password["value"] not in json.dumps(stream(product, sender, "any update?"))
+    assert password["value"] not in json.dumps(product.say(sender, "any update?"))

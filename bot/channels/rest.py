@@ -14,7 +14,10 @@ a REST conversation outside its requests (the console released a password or rej
 an agent wrote) goes through :meth:`RestChannel.get_output_channel` into the product database
 (:class:`bot.handoff.delivery.Outbox`), and comes back, in order, before the answer to the
 client's next message, whatever it says ("any update?" will do). A temporary password is taken
-from the vault at that moment, once (:mod:`bot.channels.password_delivery`).
+from the vault at that moment, once (:mod:`bot.channels.password_delivery`). The same holds for
+Rasa's streaming mode (``?stream=true``, one JSON message a line): the turn's replies are held
+until it ends anyway (:mod:`bot.channels.turns`), so the stream carries what was kept, then the
+answer, as the plain answer does.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
-from rasa.core.channels.rest import RestInput
+from rasa.core.channels.rest import QueueOutputChannel, RestInput
 from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
@@ -68,6 +71,14 @@ class KeptForNextRequest(CollectingOutputChannel):
             channel=CHANNEL,
             release_reference=reference,
         )
+
+
+class StreamedTurn(CollectingOutputChannel):
+    """A streamed turn's replies, collected; named as Rasa's streaming output is."""
+
+    @classmethod
+    def name(cls) -> str:
+        return str(QueueOutputChannel.name())
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -127,20 +138,32 @@ class RestChannel(RestInput):
         client_intents()  # read the domain now: a domain that cannot be read stops the server
         handle = limit_turns(on_new_message)
 
+        async def kept_for(sender_id: str) -> list[dict[str, Any]]:
+            """What was kept for ``sender_id``, given once: each password revealed now."""
+            kept = await asyncio.to_thread(outbox.take, sender_id)
+            return [
+                m
+                if password_reference(m) is None
+                else await asyncio.to_thread(reveal, m, sender_id, channel=CHANNEL)
+                for m in kept
+            ]
+
         async def with_kept_messages(message: UserMessage) -> None:
-            await handle(message)
             answer = message.output_channel
-            if not isinstance(answer, CollectingOutputChannel):
-                return  # ?stream=true: the kept messages wait for a plain request
-            kept = await asyncio.to_thread(outbox.take, message.sender_id)
-            if kept:
-                revealed = [
-                    m
-                    if password_reference(m) is None
-                    else await asyncio.to_thread(reveal, m, message.sender_id, channel=CHANNEL)
-                    for m in kept
-                ]
-                answer.messages[:0] = revealed
+            if isinstance(answer, QueueOutputChannel):
+                # ?stream=true: the turn is collected, then streamed after what was kept.
+                turn = StreamedTurn()
+                message.output_channel = turn
+                try:
+                    await handle(message)
+                finally:
+                    message.output_channel = answer
+                for reply in await kept_for(message.sender_id) + turn.messages:
+                    await answer.messages.put(reply)
+                return
+            await handle(message)
+            if isinstance(answer, CollectingOutputChannel):
+                answer.messages[:0] = await kept_for(message.sender_id)
 
         webhook: Blueprint = super().blueprint(with_kept_messages)
 
