@@ -58,3 +58,16 @@ def test_share_password_stays_where_the_message_speaks_of_a_password(text: str) 
 
 def test_other_intents_are_left_alone() -> None:
     assert guarded(classified("Oakley Maplecroft", "out_of_scope", "greet")) == "out_of_scope"
+
+
+@pytest.mark.parametrize("text", ["i tried Summer2023!", "I tried Summer2023! and it didn't work"])
+def test_a_password_the_owner_tried_becomes_share_password(text: str) -> None:
+    assert guarded(classified(text, "temp_password_rejected")) == SHARE_PASSWORD_INTENT
+
+
+@pytest.mark.parametrize("text", ["I tried step 3", "I tried that, it didn't work"])
+def test_saying_what_was_tried_is_not_a_password(text: str) -> None:
+    assert guarded(classified(text, "step_help")) == "step_help"
+    # Nor does "tried" alone keep a share_password DIET guessed.
+    taken_back = classified(text, SHARE_PASSWORD_INTENT, "step_help", runner_up_confidence=0.8)
+    assert guarded(taken_back) == "step_help"

@@ -85,6 +85,15 @@ NOT_PASSWORDS = [
     "I entered everything and pressed OK",
     "typed the new password twice and clicked ok",
     "I'm using my iPhone13",
+    # Saying what was tried or typed, around things that are not a password.
+    "I tried step 3",
+    "I tried that, it didn't work",
+    "i tried it twice and it didn't work",
+    "I tried ND4810273945KXQ",
+    "I tried ND48-1027-3945-KXQ and it says not found",
+    "I typed in LRX104592837",
+    "I used the app on my iPhone13",
+    "I put in the temporary password",
     "my email is john.smith@gmail.com and my password is lost",
     "done",
     "hello",
@@ -129,6 +138,14 @@ PASSWORDS = [
     "my new one is Canyon!Echo4",
     "I'm going to use Meadow#Lark8",
     "Br1ght.Star",
+    # What the owner tried or typed on the recorder, told to the chat.
+    "i tried Summer2023!",
+    "I tried Summer2023! and it didn't work",
+    "tried summer2023",
+    "I typed Summer2023 and it says wrong",
+    "I put in Summer2023!",
+    "i've used Summer2023 before",
+    "I entered 'Summer2023!' twice",
 ]
 
 

@@ -49,6 +49,15 @@ _CHOOSING_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+# Saying what was tried on the recorder ("i tried Summer2023!", "I put in Summer2023 and it didn't
+# work"): the word right after the verb is what was typed there. Only that word counts: "tried"
+# and "used" are everyday words ("I tried step 3", "I used the app on my iPhone13").
+_TRIED_VALUE = re.compile(
+    r"\b(?:tried|trying|typed|typing|entered|entering|put|putting|used)\s+(?:in\s+)?"
+    r"(?P<value>\S+)",
+    re.IGNORECASE,
+)
+
 
 def is_password_like_token(token: str, *, called_a_password: bool = False) -> bool:
     """A single word shaped like a password: letters mixed with digits or symbols, or a case
@@ -80,6 +89,8 @@ def is_password_like_token(token: str, *, called_a_password: bool = False) -> bo
 
 def is_email_address(text: str) -> bool:
     return bool(_EMAIL_ADDRESS.match(text.strip().strip(_SURROUNDING_PUNCTUATION)))
+
+
 def is_id_shaped(token: str) -> bool:
     """Whether ``token`` is, separators and case aside, a Device ID or a serial number
     ("nd48-1027-3945-kxq", "LRX104592837", "21LX0483920175")."""
@@ -131,23 +142,39 @@ def _within(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
 
 def _introduced_password(text: str, spans: list[tuple[int, int]]) -> bool:
     """A password-like word in a sentence that says it is a password ("temp pw 9XWQ2LMA", "they
-    gave me JQ5T8RWC"), or introduces one ("I'll use Tiger2024"). Device IDs and recorder model
-    names ("LNR600") are not; nor, unless called a password, an attempt at a Device ID ("I
-    entered nd48102")."""
+    gave me JQ5T8RWC"), or introduces one ("I'll use Tiger2024"), or right after saying it was
+    tried ("i tried Summer2023!"). Device IDs and recorder model names ("LNR600") are not; nor,
+    unless called a password, an attempt at a Device ID ("I entered nd48102")."""
     called = _PASSWORD_WORDS.search(text) is not None
-    if not (called or _CHOOSING_WORDS.search(text)):
-        return False
     models = set(load_formats().models)
-    for match in re.finditer(r"\S+", text):
-        token = match.group()
-        if not called and _excused(match.start(), match.end(), token, spans):
-            continue
-        bare = token.strip(_SURROUNDING_PUNCTUATION)
-        if is_id_shaped(bare) or compact(bare) in models or _is_address(bare):
-            continue
-        if is_password_like_token(bare, called_a_password=called):
-            return True
-    return False
+    if called or _CHOOSING_WORDS.search(text):
+        words = [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    else:
+        words = [(m.group("value"), *m.span("value")) for m in _TRIED_VALUE.finditer(text)]
+    return any(
+        _is_password_word(token, start, end, spans, models, called=called)
+        for token, start, end in words
+    )
+
+
+def _is_password_word(
+    token: str,
+    start: int,
+    end: int,
+    spans: list[tuple[int, int]],
+    models: set[str],
+    *,
+    called: bool,
+) -> bool:
+    """Whether ``token``, introduced as a password, is one: password-shaped (capitals and digits
+    alone only when ``called`` a password: they are a Device ID's shape), and not a Device ID, a
+    model name or an address."""
+    if not called and _excused(start, end, token, spans):
+        return False
+    bare = token.strip(_SURROUNDING_PUNCTUATION)
+    if is_id_shaped(bare) or compact(bare) in models or _is_address(bare):
+        return False
+    return is_password_like_token(bare, called_a_password=called)
 
 
 def mentions_a_password(text: str) -> bool:
