@@ -1004,6 +1004,21 @@ async def test_back_goes_back_as_many_steps_as_asked(
     said.expects("steps", "step", expected)
 
 
+@pytest.mark.parametrize(("start", "text"), [(2, "go back two steps"), (3, "go back 5 steps")])
+async def test_back_past_the_first_step_says_it_is_the_first_and_shows_it(
+    store: CaseStore, chat: Chat, start: int, text: str
+) -> None:
+    await start_steps_at(chat, start)
+    said = await chat.send(text, "go_back")
+    assert said.shown[0].startswith(
+        PROCEDURE.message("already_first_step", "chat") + "\n\n" + header(1)
+    )
+    (card,) = said.payloads("reset_step")
+    assert card["step"] == 1
+    assert card["parts"]["notice"] == PROCEDURE.message("already_first_step", "chat")
+    said.expects("steps", "step", 1)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("go to step 8", 8), ("skip to step five", 5), ("take me to the last step", TOTAL)],
@@ -1016,18 +1031,27 @@ async def test_go_to_a_step(store: CaseStore, chat: Chat, text: str, expected: i
     said.expects("steps", "step", expected)
 
 
-@pytest.mark.parametrize(
-    ("text", "understood"), [("go to step 42", True), ("go to that step", False)]
-)
-async def test_going_to_a_step_that_is_not_there_asks_which(
-    store: CaseStore, chat: Chat, text: str, understood: bool
-) -> None:
+async def test_going_to_a_step_without_a_number_asks_which(store: CaseStore, chat: Chat) -> None:
     await start_steps_at(chat, 2)
-    said = await chat.send(text, "go_to_step")
+    said = await chat.send("go to that step", "go_to_step")
     assert said.responses == ["utter_no_such_step"]
     assert said.said[0]["total"] == TOTAL
     said.expects("steps", "step", 2)
-    assert said.turn["understood"] is understood
+    assert said.turn["understood"] is False
+
+
+@pytest.mark.parametrize("text", ["go to step 15", "go to step 42", "go to step 0"])
+async def test_going_to_a_step_that_is_not_there_says_how_many_and_keeps_the_step(
+    store: CaseStore, chat: Chat, text: str
+) -> None:
+    await start_steps_at(chat, 2)
+    said = await chat.send(text, "go_to_step")
+    assert said.responses == ["utter_only_so_many_steps"]
+    assert said.said[0]["total"] == TOTAL
+    assert (said.said[0]["step"], said.said[0]["title"]) == (2, PROCEDURE.step(2).title)
+    said.expects("steps", "step", 2)
+    assert said.turn["understood"] is True
+    assert chat.slots["reset_step"] == 2
 
 
 async def test_where_am_i_says_the_step_without_moving(store: CaseStore, chat: Chat) -> None:

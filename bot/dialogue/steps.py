@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.dialogue import support
 from bot.dialogue.reply import Reply
 from bot.dialogue.state import Conversation, OfferReason
@@ -44,17 +46,28 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
         return True
     if heard.is_("go_back"):
         count = heard.number() or 1
-        if step - count < 1:  # says "This is already the first step." where it is
+        if step == 1:  # "This is already the first step.", the step's tips kept
             guide = navigate(procedure, step, Navigation.BACK, conversation.tips_given)
+        elif step - count < 1:  # "back two steps" from step 2: said plainly, then step 1
+            guide = replace(go_to(procedure, 1), notice=procedure.wording("already_first_step"))
         else:
             guide = go_to(procedure, step - count)
         support.show_step(turn, conversation, reply, guide)
         return True
     if heard.is_("go_to_step"):
         target = procedure.total if heard.says_last() else heard.number()
-        if target is None or not 1 <= target <= procedure.total:
+        if target is None:
             reply.say("utter_no_such_step", total=procedure.total)
-            reply.understood = target is not None
+            reply.understood = False
+            return True
+        if not 1 <= target <= procedure.total:  # "go to step 15" of 10: the step is kept
+            current = procedure.step(step)
+            reply.say(
+                "utter_only_so_many_steps",
+                total=procedure.total,
+                step=current.number,
+                title=current.title,
+            )
             return True
         support.show_step(turn, conversation, reply, go_to(procedure, target))
         return True
