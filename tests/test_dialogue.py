@@ -788,6 +788,91 @@ async def test_a_person_again_while_queued_keeps_the_case_and_its_trail(
     assert (only_case(store).code, only_case(store).status) == (case.code, S.QUEUED)
 
 
+async def test_a_rejected_case_sent_back_to_support_is_not_opened_again(
+    store: CaseStore, desk: SupportDesk, agent: AgentView, chat: Chat
+) -> None:
+    await to_queued(chat)
+    code = chat.slots["case_id"]
+    desk.claim(code, agent)
+    desk.reject(code, agent, "owner_not_verified")
+    await chat.console("EXTERNAL_case_rejected", rejection_reason="owner_not_verified")
+
+    said = await chat.send("can I talk to a person", "request_human")
+
+    assert said.responses == ["utter_case_queued_existing", "utter_queue_position"]
+    assert said.said[0]["case_id"] == code
+    assert said.said[0]["model"] == N_SERIES["model"]
+    assert "opened" not in said.text
+    assert (only_case(store).code, only_case(store).status) == (code, S.QUEUED)
+
+
+async def test_on_the_phone_a_rejected_case_sent_back_is_not_opened_again(
+    store: CaseStore,
+    desk: SupportDesk,
+    agent: AgentView,
+    domain: DomainDict,
+    entity_extractor: DeviceIdEntityExtractor,
+) -> None:
+    phone = Chat(domain, entity_extractor, channel="phone")
+    await to_queued(phone)
+    code = phone.slots["case_id"]
+    desk.claim(code, agent)
+    desk.reject(code, agent, "owner_not_verified")
+    await phone.console("EXTERNAL_case_rejected", rejection_reason="owner_not_verified")
+
+    said = await phone.send("can I talk to a person", "request_human")
+
+    assert said.responses[0] == "utter_case_queued_existing"
+    assert said.shown[0].startswith(f"Thanks. Your support case {code} for your")
+    assert "on this call" in said.shown[0] and "opened" not in said.text
+
+
+async def test_a_resumed_released_case_sent_back_to_support_is_the_existing_case(
+    store: CaseStore, desk: SupportDesk, agent: AgentView, chat: Chat, other: Chat
+) -> None:
+    await to_queued(other)
+    await release(desk, agent, other)
+    code = other.slots["case_id"]
+    await give_case_code(chat, f"I'm back about case {code}", code)
+    said = await chat.send(N_SERIES["email"], "out_of_scope")
+    assert chat.state == "offer_agent", said.responses
+
+    said = await chat.send("yes please", "affirm")
+
+    assert said.responses[0] == "utter_case_queued_existing"
+    assert said.said[0]["case_id"] == code
+    assert "opened" not in said.text
+
+
+async def test_a_rejected_case_without_a_device_sent_back_is_not_opened_again(
+    store: CaseStore, desk: SupportDesk, agent: AgentView, chat: Chat
+) -> None:
+    await chat.send("agent", "request_human")
+    code = chat.slots["case_id"]
+    desk.claim(code, agent)
+    desk.reject(code, agent, "owner_not_verified")
+    await chat.console("EXTERNAL_case_rejected", rejection_reason="owner_not_verified")
+
+    said = await chat.send("agent please", "request_human")
+
+    assert said.responses == ["utter_case_queued_existing_without_device", "utter_queue_position"]
+    assert said.said[0]["case_id"] == code
+    assert "opened" not in said.text
+
+
+async def test_a_new_case_after_a_completed_one_is_opened(
+    store: CaseStore, desk: SupportDesk, agent: AgentView, chat: Chat
+) -> None:
+    await to_steps(chat, desk, agent, TOTAL)
+    done = chat.slots["case_id"]
+    await chat.send("done", "step_done")
+
+    said = await chat.send("agent", "request_human")
+
+    assert said.responses[0] in ("utter_case_queued", "utter_case_queued_without_device")
+    assert only_case(store).code != done
+
+
 async def test_a_recorder_with_its_own_route_is_not_attached_to_a_case_for_a_person(
     store: CaseStore, chat: Chat
 ) -> None:

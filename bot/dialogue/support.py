@@ -22,6 +22,7 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
     """Put the owner in the support queue (the same case, keeping its place) and say where they
     stand. From the steps, the steps resume at the same step once the agent hands back."""
     cases = turn.services.cases
+    before = cases.current(turn.conversation_id)
     queued = cases.queue_for_agent(
         turn.conversation_id,
         turn.channel,
@@ -29,6 +30,11 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
         reason=reason,
     )
     case = queued.case
+    # The case was with support before (released, guiding, or rejected and now reopened): the
+    # owner already has it, so it is not "opened" again. A collecting case never was.
+    existing = case.code == conversation.case_id and (
+        before is None or before.status is not CaseStatus.COLLECTING
+    )
     if not queued.already_queued and conversation.state in OWNER_DETAILS:
         # What was just gathered (a case re-queued later keeps the statement it has).
         cases.record_owner_statement(
@@ -44,7 +50,10 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
     elif from_steps:
         reply.say("utter_case_back_to_support", case_id=case.code, step=conversation.reset_step)
     elif case.device_id and conversation.device_model:
-        reply.say("utter_case_queued", case_id=case.code, model=conversation.device_model)
+        response = "utter_case_queued_existing" if existing else "utter_case_queued"
+        reply.say(response, case_id=case.code, model=conversation.device_model)
+    elif existing:
+        reply.say("utter_case_queued_existing_without_device", case_id=case.code)
     else:
         reply.say("utter_case_queued_without_device", case_id=case.code)
     conversation.case_id = case.code
