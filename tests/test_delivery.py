@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -21,7 +23,7 @@ from bot.devices.registry import DeviceRegistry
 from bot.handoff.delivery import DeliveryState, Outbox
 from bot.handoff.desk import Release, SupportDesk
 from bot.handoff.support_centre import load_support_centre
-from bot.handoff.temporary_password import GeneratedPasswords
+from bot.handoff.temporary_password import GeneratedPasswords, TemporaryPassword
 from bot.handoff.vault import PasswordVault
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 
@@ -176,9 +178,80 @@ def test_a_message_for_a_web_chat_without_a_socket_waits_and_is_revealed_on_retu
     )
 
     [kept] = asyncio.run(password_delivery.kept_for(conversation))
-    assert kept == message
-    shown = reveal(kept, conversation, vault)
-    assert shown["custom"]["data"]["temporary_password"]["value"] == release.password.value  # type: ignore[index]
+    assert kept.message == message
+    sent: list[dict[str, Any]] = []
+
+    async def socket(arrives: bool) -> bool:
+        async def send(revealed: dict[str, Any]) -> bool:
+            sent.append(revealed)
+            return arrives
+
+        return await password_delivery.deliver_once(kept.message, conversation, send, vault)
+
+    # The socket closed before it acknowledged the message: nothing is given yet.
+    assert asyncio.run(socket(arrives=False)) is False
+    assert sent[-1]["custom"]["data"]["temporary_password"]["value"] == release.password.value
+    assert outbox.deliveries([release.reference])[release.reference].state is (
+        DeliveryState.WAITING
+    )
+    assert asyncio.run(password_delivery.kept_for(conversation)) == [kept]
+
+    # The next socket acknowledges it: delivered, and kept no longer.
+    assert asyncio.run(socket(arrives=True)) is True
+    assert sent[-1]["custom"]["data"]["temporary_password"]["value"] == release.password.value
     delivered = outbox.deliveries([release.reference])[release.reference]
     assert (delivered.state, delivered.channel) == (DeliveryState.DELIVERED, "socketio")
+    asyncio.run(password_delivery.arrived(kept))
     assert asyncio.run(password_delivery.kept_for(conversation)) == []
+
+    # Given once: sent again (a replayed trigger), it is unavailable, and stays delivered.
+    assert asyncio.run(socket(arrives=True)) is True
+    assert sent[-1]["custom"]["data"]["temporary_password"] == {"unavailable": True}
+    assert outbox.deliveries([release.reference])[release.reference].state is (
+        DeliveryState.DELIVERED
+    )
+
+
+def test_kept_messages_stay_kept_until_dropped(outbox: Outbox) -> None:
+    conversation = f"web-{uuid.uuid4().hex}"
+    outbox.keep(conversation, [{"text": "one"}, {"text": "two"}], channel="socketio")
+    outbox.keep(conversation, [{"text": "three"}], channel="socketio")
+
+    first, second, third = outbox.kept(conversation)
+    assert [k.message["text"] for k in (first, second, third)] == ["one", "two", "three"]
+    assert outbox.kept(conversation) == [first, second, third]  # reading takes nothing
+
+    outbox.drop([first.id])
+    assert outbox.kept(conversation) == [second, third]
+    outbox.drop([second.id, third.id])
+    assert outbox.kept(conversation) == [] and not outbox.has_pending(conversation)
+
+
+def test_a_lent_password_goes_to_no_one_else_until_settled() -> None:
+    vault = PasswordVault(hold_for=60)
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    vault.deposit("ref-1", "chat-1", TemporaryPassword("K7PX9Q2M"), expires)
+
+    assert vault.lend("ref-1", "chat-2") is None  # another conversation
+    lent = vault.lend("ref-1", "chat-1")
+    assert lent is not None and lent.password.value == "K7PX9Q2M"
+    # On its way to the user: nobody else takes or borrows it meanwhile.
+    assert vault.take("ref-1", "chat-1") is None
+    assert vault.lend("ref-1", "chat-1") is None
+
+    vault.settle("ref-1", given=False)  # it did not arrive: there for the next try
+    assert vault.lend("ref-1", "chat-1") is not None
+    vault.settle("ref-1", given=True)  # it arrived: given once
+    assert vault.take("ref-1", "chat-1") is None and len(vault) == 0
+
+
+def test_a_lent_password_is_not_dropped_as_stale_while_on_its_way() -> None:
+    clock = [0.0]
+    vault = PasswordVault(clock=lambda: clock[0], hold_for=60)
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    vault.deposit("ref-1", "chat-1", TemporaryPassword("K7PX9Q2M"), expires)
+    assert vault.lend("ref-1", "chat-1") is not None
+    clock[0] = 61.0
+    assert len(vault) == 1  # on its way: kept until settled
+    vault.settle("ref-1", given=False)
+    assert len(vault) == 0  # not given, and past its time: dropped

@@ -33,6 +33,7 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
+from tests.chat_user import REPLY_SECONDS, ChatUser
 from tests.console_server import CHEAP_HASHER
 from tests.running_product import AssistantClient, running_product
 
@@ -366,3 +367,69 @@ def test_a_streaming_rest_client_gets_a_release_with_its_next_message_once(
 
     assert password["value"] not in json.dumps(stream(product, sender, "any update?"))
     assert password["value"] not in json.dumps(product.say(sender, "any update?"))
+
+
+def test_kept_messages_survive_a_socket_that_drops_while_they_are_sent(product: Product) -> None:
+    """The owner's page comes back and its socket drops as the kept messages (the released
+    password among them) are being sent: they stay kept, and the next socket gets them, once."""
+    support = Support(product)
+
+    async def visit() -> dict[str, Any]:
+        owner = ChatUser(product.settings)
+        token = await owner.connect()
+        await owner.say("I forgot my recorder password", until=("Device ID",))
+        await owner.say(SUPPORTED_ID, until=("What name",))
+        await owner.say(OWNER[0], until=("email",))
+        await owner.say(OWNER[1], until=("phone",))
+        queued = await owner.say(OWNER[2], until=("**LX-",))
+        code = case_code("\n".join(m.get("text") or "" for m in queued))
+        await owner.leave()
+        await wait_for(lambda: support.desk.case_file(code).owner_gone_since, "owner left")
+        reference = await support.claim_and_release(code)
+        assert support.delivery(reference) is DeliveryState.WAITING
+
+        # Back, and gone again as the first kept message arrives, before it could be shown.
+        dropping = ChatUser(product.settings, token)
+        first: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        gone = asyncio.Event()
+
+        async def drop_unread(data: dict[str, Any]) -> None:
+            if not first.done():
+                first.set_result(data)
+            await gone.wait()  # the page died: it never answers for what it was sent
+
+        dropping.client.on("bot_uttered", drop_unread)
+        await dropping.connect()
+        await asyncio.wait_for(first, REPLY_SECONDS)
+        await dropping.leave()
+        gone.set()
+        assert support.delivery(reference) is not DeliveryState.DELIVERED
+
+        back = ChatUser(product.settings, token)
+        await back.connect()
+        password = await back.payload(lambda m: "temporary_password" in m, "the password")
+        step_one = await back.messages_until("Step 1 of")
+        await wait_for(lambda: support.delivery(reference) is DeliveryState.DELIVERED, "delivered")
+        await back.leave()
+
+        # It was delivered: the next socket is given nothing of it again.
+        again = ChatUser(product.settings, token)
+        await again.connect()
+        await asyncio.sleep(3)
+        later = again.drain()
+        await again.leave()
+        return {"code": code, "password": password, "step_one": step_one, "later": later}
+
+    seen = asyncio.run(visit())
+    value = seen["password"]["temporary_password"]["value"]
+    assert support.desk.verify_secret(seen["code"], value)
+    assert seen["step_one"]
+    assert value not in json.dumps(seen["later"])
+    assert not any("temporary_password" in m for m in seen["later"]), seen["later"]
+
+
+async def wait_for(condition: Any, what: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.5)

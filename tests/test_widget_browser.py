@@ -558,6 +558,45 @@ async def test_the_widget_follows_the_turn_and_pictures_payloads(
 
 
 @ASYNC
+async def test_what_was_kept_while_the_page_was_closed_is_acknowledged_once_shown(
+    product: tuple[Settings, Database], browser: Browser
+) -> None:
+    """The server drops a kept message from its keep (a password among them counts as
+    delivered) only once the page acknowledged it: the widget does as soon as it has shown it.
+    A page that did not would leave it kept for over a minute (see bot/channels/socketio.py)."""
+    settings, database = product
+    outbox = Outbox(database)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    await page.get_by_role("button", name="Chat: reset my recorder password").click()
+    await bot_says(page, "Lorex recorder assistant")
+    conversation = await conversation_id(page)
+    await page.close()
+    await asyncio.sleep(2)  # the page's socket has closed
+
+    append_events(settings, conversation, [{"event": "bot", "text": "Kept while you were away."}])
+    await wait_until(lambda: outbox.has_pending(conversation), "the message kept", seconds=10)
+
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    kept = page.locator(".lw-log > *").filter(has_text="Kept while you were away.")
+    await expect(kept).to_be_visible(timeout=REPLY_MS)
+    await wait_until(
+        lambda: not outbox.has_pending(conversation), "the message acknowledged", seconds=10
+    )
+    await expect(kept).to_have_count(1)
+    await context.close()
+
+
+async def wait_until(condition: Any, what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        await asyncio.sleep(0.25)
+
+
+@ASYNC
 async def test_the_step_card_and_the_place_in_line_come_from_the_payloads_not_the_words(
     product: tuple[Settings, Database], browser: Browser
 ) -> None:

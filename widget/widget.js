@@ -585,6 +585,10 @@
     }
     if (message.type === "temporary_password") {
       setWaiting(null);
+      var sent = message.temporary_password || {};
+      // Sent again because the connection dropped before this page could acknowledge it: it is
+      // already on the page.
+      if (sent.reference && heldPasswords.hasOwnProperty(String(sent.reference))) return;
       passwordBox(message);
       return;
     }
@@ -763,7 +767,15 @@
       confirmed = false;
       connection.textContent = t("offline");
     });
-    socket.on("bot_uttered", receive);
+    // Each message is acknowledged once shown: what the server kept while this page was away
+    // leaves its keep (and a password counts as delivered) only then.
+    socket.on("bot_uttered", function (message, acknowledge) {
+      try {
+        receive(message);
+      } finally {
+        if (typeof acknowledge === "function") acknowledge();
+      }
+    });
   }
   var loadingSocketIo = false;
   function loadSocketIo(then) {

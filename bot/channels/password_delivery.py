@@ -11,6 +11,11 @@ carrying the value (and its reference, which is no secret). A reference that was
 has expired, or belongs to another conversation is sent as ``{"unavailable": true}``, and the
 user is told to ask for a new one.
 
+:func:`deliver_once` is the same for a channel that learns whether the message arrived (the web
+chat's socket answers for each message): the password is lent by the vault while the message is
+on its way, and counts as given (taken from the vault, recorded as delivered) only if it arrived;
+otherwise it stays for the next try, and nobody else gets it meanwhile.
+
 The Rasa process records each reveal in the product database (:func:`process_outbox`, set up
 by the REST and handoff channels as the server starts), so the agent console says "delivered"
 only once the value was handed over. The channel is named by the caller, or read from the
@@ -23,12 +28,13 @@ import asyncio
 import copy
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.db import Database
-from bot.handoff.delivery import Outbox
-from bot.handoff.vault import VAULT, PasswordVault
+from bot.handoff.delivery import KeptMessage, Outbox
+from bot.handoff.vault import VAULT, Deposit, PasswordVault
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +82,45 @@ def reveal(
     if reference is None:
         return message
     deposit = vault.take(reference, recipient_id)
+    _record(reference, recipient_id, deposit is not None, channel or channel_of(recipient_id))
+    return _revealed(message, reference, deposit)
+
+
+async def deliver_once(
+    message: dict[str, Any],
+    recipient_id: str,
+    send: Callable[[dict[str, Any]], Awaitable[bool]],
+    vault: PasswordVault = VAULT,
+    *,
+    channel: str | None = None,
+) -> bool:
+    """``send`` ``message`` (its password revealed) and say whether it arrived, as ``send`` says.
+
+    The password counts as given, and the delivery is recorded, only if it arrived; otherwise it
+    stays in the vault for the next try.
+    """
+    reference = password_reference(message)
+    if reference is None:
+        return await send(message)
+    deposit = vault.lend(reference, recipient_id)
+    arrived = False
+    try:
+        arrived = await send(_revealed(message, reference, deposit))
+    finally:
+        if deposit is not None:
+            vault.settle(reference, given=arrived)
+    if arrived:
+        await asyncio.to_thread(
+            _record,
+            reference,
+            recipient_id,
+            deposit is not None,
+            channel or channel_of(recipient_id),
+        )
+    return arrived
+
+
+def _revealed(message: dict[str, Any], reference: str, deposit: Deposit | None) -> dict[str, Any]:
     revealed = copy.deepcopy(message)
     data = revealed["custom"]["data"]
     if deposit is None:
@@ -86,7 +131,6 @@ def reveal(
             "expires_at": deposit.expires_at.isoformat(),
             "reference": reference,  # the widget holds it by this (asked again, re-released)
         }
-    _record(reference, recipient_id, deposit is not None, channel or channel_of(recipient_id))
     return revealed
 
 
@@ -102,9 +146,15 @@ async def keep_for_later(conversation_id: str, message: dict[str, Any], channel:
     )
 
 
-async def kept_for(conversation_id: str) -> list[dict[str, Any]]:
-    """What :func:`keep_for_later` kept for ``conversation_id``, oldest first, given once."""
-    return await asyncio.to_thread(process_outbox().take, conversation_id)
+async def kept_for(conversation_id: str) -> list[KeptMessage]:
+    """What :func:`keep_for_later` kept for ``conversation_id``, oldest first; kept until
+    :func:`arrived` says it reached the user."""
+    return await asyncio.to_thread(process_outbox().kept, conversation_id)
+
+
+async def arrived(kept: KeptMessage) -> None:
+    """A kept message reached its user: it is kept no longer."""
+    await asyncio.to_thread(process_outbox().drop, [kept.id])
 
 
 def _record(reference: str, recipient_id: str, delivered: bool, channel: str) -> None:

@@ -30,8 +30,14 @@ Messages pushed from outside a user's request (the agent released a password: Ra
 ``trigger_intent`` with ``output_channel=latest``) go through :meth:`get_output_channel`, whose
 output reveals the password (:mod:`bot.channels.password_delivery`). A message for a
 conversation with no open socket (the owner closed the page) is kept, not sent into an empty
-room, and sent when a socket is confirmed into that conversation again: a password then counts
-as delivered only once it reached the owner.
+room, and sent when a socket is confirmed into that conversation again, to that socket, one
+message at a time, each asking the socket to acknowledge it (the widget does once it has shown
+it). A message leaves the keep, and a password in it counts as delivered, only once
+acknowledged; if the socket closes first, that message and the rest stay kept, in order, for the
+next socket, and a password goes to no one else meanwhile. A socket that stays open without
+acknowledging (a widget from before acknowledgements) has still read the message once it has
+answered the server's next ping: see :class:`Answers`. One conversation's kept messages are sent
+to one socket at a time.
 
 A step's text arrives as Rasa sends it (one event per paragraph), each paragraph marked
 ``"part_of": "reset_step"``, then the step card's payload: the widget draws the card from the
@@ -44,10 +50,13 @@ console shows it); a socket confirmed into it again notes the return.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -60,7 +69,13 @@ from bot.cases.store import CaseStore
 from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
 from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
 from bot.channels.client import with_client_address
-from bot.channels.password_delivery import keep_for_later, kept_for, reveal
+from bot.channels.password_delivery import (
+    arrived,
+    deliver_once,
+    keep_for_later,
+    kept_for,
+    reveal,
+)
 from bot.channels.turns import limit_turns
 from bot.db import Database
 
@@ -97,7 +112,10 @@ class SocketIOPushOutput(SocketIOOutput):
         await self.deliver(recipient_id, message)
 
     async def deliver(self, recipient_id: str, message: dict[str, Any]) -> None:
-        message = reveal(message, recipient_id)
+        await self.send_events(recipient_id, reveal(message, recipient_id))
+
+    async def send_events(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """``message`` as the widget's events (a password in it already revealed)."""
         data = (message.get("custom") or {}).get("data")
         if isinstance(data, dict) and data.get("type") == STEP_CARD and message.get("text"):
             for part in str(message["text"]).strip().split("\n\n"):
@@ -113,6 +131,120 @@ class SocketIOPushOutput(SocketIOOutput):
         await super().send_response(recipient_id, message)
 
 
+class Answers:
+    """The acknowledgements awaited from each socket; a socket that closes gives no more.
+
+    A socket that neither acknowledges nor closes within :meth:`window` has still read what it
+    was sent: engine.io keeps a socket open only while it answers the server's pings (one every
+    ``ping_interval``, each to be answered within ``ping_timeout``), and it reads a ping sent
+    after the message only after the message.
+    """
+
+    def __init__(self, sio: AsyncServer, namespace: str | None) -> None:
+        self.sio = sio
+        self.namespace = namespace or DEFAULT_NAMESPACE
+        self._awaited: dict[str, set[asyncio.Future[bool]]] = {}
+
+    def window(self) -> float:
+        interval = float(getattr(self.sio.eio, "ping_interval", 25))
+        timeout = float(getattr(self.sio.eio, "ping_timeout", 20))
+        return interval + 2 * timeout + 5  # a ping outstanding, the next one, and a margin
+
+    def expect(self, sid: str) -> asyncio.Future[bool]:
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._awaited.setdefault(sid, set()).add(answer)
+        return answer
+
+    def socket_closed(self, sid: str) -> None:
+        for answer in self._awaited.pop(sid, set()):
+            if not answer.done():
+                answer.set_result(False)
+
+    async def all_given(self, sid: str, answers: list[asyncio.Future[bool]]) -> bool:
+        """Whether ``sid`` acknowledged every one of ``answers`` (or read them: see above)."""
+        if not self.sio.manager.is_connected(sid, self.namespace):
+            self.socket_closed(sid)  # it closed before its events were even sent
+        try:
+            if answers:
+                await asyncio.wait(answers, timeout=self.window())
+        finally:
+            awaited = self._awaited.get(sid)
+            if awaited is not None:
+                awaited.difference_update(answers)
+                if not awaited:
+                    del self._awaited[sid]
+        if all(answer.done() for answer in answers):
+            return all(answer.result() for answer in answers)
+        return bool(self.sio.manager.is_connected(sid, self.namespace))
+
+
+class AcknowledgedOutput(SocketIOPushOutput):
+    """Events to one socket, each to be acknowledged (:meth:`arrived` says whether they were)."""
+
+    def __init__(
+        self,
+        sio: AsyncServer,
+        bot_message_evt: str,
+        namespace: str | None,
+        sid: str,
+        answers: Answers,
+    ) -> None:
+        super().__init__(sio, bot_message_evt, namespace)
+        self.sid = sid
+        self.answers = answers
+        self._sent: list[asyncio.Future[bool]] = []
+
+    async def arrived(self, recipient_id: str, message: dict[str, Any]) -> bool:
+        self._sent = []
+        await self.send_events(recipient_id, message)
+        return await self.answers.all_given(self.sid, self._sent)
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        await self._emit(response)
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self._emit(json_message.get("data"))  # what Rasa's emits: the payload's "data"
+
+    async def _emit(self, data: Any) -> None:
+        answer = self.answers.expect(self.sid)
+        self._sent.append(answer)
+
+        def acknowledged(*_: Any) -> None:
+            if not answer.done():
+                answer.set_result(True)
+
+        await self.sio.emit(
+            self.bot_message_evt,
+            data,
+            to=self.sid,
+            namespace=self.namespace,
+            callback=acknowledged,
+        )
+
+
+class OneAtATime:
+    """An asyncio lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def __call__(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+
 class SocketIOChannel(SocketIOInput):
     """Registered in credentials.yml; keeps the name ``socketio`` for output_channel=socketio.
 
@@ -126,6 +258,8 @@ class SocketIOChannel(SocketIOInput):
         assert sio is not None  # set by SocketIOInput.blueprint
         session_tokens = SessionTokens(session_key(os.environ))
         allowed_intents = client_intents()
+        answers = Answers(sio, self.namespace)
+        resending = OneAtATime()
 
         async def session_request(sid: str, data: Any) -> None:
             token = data.get("session_id") if isinstance(data, dict) else None
@@ -144,11 +278,23 @@ class SocketIOChannel(SocketIOInput):
             await sio.enter_room(sid, conversation_id, namespace=self.namespace)
             await sio.emit("session_confirm", token, room=sid, namespace=self.namespace)
             await _note_presence(conversation_id, returned=True)
-            output = SocketIOPushOutput(sio, self.bot_message_evt, self.namespace)
-            for message in await kept_for(conversation_id):
-                await output.deliver(conversation_id, message)
+            await resend_kept(sid, conversation_id)
+
+        async def resend_kept(sid: str, conversation_id: str) -> None:
+            """What was kept for the conversation, to this socket; each message stays kept
+            until the socket acknowledged it."""
+            output = AcknowledgedOutput(sio, self.bot_message_evt, self.namespace, sid, answers)
+            send = functools.partial(output.arrived, conversation_id)
+            async with resending(conversation_id):
+                for kept in await kept_for(conversation_id):
+                    if await _conversation_of(sio, sid, self.namespace) != conversation_id:
+                        return  # closed, or moved to another conversation, meanwhile
+                    if not await deliver_once(kept.message, conversation_id, send):
+                        return  # the socket closed: this one and the rest wait for the next
+                    await arrived(kept)
 
         async def disconnect(sid: str, reason: Any = None) -> None:
+            answers.socket_closed(sid)
             conversation_id = (await sio.get_session(sid, namespace=self.namespace)).get(SESSION)
             if conversation_id is None:
                 return
@@ -219,6 +365,15 @@ async def _note_presence(conversation_id: str, *, returned: bool) -> None:
         logger.exception(
             "could not note that a web chat owner %s", "returned" if returned else "left"
         )
+
+
+async def _conversation_of(sio: AsyncServer, sid: str, namespace: str | None) -> str | None:
+    try:
+        socket = await sio.get_session(sid, namespace=namespace)
+    except KeyError:  # the socket has closed
+        return None
+    conversation_id = socket.get(SESSION)
+    return conversation_id if isinstance(conversation_id, str) else None
 
 
 async def _refuse(sio: AsyncServer, sid: str, error: str, message: str) -> None:

@@ -4,7 +4,9 @@
 Messages produced for a conversation by the console (a released password, a rejection, an
 agent's words) are pushed to the user's channel. A channel that cannot push (REST is request and
 response) keeps them here, in ``pending_messages``, and hands them out, in order, with its answer
-to the client's next message (:meth:`Outbox.take`).
+to the client's next message (:meth:`Outbox.take`). A channel that can tell whether each message
+arrived (the web chat: the socket answers for it) reads them with :meth:`Outbox.kept` and drops
+each from the keep only once it arrived (:meth:`Outbox.drop`).
 
 A released temporary password's way to the user is tracked in ``release_deliveries`` (one row
 per release): *waiting* while the message is kept for a user who is not there, *delivered* when
@@ -69,6 +71,12 @@ CHANNEL_WORDS = {
 
 
 @dataclass(frozen=True)
+class KeptMessage:
+    id: int  # its place in the keep; :meth:`Outbox.drop` takes it
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class DeliveryView:
     reference: str
     state: DeliveryState
@@ -122,6 +130,27 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             )
             return [json.loads(row.message) for row in rows]
+
+    def kept(self, conversation_id: str) -> list[KeptMessage]:
+        """The messages kept for ``conversation_id``, oldest first; still kept."""
+        with self._database.session() as session:
+            rows = session.scalars(
+                select(PendingMessage)
+                .where(PendingMessage.conversation_id == conversation_id)
+                .order_by(PendingMessage.id)
+            ).all()
+            return [KeptMessage(row.id, json.loads(row.message)) for row in rows]
+
+    def drop(self, message_ids: list[int]) -> None:
+        """Kept messages that reached the user: kept no longer."""
+        if not message_ids:
+            return
+        with self._database.session() as session:
+            session.execute(
+                delete(PendingMessage)
+                .where(PendingMessage.id.in_(message_ids))
+                .execution_options(synchronize_session=False)
+            )
 
     def has_pending(self, conversation_id: str) -> bool:
         with self._database.session() as session:
