@@ -99,6 +99,9 @@ class FakeDialogue:
             await answer(f"A step, after {text.lstrip('/')}.", "step", "steps")
         elif text == "my details":
             await answer("And how can we reach the owner by mail?", "owner_email")
+        elif text == "I have a case":
+            # A returning caller: the proof may be an email, a phone number or the Device ID.
+            await answer("Your email, phone number or Device ID, please.", "case_proof")
         elif "@" in text:
             await answer("Last one: the number on the registration?", "owner_phone")
         elif text == "what was the password again":
@@ -468,6 +471,71 @@ def test_the_phone_number_can_be_keyed_in(phone: Phone) -> None:
     phone.say("zion dot juniperfield at example dot com")  # asks for the phone number next
     phone.press("2025550110#")
     assert phone.dialogue.received[-1].text == "202 555 0110"
+
+
+def _proving_a_case(phone: Phone) -> None:
+    phone.dialogue.first_expects = "nothing"  # a first answer that does not ask for the ID
+    phone.ring()
+    phone.say("I have a case")
+
+
+def test_a_device_id_spoken_as_case_proof_is_read_back_before_it_is_used(phone: Phone) -> None:
+    _proving_a_case(phone)
+    received = len(phone.dialogue.received)
+    twiml = phone.say("um it's N as in Nancy D four eight, ten twenty seven, 3945 K X Q")
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(twiml)
+    assert gather(twiml).get("hints") == CONTENT.hint("confirm")
+    assert len(phone.dialogue.received) == received  # nothing passed on yet
+    phone.say("yes")
+    assert phone.dialogue.received[-1].text == provided("ND4810273945KXQ")
+
+
+def test_a_case_proof_device_id_said_no_to_is_not_used(phone: Phone) -> None:
+    _proving_a_case(phone)
+    received = len(phone.dialogue.received)
+    phone.say("N D 4 8 1 0 2 7 3 9 4 5 K X Q")
+    twiml = phone.press("2")
+    assert spoken(twiml) == CONTENT.device_id.retry
+    assert len(phone.dialogue.received) == received
+    # The proof can still be the email: the call still expects a proof.
+    phone.say("zion dot juniperfield at example dot com")
+    assert phone.dialogue.received[-1].text == "zion.juniperfield@example.com"
+
+
+def test_a_case_proof_device_id_in_pieces_over_several_turns(phone: Phone) -> None:
+    _proving_a_case(phone)
+    twiml = phone.say("L R X")
+    assert "Go on" in spoken(twiml)
+    phone.say("one oh four five nine two")
+    twiml = phone.say("eight three seven")
+    assert "L R X, 1 0 4, 5 9 2, 8 3 7" in spoken(twiml)
+    phone.say("yes")
+    assert phone.dialogue.received[-1].text == provided("LRX104592837")
+
+
+def test_a_case_proof_device_id_can_be_keyed_in(phone: Phone) -> None:
+    _proving_a_case(phone)
+    twiml = phone.press("634810273945597")  # N=6 D=3 ... K=5 X=9 Q=7
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(twiml)
+    phone.press("1")
+    assert phone.dialogue.received[-1].text == provided("ND4810273945KXQ")
+
+
+def test_a_case_proof_phone_number_and_email_still_reach_the_dialogue_written(
+    phone: Phone,
+) -> None:
+    _proving_a_case(phone)
+    phone.say("two oh two, five five five, oh one one oh")
+    assert phone.dialogue.received[-1].text == "202 555 0110"
+    phone.say("I have a case")
+    phone.press("2025550110#")
+    assert phone.dialogue.received[-1].text == "202 555 0110"
+    phone.say("I have a case")
+    phone.say("zion dot juniperfield at example dot com")
+    assert phone.dialogue.received[-1].text == "zion.juniperfield@example.com"
+    phone.say("I have a case")
+    phone.say("I don't know")
+    assert phone.dialogue.received[-1].text == "I don't know"
 
 
 # --- reprompts --------------------------------------------------------------------------------

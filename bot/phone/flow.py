@@ -13,7 +13,8 @@ ear and by keypad:
 * **Device ID entry** (:mod:`bot.phone.device_id_entry`): heard or keyed in pieces, read back in
   the channel, and only a confirmed ID is passed on (``/provide_device_id{...}``), with the
   read-back lookups counted against the failed-check limits; past them the caller hears why and
-  is put through to an agent.
+  is put through to an agent. A returning caller's case proof (``case_proof``) that is a Device
+  ID, said (letters among it) or keyed (as many keys as an ID has), goes the same way.
 * **Reprompts.** Silence, a transcript with nothing usable, or a turn the dialogue could not
   handle (``"understood": false``), counts as a failed turn: the first is the dialogue's own
   re-ask (or the last prompt rephrased), the second offers the keypad, the third an agent, and
@@ -155,7 +156,11 @@ class CallFlow:
                 intent = self.content.after_waiting_intent
                 return await self._to_dialogue(call, intent_message(intent))
         call.waits = 0
-        if call.prompt_kind == "device_id":
+        if call.prompt_kind == "device_id" or (
+            call.prompt_kind == "case_proof" and self._device_id_proof(call, speech, digits)
+        ):
+            # A returning caller's proof may be the Device ID: heard (or keyed) and read back as
+            # in gathering, and only the ID the caller confirms is compared with the case's.
             return await self._entry_outcome(call, self.entry.turn(call, speech, digits))
         if digits:
             return await self._keys(call, digits)
@@ -356,6 +361,19 @@ class CallFlow:
                 call.reading_password = False
                 return await self._failed_turn(call)
         return self._password(call, again=True)
+
+    def _device_id_proof(self, call: Call, speech: str, digits: str) -> bool:
+        """Whether a case proof is a Device ID (or more of one), not an email address or a phone
+        number: letters among what was heard (every Device ID has some; a phone number has
+        none), or as many keys as a Device ID has (the keypad reads letters as their keys)."""
+        if call.id_pieces or call.keys:
+            return True
+        if digits:
+            return len(digits.rstrip("#")) in self.formats.device_id_lengths()
+        if "@" in speech or written_email(speech) != speech:
+            return False
+        heard = "".join(piece.heard for piece in hear(speech, self.content).pieces)
+        return any(character.isalpha() for character in heard)
 
     def _written(self, call: Call, speech: str) -> str:
         """Speech as the dialogue expects it typed, where the assistant expects an email address
