@@ -428,6 +428,61 @@ def test_kept_messages_survive_a_socket_that_drops_while_they_are_sent(product: 
     assert not any("temporary_password" in m for m in seen["later"]), seen["later"]
 
 
+def test_a_password_sent_to_a_page_that_dies_before_showing_it_waits_for_the_next(
+    product: Product,
+) -> None:
+    """The owner's page is open when the password is released, and dies as it arrives, before
+    it could show it (the server has not noticed yet): the password is not counted as
+    delivered, and the owner's next page gets it, once."""
+    support = Support(product)
+
+    async def visit() -> dict[str, Any]:
+        owner = ChatUser(product.settings)
+        token = await owner.connect()
+        await owner.say("I forgot my recorder password", until=("Device ID",))
+        await owner.say(SUPPORTED_ID, until=("What name",))
+        await owner.say(OWNER[0], until=("email",))
+        await owner.say(OWNER[1], until=("phone",))
+        queued = await owner.say(OWNER[2], until=("**LX-",))
+        code = case_code("\n".join(m.get("text") or "" for m in queued))
+
+        arrived: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        gone = asyncio.Event()
+
+        async def dies_on_the_password(data: dict[str, Any]) -> None:
+            if "temporary_password" not in data:
+                owner.received.put_nowait(data)
+                return
+            if not arrived.done():
+                arrived.set_result(data)
+            await gone.wait()  # the page died: it never answers for it
+
+        owner.client.on("bot_uttered", dies_on_the_password)
+        reference = await support.claim_and_release(code)
+        await asyncio.wait_for(arrived, REPLY_SECONDS)
+        await owner.leave()
+        gone.set()
+        assert support.delivery(reference) is not DeliveryState.DELIVERED
+
+        back = ChatUser(product.settings, token)
+        await back.connect()
+        password = await back.payload(lambda m: "temporary_password" in m, "the password")
+        await wait_for(lambda: support.delivery(reference) is DeliveryState.DELIVERED, "delivered")
+        await back.leave()
+
+        again = ChatUser(product.settings, token)
+        await again.connect()
+        await asyncio.sleep(3)
+        later = again.drain()
+        await again.leave()
+        return {"code": code, "password": password, "later": later}
+
+    seen = asyncio.run(visit())
+    value = seen["password"]["temporary_password"]["value"]
+    assert support.desk.verify_secret(seen["code"], value)
+    assert value not in json.dumps(seen["later"])
+
+
 async def wait_for(condition: Any, what: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while not await asyncio.to_thread(condition):

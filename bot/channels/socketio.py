@@ -39,6 +39,11 @@ acknowledging (a widget from before acknowledgements) has still read the message
 answered the server's next ping: see :class:`Answers`. One conversation's kept messages are sent
 to one socket at a time.
 
+A password sent to open sockets is acknowledged the same way (:meth:`SocketIOPushOutput.hand_over`):
+a page can die without its socket closing at once (the server notices only when pings go
+unanswered), so the password counts as delivered once a socket acknowledged it; if every socket
+closed first, it goes to the sockets open then, or is kept for the next one.
+
 A step's text arrives as Rasa sends it (one event per paragraph), each paragraph marked
 ``"part_of": "reset_step"``, then the step card's payload: the widget draws the card from the
 payload's parts and skips the marked text, without reading it.
@@ -74,6 +79,7 @@ from bot.channels.password_delivery import (
     deliver_once,
     keep_for_later,
     kept_for,
+    password_reference,
     reveal,
 )
 from bot.channels.turns import limit_turns
@@ -90,26 +96,86 @@ logger = logging.getLogger(__name__)
 
 def has_participant(sio: AsyncServer, room: str, namespace: str | None, but: str = "") -> bool:
     """Whether a connected socket (other than ``but``) is in ``room``."""
+    return any(sid != but for sid in open_sockets(sio, room, namespace))
+
+
+def open_sockets(sio: AsyncServer, room: str, namespace: str | None) -> list[str]:
+    """The connected sockets in ``room``."""
     namespace = namespace or DEFAULT_NAMESPACE
-    return any(
-        sid != but and sio.manager.is_connected(sid, namespace)
-        for sid, _ in sio.manager.get_participants(namespace, room)
-    )
+    return [
+        sid
+        for sid, _ in list(sio.manager.get_participants(namespace, room))
+        if sio.manager.is_connected(sid, namespace)
+    ]
+
+
+_settling: set[asyncio.Task[None]] = set()  # passwords on their way (kept from the collector)
+
+
+def _settled(task: asyncio.Task[None]) -> None:
+    _settling.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        error = task.exception()
+        logger.error(
+            "could not settle a temporary password's delivery: %s", type(error).__name__
+        )
 
 
 class SocketIOPushOutput(SocketIOOutput):
     """Replies and pushes to a conversation's room; kept for later when nobody is in it."""
 
-    def __init__(self, sio: AsyncServer, bot_message_evt: str, namespace: str | None = None):
+    def __init__(
+        self,
+        sio: AsyncServer,
+        bot_message_evt: str,
+        namespace: str | None = None,
+        answers: Answers | None = None,
+    ) -> None:
         super().__init__(sio, bot_message_evt)
         self.namespace = namespace
+        self.answers = answers
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         if not has_participant(self.sio, recipient_id, self.namespace):
             # The owner closed the page: what they would miss (a released password) waits.
             await keep_for_later(recipient_id, message, "socketio")
             return
+        if self.answers is not None and password_reference(message) is not None:
+            await self.hand_over(recipient_id, message, self.answers)
+            return
         await self.deliver(recipient_id, message)
+
+    async def hand_over(self, recipient_id: str, message: dict[str, Any], answers: Answers) -> None:
+        """A password, to each open socket of the conversation, each asked to acknowledge it.
+
+        It is sent before this returns (what follows it comes after it); whether it arrived is
+        settled meanwhile, without holding up the turn: delivered once a socket acknowledged it;
+        if every one closed first, it goes to the sockets open then, or is kept for the next.
+        """
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def send(revealed: dict[str, Any]) -> bool:
+            outputs = [
+                AcknowledgedOutput(self.sio, self.bot_message_evt, self.namespace, sid, answers)
+                for sid in open_sockets(self.sio, recipient_id, self.namespace)
+            ]
+            try:
+                for output in outputs:
+                    await output.emit_events(recipient_id, revealed)
+            finally:
+                if not sent.done():
+                    sent.set_result(None)
+            given = await asyncio.gather(*(output.all_acknowledged() for output in outputs))
+            return any(given)
+
+        async def settle() -> None:
+            if not await deliver_once(message, recipient_id, send, channel="socketio"):
+                await self.send_response(recipient_id, message)  # to whoever is there now
+
+        task = asyncio.create_task(settle())
+        _settling.add(task)
+        task.add_done_callback(_settled)
+        await asyncio.wait({task, sent}, return_when=asyncio.FIRST_COMPLETED)
 
     async def deliver(self, recipient_id: str, message: dict[str, Any]) -> None:
         await self.send_events(recipient_id, reveal(message, recipient_id))
@@ -189,15 +255,21 @@ class AcknowledgedOutput(SocketIOPushOutput):
         sid: str,
         answers: Answers,
     ) -> None:
-        super().__init__(sio, bot_message_evt, namespace)
+        super().__init__(sio, bot_message_evt, namespace, answers)
         self.sid = sid
-        self.answers = answers
+        self.awaited = answers
         self._sent: list[asyncio.Future[bool]] = []
 
     async def arrived(self, recipient_id: str, message: dict[str, Any]) -> bool:
+        await self.emit_events(recipient_id, message)
+        return await self.all_acknowledged()
+
+    async def emit_events(self, recipient_id: str, message: dict[str, Any]) -> None:
         self._sent = []
         await self.send_events(recipient_id, message)
-        return await self.answers.all_given(self.sid, self._sent)
+
+    async def all_acknowledged(self) -> bool:
+        return await self.awaited.all_given(self.sid, self._sent)
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
         await self._emit(response)
@@ -208,7 +280,7 @@ class AcknowledgedOutput(SocketIOPushOutput):
         await self._emit(json_message.get("data"))  # what Rasa's emits: the payload's "data"
 
     async def _emit(self, data: Any) -> None:
-        answer = self.answers.expect(self.sid)
+        answer = self.awaited.expect(self.sid)
         self._sent.append(answer)
 
         def acknowledged(*_: Any) -> None:
@@ -258,7 +330,7 @@ class SocketIOChannel(SocketIOInput):
         assert sio is not None  # set by SocketIOInput.blueprint
         session_tokens = SessionTokens(session_key(os.environ))
         allowed_intents = client_intents()
-        answers = Answers(sio, self.namespace)
+        answers = self._answers = Answers(sio, self.namespace)
         resending = OneAtATime()
 
         async def session_request(sid: str, data: Any) -> None:
@@ -325,7 +397,7 @@ class SocketIOChannel(SocketIOInput):
             await handle(
                 UserMessage(
                     text,
-                    SocketIOPushOutput(sio, self.bot_message_evt, self.namespace),
+                    SocketIOPushOutput(sio, self.bot_message_evt, self.namespace, answers),
                     conversation_id,  # the socket's own, never one the message names
                     input_channel=self.name(),
                     metadata=with_client_address(metadata, request) if request else metadata,
@@ -341,7 +413,9 @@ class SocketIOChannel(SocketIOInput):
     def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:
             return None
-        return SocketIOPushOutput(self.sio, self.bot_message_evt, self.namespace)
+        return SocketIOPushOutput(
+            self.sio, self.bot_message_evt, self.namespace, getattr(self, "_answers", None)
+        )
 
 
 _cases: ConversationCases | None = None
