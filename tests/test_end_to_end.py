@@ -483,6 +483,59 @@ def test_a_password_sent_to_a_page_that_dies_before_showing_it_waits_for_the_nex
     assert value not in json.dumps(seen["later"])
 
 
+def test_a_page_that_never_acknowledges_but_stays_connected_has_read_the_password(
+    product: Product,
+) -> None:
+    """A page that does not acknowledge (a widget from before acknowledgements) but whose
+    socket stays open: once the socket has answered the server's pings past the message, it has
+    read it, so the password counts as delivered then, and is not sent again."""
+    support = Support(product)
+
+    async def visit() -> dict[str, Any]:
+        owner = ChatUser(product.settings)
+        token = await owner.connect()
+        await owner.say("I forgot my recorder password", until=("Device ID",))
+        await owner.say(SUPPORTED_ID, until=("What name",))
+        await owner.say(OWNER[0], until=("email",))
+        await owner.say(OWNER[1], until=("phone",))
+        queued = await owner.say(OWNER[2], until=("**LX-",))
+        code = case_code("\n".join(m.get("text") or "" for m in queued))
+
+        shown: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        done = asyncio.Event()
+
+        async def never_acknowledges(data: dict[str, Any]) -> None:
+            if "temporary_password" in data and not shown.done():
+                shown.set_result(data)
+            await done.wait()  # shown, but no acknowledgement goes back
+
+        owner.client.on("bot_uttered", never_acknowledges)
+        reference = await support.claim_and_release(code)
+        password = await asyncio.wait_for(shown, REPLY_SECONDS)
+        await asyncio.sleep(5)
+        assert support.delivery(reference) is DeliveryState.WAITING or (
+            support.delivery(reference) is None
+        )
+        # engine.io's ping window (25 s + 2 x 20 s, and a margin): the socket still answers pings.
+        await wait_for(
+            lambda: support.delivery(reference) is DeliveryState.DELIVERED, "delivered", 120
+        )
+        done.set()
+        await owner.leave()
+
+        again = ChatUser(product.settings, token)
+        await again.connect()
+        await asyncio.sleep(3)
+        later = again.drain()
+        await again.leave()
+        return {"code": code, "password": password, "later": later}
+
+    seen = asyncio.run(visit())
+    value = seen["password"]["temporary_password"]["value"]
+    assert support.desk.verify_secret(seen["code"], value)
+    assert not any("temporary_password" in m for m in seen["later"]), seen["later"]
+
+
 async def wait_for(condition: Any, what: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while not await asyncio.to_thread(condition):
