@@ -1,4 +1,4 @@
-"""The reset steps on the recorder: done, back (N), go to step N, repeat, stuck, where am I,
+"""The reset steps on the recorder: done, back (N), go to step N, repeat, stuck,
 "I'm done" at any step."""
 
 from __future__ import annotations
@@ -70,14 +70,6 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
             )
             return True
         support.show_step(turn, conversation, reply, go_to(procedure, target))
-        return True
-    if heard.is_("ask_where_am_i"):
-        reply.say(
-            "utter_where_am_i",
-            step=step,
-            total=procedure.total,
-            title=procedure.step(step).title,
-        )
         return True
     if heard.is_("reset_complete"):
         support.show_step(
