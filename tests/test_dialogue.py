@@ -1104,6 +1104,21 @@ async def test_back_past_the_first_step_says_it_is_the_first_and_shows_it(
     said.expects("steps", "step", 1)
 
 
+@pytest.mark.parametrize("intent", ["go_back", "go_to_step"])
+async def test_back_a_number_of_steps_is_a_move_back_whichever_intent(
+    store: CaseStore, chat: Chat, intent: str
+) -> None:
+    # The model has read "go back 5 steps" as go_to_step (step 5).
+    await start_steps_at(chat, 3)
+    said = await chat.send("go back 5 steps", intent)
+    said.expects("steps", "step", 1)
+    await start_steps_at(chat, 7)
+    said = await chat.send("go back two steps", intent)
+    said.expects("steps", "step", 5)
+    said = await chat.send("go back to step 2", "go_to_step")
+    said.expects("steps", "step", 2)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("go to step 8", 8), ("skip to step five", 5), ("take me to the last step", TOTAL)],
@@ -1733,6 +1748,45 @@ async def test_a_reset_request_that_also_asks_for_a_person_goes_to_a_person(
     assert said.responses[0] == "utter_case_queued_without_device"
     said.expects("queued", "nothing")
     assert only_case(store).status is S.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hi i forgot the password for my lorex recorder, can i talk to someone",
+         "request_password_reset"),
+        ("i dont remember my security answers, can i talk to someone", "request_password_reset"),
+        ("i cant find any of this can i talk to a human", "nlu_fallback"),
+    ],
+)  # fmt: skip
+async def test_a_person_asked_for_in_words_beside_another_request_goes_to_a_person(
+    store: CaseStore, chat: Chat, text: str, intent: str
+) -> None:
+    # The NLU's ranking of the second request may be nothing at all (as the trained model gives).
+    await to_device_id(chat)
+    said = await chat.send(text, intent, ranking=[(intent, 0.97), ("request_human", 0.0)])
+    assert said.responses[0] == "utter_case_queued_without_device"
+    said.expects("queued", "nothing")
+    assert only_case(store).status is S.QUEUED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "someone changed my password and now I can't log in",
+        "I forgot my password, I don't need an agent, just the steps",
+        "are you a real person?",
+    ],
+)
+async def test_a_person_named_without_asking_for_one_is_not_a_handoff(
+    store: CaseStore, chat: Chat, text: str
+) -> None:
+    await to_device_id(chat)
+    said = await chat.send(
+        text, "request_password_reset", ranking=[("request_password_reset", 1.0)]
+    )
+    assert said.turn["state"] == "device_id"
+    assert only_case(store).status is S.COLLECTING
 
 
 async def test_someone_in_a_question_is_not_a_request_for_a_person(chat: Chat) -> None:

@@ -173,11 +173,15 @@ def cancel(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
 
 
 def human_handoff(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
-    # "I forgot my password, can I talk to someone": the person wins over the other request.
-    also_a_person = (
-        heard.is_("request_password_reset")
-        and heard.mentions_a_person()
-        and heard.ranks("request_human", PERSON_TOO)
+    # "I forgot my password, can I talk to someone": the person wins over the other request,
+    # asked for in words (the NLU's ranking of a second request is not reliable) or seen by the NLU.
+    also_a_person = not heard.is_("bot_challenge", "ask_legit") and (
+        heard.asks_for_a_person()
+        or (
+            heard.is_("request_password_reset")
+            and heard.mentions_a_person()
+            and heard.ranks("request_human", PERSON_TOO)
+        )
     )
     if not (heard.is_("request_human") or also_a_person):
         return False

@@ -44,8 +44,9 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
             return True
         support.show_step(turn, conversation, reply, guide)
         return True
-    if heard.is_("go_back"):
-        count = heard.number() or 1
+    if heard.is_("go_back") or (heard.is_("go_to_step") and heard.steps_back()):
+        # "go back 5 steps" is a move back, whichever of the two the NLU took it for.
+        count = heard.steps_back() or heard.number() or 1
         if step == 1:  # "This is already the first step.", the step's tips kept
             guide = navigate(procedure, step, Navigation.BACK, conversation.tips_given)
         elif step - count < 1:  # "back two steps" from step 2: said plainly, then step 1

@@ -21,6 +21,12 @@ _NUMBER_WORDS = {
 _NUMBER = re.compile(
     r"\b(\d{1,2}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b"
 )
+# "back 5 steps", "back two steps": a count of steps back, not a step's number.
+_STEPS_BACK = re.compile(
+    r"\bback\b.*?\b(\d{1,2}|"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")\s+steps?\b"
+)
 _LAST = re.compile(r"\b(last|final)\b")
 _CASE_CODE = re.compile(
     rf"\bLX[\s\-_.]?(?:[{CASE_CODE_ALPHABET}][\s\-]?){{{CASE_CODE_LENGTH}}}(?![A-Z0-9])",
@@ -54,6 +60,18 @@ class Heard:
         words = set(re.sub(r"[^\w\s]", " ", self.text.lower()).split())
         return bool(words & person_words())
 
+    def asks_for_a_person(self) -> bool:
+        """ "can I talk to someone", "get me an agent": a person named after an asking word."""
+        words = re.sub(r"[^\w\s']", " ", self.text.lower()).split()
+        asking = person_asking_words()
+        for at, word in enumerate(words):
+            asked = [index for index in range(at) if words[index] in asking]
+            # "I don't need an agent" (but "I don't remember them, can I talk to someone")
+            negated = asked and _NOT.intersection(words[max(0, asked[-1] - 2) : at])
+            if word in person_words() and asked and not negated:
+                return True
+        return False
+
     @property
     def confident(self) -> bool:
         return self.confidence >= CONFIDENT
@@ -82,6 +100,14 @@ class Heard:
                 return "affirm"
         return None
 
+    def steps_back(self) -> int | None:
+        """How many steps "go back 5 steps" asks to move back; None for "go back to step 5"."""
+        found = _STEPS_BACK.search(self.text.lower())
+        if found is None:
+            return None
+        word = found.group(1)
+        return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+
     def case_code(self) -> str | None:
         """A case code in the text (``LX-4K7Q9M``, ``lx 4k7 q9m``), normalised."""
         found = _CASE_CODE.search(self.text)
@@ -92,6 +118,15 @@ class Heard:
 def person_words() -> frozenset[str]:
     data = load_mapping(CONTENT_DIR / "short_answers.yml")
     return frozenset(str(word).lower() for word in data.require("person", list))
+
+
+_NOT = frozenset({"no", "not", "don't", "dont", "never", "without", "doesn't", "doesnt"})
+
+
+@functools.cache
+def person_asking_words() -> frozenset[str]:
+    data = load_mapping(CONTENT_DIR / "short_answers.yml")
+    return frozenset(str(word).lower() for word in data.require("person_asking", list))
 
 
 @functools.cache
