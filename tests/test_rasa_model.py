@@ -23,11 +23,11 @@ MODEL = REPO / "models" / "lorex.tar.gz"
 RASA = [sys.executable, "-m", "rasa"]
 TRAINING_DATA = ["--data", "data/nlu", "data/rules"]
 # The target is 0.95 (issue 13's data gave 0.955). Issue 14 added 17 intents, several close to
-# others ("any update?" and "how long is the wait", "cancel" and "goodbye"), with about 30
-# examples each: the seeded 5-fold figure is now 0.875 (2026-12-04), short of the target. Until
-# it is met (issue 14 stays open for it), the floor keeps the figure from slipping further.
+# others; after three merges, a data round (60-130 examples each) and a wider DIET the seeded
+# 5-fold figure is 0.900 (2026-12-04, from 0.875), still short of the target. Until it is met
+# (issue 14 stays open for it), the floor keeps the figure from slipping.
 MACRO_F1_TARGET = 0.95
-MACRO_F1_FLOOR = 0.87
+MACRO_F1_FLOOR = 0.885
 RASA_ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
