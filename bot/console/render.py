@@ -69,8 +69,11 @@ def release_notice(delivery: DeliveryView | None, replaced_earlier: bool) -> str
     if delivery is not None and delivery.state is DeliveryState.DELIVERED:
         how = DELIVERED_BY.get(delivery.channel or "", "delivered")
         return f"{new} was sent to the user ({how}); the assistant starts the steps."
+    # Not delivered yet: on its way to an open chat (which confirms once it is shown), or kept
+    # until the owner comes back. Which of the two is not known at this point.
     return (
-        f"{new} is released, but the user is not connected: it is {WAITING_FOR_OWNER}. "
+        f"The release is recorded. {new} has not reached the user yet: it counts as delivered once "
+        f"their chat has shown it, or it is {WAITING_FOR_OWNER}. "
         "The case page shows when it is delivered."
     )
 
