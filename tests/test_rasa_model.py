@@ -24,10 +24,10 @@ RASA = [sys.executable, "-m", "rasa"]
 TRAINING_DATA = ["--data", "data/nlu", "data/rules"]
 # The target is 0.95 (issue 13's data gave 0.955). Issue 14 added 17 intents, several close to
 # others; after three merges, a data round (60-130 examples each) and a wider DIET the seeded
-# 5-fold figure is 0.900 (2026-12-04, from 0.875), still short of the target. Until it is met
+# 5-fold figure is 0.909 (2026-12-04, from 0.875), still short of the target. Until it is met
 # (issue 14 stays open for it), the floor keeps the figure from slipping.
 MACRO_F1_TARGET = 0.95
-MACRO_F1_FLOOR = 0.885
+MACRO_F1_FLOOR = 0.895
 RASA_ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
