@@ -81,8 +81,7 @@ class Heard:
         found = _NUMBER.search(self.text.lower())
         if found is None:
             return None
-        word = found.group(1)
-        return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+        return _number_value(found.group(1))
 
     def says_last(self) -> bool:
         return _LAST.search(self.text.lower()) is not None
@@ -105,8 +104,7 @@ class Heard:
         found = _STEPS_BACK.search(self.text.lower())
         if found is None:
             return None
-        word = found.group(1)
-        return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+        return _number_value(found.group(1))
 
     def case_code(self) -> str | None:
         """A case code in the text (``LX-4K7Q9M``, ``lx 4k7 q9m``), normalised."""
@@ -114,25 +112,26 @@ class Heard:
         return normalise_case_code(found.group(0)) if found else None
 
 
+def _number_value(word: str) -> int:
+    return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+
+
 @functools.cache
-def person_words() -> frozenset[str]:
+def _word_list(key: str) -> frozenset[str]:
     data = load_mapping(CONTENT_DIR / "short_answers.yml")
-    return frozenset(str(word).lower() for word in data.require("person", list))
+    return frozenset(str(word).lower() for word in data.require(key, list))
+
+
+def person_words() -> frozenset[str]:
+    return _word_list("person")
 
 
 _NOT = frozenset({"no", "not", "don't", "dont", "never", "without", "doesn't", "doesnt"})
 
 
-@functools.cache
 def person_asking_words() -> frozenset[str]:
-    data = load_mapping(CONTENT_DIR / "short_answers.yml")
-    return frozenset(str(word).lower() for word in data.require("person_asking", list))
+    return _word_list("person_asking")
 
 
-@functools.cache
 def short_answers() -> tuple[frozenset[str], frozenset[str]]:
-    data = load_mapping(CONTENT_DIR / "short_answers.yml")
-    return (
-        frozenset(str(word).lower() for word in data.require("affirm", list)),
-        frozenset(str(word).lower() for word in data.require("deny", list)),
-    )
+    return _word_list("affirm"), _word_list("deny")
