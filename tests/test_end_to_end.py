@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from bot.agents.accounts import AgentAccounts
 from bot.channels.chat_sessions import conversation_id_of
+from bot.channels.socketio import PING_VARIABLE, ping_seconds
 from bot.db import Database
 from bot.guide.procedure import load_procedure
 from bot.handoff.agent_desk import AgentDesk
@@ -41,6 +42,7 @@ SUPPORTED_ID = "ND4810273945KXQ"  # an N841 in data/devices.csv
 # Its registered owner in data/devices.csv, as a user might give them.
 OWNER = ("zion juniperfield", "Zion.Juniperfield@example.com", "(202) 555-0110")
 PASSWORD = "Sunset2024!Orchid"
+PING_SECONDS = 5
 
 
 @dataclass
@@ -72,6 +74,9 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
         folder,
         database_url=f"sqlite:///{product_db}",
         tracker_store_url=f"sqlite:///{tracker_db}",
+        # engine.io's ping window decides when a page that died unnoticed gave up its password:
+        # 5 s pings keep the tests below at seconds where engine.io's 25 s would take minutes.
+        extra_env={PING_VARIABLE: str(PING_SECONDS)},
     ) as (settings, log_path):
         yield Product(
             settings.rasa_url, settings.rasa_api_token, settings, log_path, tracker_db, product_db
@@ -249,6 +254,7 @@ def test_socketio_replies_and_pushes_reach_the_browser_session(product: Product)
         )
         await client.emit("session_request", {})  # the server issues the session token
         token = await asyncio.wait_for(confirmed, 10)
+        assert client.eio.ping_interval == PING_SECONDS  # as the server's handshake set it
 
         async def one_turn() -> list[dict[str, Any]]:
             """What the assistant says in one turn, up to the contract payload that ends it."""
@@ -323,6 +329,18 @@ def case_code(text: str) -> str:
     return found.group(1)
 
 
+async def queued_chat_owner(product: Product) -> tuple[ChatUser, str]:
+    """An owner on the web chat (still connected) whose case is queued, and the case's code."""
+    owner = ChatUser(product.settings)
+    await owner.connect()
+    await owner.say("I forgot my recorder password", until=("Device ID",))
+    await owner.say(SUPPORTED_ID, until=("What name",))
+    await owner.say(OWNER[0], until=("email",))
+    await owner.say(OWNER[1], until=("phone",))
+    queued = await owner.say(OWNER[2], until=("**LX-",))
+    return owner, case_code("\n".join(m.get("text") or "" for m in queued))
+
+
 def payload_of(message: dict[str, Any]) -> dict[str, Any]:
     data = (message.get("custom") or {}).get("data")
     return data if isinstance(data, dict) else {}
@@ -375,14 +393,8 @@ def test_kept_messages_survive_a_socket_that_drops_while_they_are_sent(product: 
     support = Support(product)
 
     async def visit() -> dict[str, Any]:
-        owner = ChatUser(product.settings)
-        token = await owner.connect()
-        await owner.say("I forgot my recorder password", until=("Device ID",))
-        await owner.say(SUPPORTED_ID, until=("What name",))
-        await owner.say(OWNER[0], until=("email",))
-        await owner.say(OWNER[1], until=("phone",))
-        queued = await owner.say(OWNER[2], until=("**LX-",))
-        code = case_code("\n".join(m.get("text") or "" for m in queued))
+        owner, code = await queued_chat_owner(product)
+        token = owner.token
         await owner.leave()
         await wait_for(lambda: support.desk.case_file(code).owner_gone_since, "owner left")
         reference = await support.claim_and_release(code)
@@ -413,11 +425,7 @@ def test_kept_messages_survive_a_socket_that_drops_while_they_are_sent(product: 
         await back.leave()
 
         # It was delivered: the next socket is given nothing of it again.
-        again = ChatUser(product.settings, token)
-        await again.connect()
-        await asyncio.sleep(3)
-        later = again.drain()
-        await again.leave()
+        later = await what_a_new_page_gets(product, token)
         return {"code": code, "password": password, "step_one": step_one, "later": later}
 
     seen = asyncio.run(visit())
@@ -437,14 +445,8 @@ def test_a_password_sent_to_a_page_that_dies_before_showing_it_waits_for_the_nex
     support = Support(product)
 
     async def visit() -> dict[str, Any]:
-        owner = ChatUser(product.settings)
-        token = await owner.connect()
-        await owner.say("I forgot my recorder password", until=("Device ID",))
-        await owner.say(SUPPORTED_ID, until=("What name",))
-        await owner.say(OWNER[0], until=("email",))
-        await owner.say(OWNER[1], until=("phone",))
-        queued = await owner.say(OWNER[2], until=("**LX-",))
-        code = case_code("\n".join(m.get("text") or "" for m in queued))
+        owner, code = await queued_chat_owner(product)
+        token = owner.token
 
         arrived: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         gone = asyncio.Event()
@@ -470,11 +472,7 @@ def test_a_password_sent_to_a_page_that_dies_before_showing_it_waits_for_the_nex
         await wait_for(lambda: support.delivery(reference) is DeliveryState.DELIVERED, "delivered")
         await back.leave()
 
-        again = ChatUser(product.settings, token)
-        await again.connect()
-        await asyncio.sleep(3)
-        later = again.drain()
-        await again.leave()
+        later = await what_a_new_page_gets(product, token)
         return {"code": code, "password": password, "later": later}
 
     seen = asyncio.run(visit())
@@ -492,14 +490,8 @@ def test_a_page_that_never_acknowledges_but_stays_connected_has_read_the_passwor
     support = Support(product)
 
     async def visit() -> dict[str, Any]:
-        owner = ChatUser(product.settings)
-        token = await owner.connect()
-        await owner.say("I forgot my recorder password", until=("Device ID",))
-        await owner.say(SUPPORTED_ID, until=("What name",))
-        await owner.say(OWNER[0], until=("email",))
-        await owner.say(OWNER[1], until=("phone",))
-        queued = await owner.say(OWNER[2], until=("**LX-",))
-        code = case_code("\n".join(m.get("text") or "" for m in queued))
+        owner, code = await queued_chat_owner(product)
+        token = owner.token
 
         shown: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         done = asyncio.Event()
@@ -516,18 +508,14 @@ def test_a_page_that_never_acknowledges_but_stays_connected_has_read_the_passwor
         assert support.delivery(reference) is DeliveryState.WAITING or (
             support.delivery(reference) is None
         )
-        # engine.io's ping window (25 s + 2 x 20 s, and a margin): the socket still answers pings.
+        # engine.io's ping window (5 s + 2 x 5 s, and a margin): the socket still answers pings.
         await wait_for(
-            lambda: support.delivery(reference) is DeliveryState.DELIVERED, "delivered", 120
+            lambda: support.delivery(reference) is DeliveryState.DELIVERED, "delivered", 60
         )
         done.set()
         await owner.leave()
 
-        again = ChatUser(product.settings, token)
-        await again.connect()
-        await asyncio.sleep(3)
-        later = again.drain()
-        await again.leave()
+        later = await what_a_new_page_gets(product, token)
         return {"code": code, "password": password, "later": later}
 
     seen = asyncio.run(visit())
@@ -536,8 +524,27 @@ def test_a_page_that_never_acknowledges_but_stays_connected_has_read_the_passwor
     assert not any("temporary_password" in m for m in seen["later"]), seen["later"]
 
 
+async def what_a_new_page_gets(product: Product, token: str) -> list[dict[str, Any]]:
+    """What a new page of the conversation is sent on its own within a few seconds."""
+    page = ChatUser(product.settings, token)
+    await page.connect()
+    await asyncio.sleep(3)
+    sent = page.drain()
+    await page.leave()
+    return sent
+
+
 async def wait_for(condition: Any, what: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while not await asyncio.to_thread(condition):
         assert time.monotonic() < deadline, f"never: {what}"
         await asyncio.sleep(0.5)
+
+
+def test_the_chat_ping_interval_defaults_to_engine_io_s_and_refuses_nonsense() -> None:
+    assert ping_seconds({}) is None  # engine.io's own: pings every 25 s, 20 s to answer
+    assert ping_seconds({PING_VARIABLE: "5"}) == (5, 5)
+    assert ping_seconds({PING_VARIABLE: "60"}) == (60, 20)
+    for nonsense in ("0", "-3", "five", "1.5"):
+        with pytest.raises(ValueError, match=PING_VARIABLE):
+            ping_seconds({PING_VARIABLE: nonsense})
