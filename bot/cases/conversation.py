@@ -33,6 +33,7 @@ class QueuedCase:
     case: CaseView
     position: int  # 1 = next to be picked up; 0 when an agent already has it
     already_queued: bool
+    returning: bool = False  # the case had been with support before (queued, then left it)
 
 
 @cache
@@ -92,13 +93,16 @@ class ConversationCases:
                 device_id=device_id,
             )
             return QueuedCase(case, self.position(case), already_queued=False)
+        returning = any(
+            event.to_status is CaseStatus.QUEUED for event in self._store.events(case.code)
+        )
         reopening = case.is_closed  # rejected: a closed case takes no device until reopened
         if device_id is not None and not reopening:
             case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
         case = self._store.transition(case.code, CaseStatus.QUEUED, actor=ASSISTANT, reason=reason)
         if device_id is not None and reopening:
             case = self._store.attach_device(case.code, device_id, actor=ASSISTANT)
-        return QueuedCase(case, self.position(case), already_queued=False)
+        return QueuedCase(case, self.position(case), already_queued=False, returning=returning)
 
     def record_owner_statement(
         self, code: str, *, name: str | None, email: str | None, phone: str | None

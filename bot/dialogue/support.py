@@ -48,7 +48,12 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
     if queued.already_queued:
         reply.say("utter_case_already_queued", case_id=case.code)
     elif from_steps:
-        reply.say("utter_case_back_to_support", case_id=case.code, step=conversation.reset_step)
+        # Passed "back" only if it was with support before (not when the owner came with a
+        # temporary password of their own).
+        response = (
+            "utter_case_back_to_support" if queued.returning else "utter_case_to_support_from_steps"
+        )
+        reply.say(response, case_id=case.code, step=conversation.reset_step)
     elif case.device_id and conversation.device_model:
         response = "utter_case_queued_existing" if existing else "utter_case_queued"
         reply.say(response, case_id=case.code, model=conversation.device_model)
