@@ -30,9 +30,10 @@ from bot.cases.errors import (
     IllegalTransition,
     UnknownDevice,
 )
+from bot.cases.lifecycle import MAX_CODE_ATTEMPTS
 from bot.cases.models import CaseEvent, SupportCase
 from bot.cases.status import CaseStatus
-from bot.cases.store import MAX_CODE_ATTEMPTS, CaseStore
+from bot.cases.store import CaseStore
 from bot.cases.views import CaseEventView, CaseView
 from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry

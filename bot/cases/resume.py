@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.cases import lifecycle
 from bot.cases.models import CaseEvent, SupportCase
-from bot.cases.store import case_view, find_case, locked_case, record_event
+from bot.cases.store import case_view, find_case, locked_case
 from bot.cases.views import CaseView
 from bot.db import Database
 from bot.devices.formats import DeviceIdFormats
@@ -93,7 +94,7 @@ class ProofAttempts:
                 return False
             if proof_matches(proof, view, _device(session, case), formats):
                 return True
-            record_event(session, case, now, actor, case.status, case.status, FAILED_PROOF)
+            lifecycle.note(session, case, actor=actor, reason=FAILED_PROOF, at=now)
             return False
 
 

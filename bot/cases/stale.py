@@ -12,13 +12,10 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
-from bot.cases.models import SupportCase
 from bot.cases.status import CaseStatus
-from bot.cases.store import CaseStore, case_view, locked_case, record_event
+from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
-from bot.db import Database, utcnow
+from bot.db import utcnow
 
 SWEEPER = "system"
 SWEEP_INTERVAL = timedelta(minutes=1)
@@ -40,10 +37,16 @@ def abandon_stale_cases(
 ) -> list[CaseView]:
     """Abandon every ``collecting`` case untouched for ``timeout``; the cases it closed."""
     idle_since = (now or utcnow()) - timeout
-    database = store.database
+
+    def still_idle(case: CaseView) -> bool:
+        # Checked again under the row lock: an owner who wrote meanwhile keeps the case.
+        return case.status is CaseStatus.COLLECTING and case.updated_at < idle_since
+
     closed = []
-    for code in _idle_collecting(database, idle_since):
-        case = _abandon_if_idle(database, code, idle_since, stale_reason(timeout))
+    for code in store.idle_since(CaseStatus.COLLECTING, idle_since):
+        case = store.transition_if(
+            code, CaseStatus.ABANDONED, still_idle, actor=SWEEPER, reason=stale_reason(timeout)
+        )
         if case is not None:
             closed.append(case)
     return closed
@@ -63,32 +66,3 @@ async def sweep_cases_periodically(
             log.exception("Sweeping stale cases failed")
         await asyncio.sleep(interval.total_seconds())
 
-
-def _idle_collecting(database: Database, idle_since: datetime) -> list[str]:
-    with database.session() as session:
-        return list(
-            session.scalars(
-                select(SupportCase.code)
-                .where(
-                    SupportCase.status == CaseStatus.COLLECTING.value,
-                    SupportCase.updated_at < idle_since,
-                )
-                .order_by(SupportCase.updated_at, SupportCase.id)
-            ).all()
-        )
-
-
-def _abandon_if_idle(
-    database: Database, code: str, idle_since: datetime, reason: str
-) -> CaseView | None:
-    # Checked again under the row lock: an owner who wrote meanwhile keeps the case.
-    with database.session() as session:
-        case = locked_case(session, code)
-        if case.status != CaseStatus.COLLECTING.value or case.updated_at >= idle_since:
-            return None
-        now = utcnow()
-        case.status = CaseStatus.ABANDONED.value
-        case.updated_at = now
-        collecting, abandoned = CaseStatus.COLLECTING.value, CaseStatus.ABANDONED.value
-        record_event(session, case, now, SWEEPER, collecting, abandoned, reason)
-        return case_view(case)

@@ -4,33 +4,31 @@
 Each public method is one transaction. A status change locks the case row first
 (``SELECT ... FOR UPDATE``), so two agents claiming the same queued case at once are served one
 after the other: the first claims it, the second finds it already assigned and gets
-:class:`IllegalTransition` instead of silently overwriting the first.
+:class:`IllegalTransition` instead of silently overwriting the first. The status and the audit
+trail are written by :mod:`bot.cases.lifecycle` alone; this module finds, locks and reads cases
+(the module-level functions taking a session are for callers with a transaction of their own).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.cases import lifecycle
 from bot.cases.codes import CodeGenerator, new_case_code, normalise_case_code
 from bot.cases.errors import CaseClosed, CaseNotFound, UnknownDevice
+from bot.cases.lifecycle import checked_actor, checked_reason, checked_text
 from bot.cases.models import CaseEvent, SupportCase
-from bot.cases.status import (
-    CLOSED_STATUSES,
-    CaseStatus,
-    require_opening_status,
-    require_transition,
-)
+from bot.cases.status import CLOSED_STATUSES, CaseStatus
 from bot.cases.views import CaseEventView, CaseView
 from bot.db import Database, utcnow
 from bot.devices.models import Device
 
-# A collision is one in hundreds of millions per code; several in a row means something is wrong
-# with the generator, not bad luck.
-MAX_CODE_ATTEMPTS = 10
+# One entry of the queue as the console reads it: the case, its recorder's model, its trail.
+QueuedCaseRow = tuple[CaseView, str | None, list[CaseEventView]]
 
 
 class CaseStore:
@@ -54,30 +52,26 @@ class CaseStore:
         caller_phone: str | None = None,
     ) -> CaseView:
         """A new case with a fresh code; its first audit event has no ``from_status``."""
-        status = CaseStatus(status)
-        require_opening_status(status)
-        channel = _text(SupportCase, "channel", channel)
-        conversation_id = _text(SupportCase, "conversation_id", conversation_id)
-        actor = _text(CaseEvent, "actor", actor)
-        reason = _reason(reason)
+        channel = checked_text(SupportCase, "channel", channel)
+        conversation_id = checked_text(SupportCase, "conversation_id", conversation_id)
         if caller_phone is not None:
-            caller_phone = _text(SupportCase, "caller_phone", caller_phone)
+            caller_phone = checked_text(SupportCase, "caller_phone", caller_phone)
 
         with self._database.session() as session:
             if device_id is not None:
                 _require_device(session, device_id)
-            now = utcnow()
-            case = self._insert_with_fresh_code(
+            case = lifecycle.open_case(
                 session,
+                self._new_code,
+                status=status,
+                actor=actor,
+                reason=reason,
+                at=utcnow(),
                 channel=channel,
                 conversation_id=conversation_id,
                 device_id=device_id,
                 caller_phone=caller_phone,
-                status=status.value,
-                created_at=now,
-                updated_at=now,
             )
-            record_event(session, case, now, actor, None, status.value, reason)
             return case_view(case)
 
     def transition(
@@ -87,21 +81,28 @@ class CaseStore:
 
         Raises :class:`IllegalTransition` if the lifecycle does not allow the move.
         """
-        to_status = CaseStatus(to_status)
-        actor = _text(CaseEvent, "actor", actor)
-        reason = _reason(reason)
         with self._database.session() as session:
             case = locked_case(session, code)
-            from_status = CaseStatus(case.status)
-            require_transition(case.code, from_status, to_status)
-            if to_status is CaseStatus.QUEUED:
-                # Back in the queue, the case waits for whichever agent claims it next.
-                case.agent_id = None
-                case.live_chat = False
-            now = utcnow()
-            case.status = to_status.value
-            case.updated_at = now
-            record_event(session, case, now, actor, from_status.value, to_status.value, reason)
+            lifecycle.move(session, case, to_status, actor=actor, reason=reason, at=utcnow())
+            return case_view(case)
+
+    def transition_if(
+        self,
+        code: str,
+        to_status: CaseStatus,
+        still: Callable[[CaseView], bool],
+        *,
+        actor: str,
+        reason: str,
+    ) -> CaseView | None:
+        """:meth:`transition`, made only if ``still(case)`` holds under the row lock (None if
+        not): a decision taken on an earlier read is checked again where nobody can change it
+        (the sweeper's: an owner who wrote meanwhile keeps the case)."""
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            if not still(case_view(case)):
+                return None
+            lifecycle.move(session, case, to_status, actor=actor, reason=reason, at=utcnow())
             return case_view(case)
 
     def attach_device(self, code: str, device_id: str, *, actor: str) -> CaseView:
@@ -109,7 +110,7 @@ class CaseStore:
 
         Attaching the device the case already has changes nothing and records nothing.
         """
-        actor = _text(CaseEvent, "actor", actor)
+        actor = checked_actor(actor)
         with self._database.session() as session:
             case = locked_case(session, code)
             status = CaseStatus(case.status)
@@ -125,7 +126,7 @@ class CaseStore:
             now = utcnow()
             case.device_id = device_id
             case.updated_at = now
-            record_event(session, case, now, actor, status.value, status.value, reason)
+            lifecycle.note(session, case, actor=actor, reason=reason, at=now)
             return case_view(case)
 
     def record_owner_statement(
@@ -138,7 +139,7 @@ class CaseStore:
         actor: str,
     ) -> CaseView:
         """What the user said about the owner (None: not given), for the agent to verify."""
-        actor = _text(CaseEvent, "actor", actor)
+        actor = checked_actor(actor)
         stated = {
             "stated_name": name,
             "stated_email": email,
@@ -146,7 +147,7 @@ class CaseStore:
         }
         for column, value in stated.items():
             if value is not None:
-                stated[column] = _text(SupportCase, column, value)
+                stated[column] = checked_text(SupportCase, column, value)
         with self._database.session() as session:
             case = locked_case(session, code)
             status = CaseStatus(case.status)
@@ -160,13 +161,13 @@ class CaseStore:
                 if given
                 else "the user gave no owner details"
             )
-            record_event(session, case, utcnow(), actor, status.value, status.value, reason)
+            lifecycle.note(session, case, actor=actor, reason=reason, at=utcnow())
             return case_view(case)
 
     def set_caller_phone(self, code: str, phone: str, *, actor: str) -> CaseView:
         """The number a phone caller is calling from, for the agent's verification card."""
-        actor = _text(CaseEvent, "actor", actor)
-        phone = _text(SupportCase, "caller_phone", phone)
+        actor = checked_actor(actor)
+        phone = checked_text(SupportCase, "caller_phone", phone)
         with self._database.session() as session:
             case = locked_case(session, code)
             status = CaseStatus(case.status)
@@ -175,9 +176,8 @@ class CaseStore:
             if case.caller_phone == phone:
                 return case_view(case)
             case.caller_phone = phone
-            record_event(
-                session, case, utcnow(), actor, status.value, status.value,
-                "the caller's number was recorded",
+            lifecycle.note(
+                session, case, actor=actor, reason="the caller's number was recorded", at=utcnow()
             )
             return case_view(case)
 
@@ -218,14 +218,13 @@ class CaseStore:
 
     def note(self, code: str, *, actor: str, reason: str, at: datetime | None = None) -> CaseView:
         """An audit event that changes nothing else (the owner left, came back ...)."""
-        actor = _text(CaseEvent, "actor", actor)
-        reason = _reason(reason)
+        actor, reason = checked_actor(actor), checked_reason(reason)
         with self._database.session() as session:
             case = locked_case(session, code)
             status = CaseStatus(case.status)
             if status.is_closed:
                 raise CaseClosed(case.code, status.value, "recording a note")
-            record_event(session, case, at or utcnow(), actor, status.value, status.value, reason)
+            lifecycle.note(session, case, actor=actor, reason=reason, at=at or utcnow())
             return case_view(case)
 
     def mark_active(self, code: str, at: datetime) -> None:
@@ -239,10 +238,9 @@ class CaseStore:
         self, code: str, conversation_id: str, channel: str, *, actor: str, reason: str
     ) -> CaseView:
         """Case ``code`` now belongs to ``conversation_id`` (the owner resumed it elsewhere)."""
-        conversation_id = _text(SupportCase, "conversation_id", conversation_id)
-        channel = _text(SupportCase, "channel", channel)
-        actor = _text(CaseEvent, "actor", actor)
-        reason = _reason(reason)
+        conversation_id = checked_text(SupportCase, "conversation_id", conversation_id)
+        channel = checked_text(SupportCase, "channel", channel)
+        actor, reason = checked_actor(actor), checked_reason(reason)
         with self._database.session() as session:
             case = locked_case(session, code)
             status = CaseStatus(case.status)
@@ -254,7 +252,7 @@ class CaseStore:
             case.conversation_id = conversation_id
             case.channel = channel
             case.updated_at = now
-            record_event(session, case, now, actor, status.value, status.value, reason)
+            lifecycle.note(session, case, actor=actor, reason=reason, at=now)
             return case_view(case)
 
     def events(self, code: str) -> list[CaseEventView]:
@@ -279,6 +277,52 @@ class CaseStore:
                 .order_by(SupportCase.created_at, SupportCase.id)
             ).all()
             return [case_view(case) for case in cases]
+
+    def queue_with_trails(self) -> list[QueuedCaseRow]:
+        """:meth:`queue` as the console shows it, in one transaction: each case with its
+        recorder's model (None: no Device ID yet) and its whole audit trail."""
+        with self._database.session() as session:
+            rows = session.execute(
+                select(SupportCase, Device.model)
+                .outerjoin(Device, Device.device_id == SupportCase.device_id)
+                .where(SupportCase.status == CaseStatus.QUEUED.value)
+                .order_by(SupportCase.created_at, SupportCase.id)
+            ).all()
+            codes = {case.id: case.code for case, _ in rows}
+            trails: dict[int, list[CaseEventView]] = {case_id: [] for case_id in codes}
+            events = session.scalars(
+                select(CaseEvent).where(CaseEvent.case_id.in_(list(codes))).order_by(CaseEvent.id)
+            ).all()
+            for event in events:
+                trails[event.case_id].append(event_view(codes[event.case_id], event))
+            return [(case_view(case), model, trails[case.id]) for case, model in rows]
+
+    def assigned_to(self, agent_id: int, statuses: frozenset[CaseStatus]) -> list[CaseView]:
+        """The cases agent ``agent_id`` holds in one of ``statuses``, oldest first."""
+        with self._database.session() as session:
+            cases = session.scalars(
+                select(SupportCase)
+                .where(
+                    SupportCase.agent_id == agent_id,
+                    SupportCase.status.in_([status.value for status in statuses]),
+                )
+                .order_by(SupportCase.created_at, SupportCase.id)
+            ).all()
+            return [case_view(case) for case in cases]
+
+    def idle_since(self, status: CaseStatus, since: datetime) -> list[str]:
+        """The codes of cases in ``status`` untouched since ``since``, the longest idle first."""
+        with self._database.session() as session:
+            return list(
+                session.scalars(
+                    select(SupportCase.code)
+                    .where(
+                        SupportCase.status == CaseStatus(status).value,
+                        SupportCase.updated_at < since,
+                    )
+                    .order_by(SupportCase.updated_at, SupportCase.id)
+                ).all()
+            )
 
     def queue_position(self, code: str) -> int:
         """Where case ``code`` stands in :meth:`queue`: 1 at the front, 0 if it is not queued.
@@ -306,42 +350,6 @@ class CaseStore:
             )
             return int(ahead) + 1
 
-    def _insert_with_fresh_code(self, session: Session, **values: object) -> SupportCase:
-        for _ in range(MAX_CODE_ATTEMPTS):
-            case = SupportCase(code=self._new_code(), **values)
-            try:
-                # A savepoint, so a code collision undoes only this insert.
-                with session.begin_nested():
-                    session.add(case)
-            except IntegrityError:
-                continue
-            return case
-        raise RuntimeError(
-            f"no unused case code after {MAX_CODE_ATTEMPTS} attempts; check the code generator"
-        )
-
-
-def record_event(
-    session: Session,
-    case: SupportCase,
-    at: datetime,
-    actor: str,
-    from_status: str | None,
-    to_status: str,
-    reason: str,
-) -> None:
-    """Append one event to the case's audit trail, in the caller's transaction."""
-    session.add(
-        CaseEvent(
-            case=case,
-            at=at,
-            actor=actor,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-        )
-    )
-
 
 def find_case(session: Session, code: str, *, lock: bool = False) -> SupportCase:
     query = select(SupportCase).where(SupportCase.code == normalise_case_code(code))
@@ -357,31 +365,18 @@ def locked_case(session: Session, code: str) -> SupportCase:
     return find_case(session, code, lock=True)
 
 
+def locked_case_by_id(session: Session, case_id: int) -> SupportCase | None:
+    """The case row with primary key ``case_id``, locked (None if there is none)."""
+    case: SupportCase | None = session.scalars(
+        select(SupportCase).where(SupportCase.id == case_id).with_for_update()
+    ).first()
+    return case
+
+
 def _require_device(session: Session, device_id: str) -> None:
     found = session.scalar(select(Device.id).where(Device.device_id == device_id))
     if found is None:
         raise UnknownDevice(device_id)
-
-
-def _text(model: type, name: str, value: str) -> str:
-    """``value`` stripped; refused if empty or longer than column ``name`` of ``model`` holds.
-
-    Checked here because SQLite would store an over-long value that PostgreSQL refuses.
-    """
-    value = value.strip()
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    limit: int | None = model.__table__.c[name].type.length  # type: ignore[attr-defined]
-    if limit is not None and len(value) > limit:
-        raise ValueError(f"{name} {value[:20]!r}... is longer than {limit} characters")
-    return value
-
-
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("reason must not be empty: the audit trail records why")
-    return reason
 
 
 def case_view(case: SupportCase) -> CaseView:

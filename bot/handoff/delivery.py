@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Column, Integer, String, Text, delete, select
 from sqlalchemy.orm import Session
 
-from bot.cases.models import SupportCase
-from bot.cases.store import record_event
+from bot.cases import lifecycle
+from bot.cases.store import locked_case_by_id
 from bot.db import Base, Database, UTCDateTime, utcnow
 from bot.handoff.models import PasswordRelease
 
@@ -195,15 +195,12 @@ class Outbox:
         state: DeliveryState,
         channel: str,
     ) -> None:
-        found = session.execute(
-            select(PasswordRelease, SupportCase)
-            .join(SupportCase, SupportCase.id == PasswordRelease.case_id)
-            .where(PasswordRelease.reference == reference)
-            .with_for_update(of=SupportCase)
-        ).first()
-        if found is None:
+        case_id = session.scalar(
+            select(PasswordRelease.case_id).where(PasswordRelease.reference == reference)
+        )
+        case = None if case_id is None else locked_case_by_id(session, case_id)
+        if case is None:
             return  # no such release: nothing to tell the agent
-        case: SupportCase = found[1]
         if case.conversation_id != conversation_id:
             return  # someone else's reference: that user got nothing
         row = session.get(ReleaseDelivery, reference, with_for_update=True)
@@ -228,4 +225,4 @@ class Outbox:
                 "the user came back after the temporary password had been dropped from the "
                 "assistant's memory; it was not delivered (release a new one)"
             )
-        record_event(session, case, now, ACTOR, case.status, case.status, why)
+        lifecycle.note(session, case, actor=ACTOR, reason=why, at=now)

@@ -1,10 +1,11 @@
 # SQLAlchemy 1.4 ships without type information; its names are typed as Any here.
 """The support desk: what agents do to cases (claim, release, reject, talk, hand back).
 
-Every method is one transaction that locks the case row first, checks that the move is legal (the
-case lifecycle in :mod:`bot.cases.status`) and that the agent may make it (only the agent who
-claimed a case works it), and writes an audit event naming the agent. Two agents claiming one
-case at once are served one after the other; the second is told who has it.
+Every method is one transaction that locks the case row first, checks that the agent may make the
+move (only the agent who claimed a case works it), and has :mod:`bot.cases.lifecycle` make it:
+the lifecycle's check, its side effects and an audit event naming the agent, exactly as for the
+assistant's moves. Two agents claiming one case at once are served one after the other; the
+second is told who has it.
 
 A release returns the temporary password to the caller exactly once; the database keeps only its
 argon2 hash and when and by whom it was released.
@@ -21,11 +22,12 @@ from sqlalchemy.orm import Session
 
 from bot.agents.accounts import AgentView
 from bot.agents.models import Agent
+from bot.cases import lifecycle
 from bot.cases.errors import CaseClosed, CaseError, IllegalTransition
 from bot.cases.models import SupportCase
 from bot.cases.presence import gone_since
 from bot.cases.status import CaseStatus, require_transition
-from bot.cases.store import CaseStore, case_view, find_case, locked_case, record_event
+from bot.cases.store import CaseStore, case_view, find_case, locked_case
 from bot.cases.views import CaseEventView, CaseView
 from bot.db import Database, utcnow
 from bot.devices.models import Device
@@ -37,6 +39,9 @@ from bot.handoff.queue import read_queue
 from bot.handoff.support_centre import RejectionReason, SupportCentre
 from bot.handoff.temporary_password import PasswordProvider, SecretHasher, TemporaryPassword
 from bot.handoff.verification import VerificationRow, verification_card
+
+# The statuses in which a case is on an agent's desk (theirs until released or put back).
+_WORKING = frozenset({CaseStatus.ASSIGNED, CaseStatus.RELEASED})
 
 
 class NotYourCase(CaseError):
@@ -126,20 +131,11 @@ class SupportDesk:
 
     def queue(self, now: datetime | None = None) -> list[QueueEntry]:
         """The cases waiting for an agent, oldest first, with how long each has waited."""
-        now = now or utcnow()
-        with self._database.session() as session:
-            return read_queue(session, now)
+        return read_queue(self._store, now or utcnow())
 
     def assigned_to(self, agent: AgentView) -> list[CaseView]:
         """The open cases ``agent`` is working on, oldest first."""
-        open_statuses = [s.value for s in (CaseStatus.ASSIGNED, CaseStatus.RELEASED)]
-        with self._database.session() as session:
-            cases = session.scalars(
-                select(SupportCase)
-                .where(SupportCase.agent_id == agent.id, SupportCase.status.in_(open_statuses))
-                .order_by(SupportCase.created_at)
-            ).all()
-            return [case_view(case) for case in cases]
+        return self._store.assigned_to(agent.id, _WORKING)
 
     def case_file(self, code: str) -> CaseFile:
         with self._database.session() as session:
@@ -186,8 +182,11 @@ class SupportDesk:
                 raise AlreadyClaimed(case.code, _holder_name(session, case) or "another agent")
             if case.status == CaseStatus.ASSIGNED.value:
                 return case_view(case)  # claiming one's own case again changes nothing
-            case.agent_id = agent.id
-            return self._move(session, case, CaseStatus.ASSIGNED, agent, "claimed the case")
+            lifecycle.move(
+                session, case, CaseStatus.ASSIGNED,
+                actor=agent.actor, reason="claimed the case", at=utcnow(), agent_id=agent.id,
+            )
+            return case_view(case)
 
     def put_back(self, code: str, agent: AgentView) -> CaseView:
         with self._database.session() as session:
@@ -198,9 +197,11 @@ class SupportDesk:
                     case.code, case.status, CaseStatus.QUEUED.value,
                     "only a case not yet released can be put back",
                 )
-            case.agent_id = None
-            case.live_chat = False
-            return self._move(session, case, CaseStatus.QUEUED, agent, "put the case back")
+            lifecycle.move(
+                session, case, CaseStatus.QUEUED,
+                actor=agent.actor, reason="put the case back", at=utcnow(),
+            )
+            return case_view(case)
 
     def release(
         self,
@@ -258,8 +259,13 @@ class SupportDesk:
             )
             if earlier:
                 why += "; it replaces the earlier one"
-            view = self._move(session, case, CaseStatus.RELEASED, agent, why, now=now)
-            return Release(view, reference, password, expires_at, replaced_earlier=bool(earlier))
+            # The move shares the release's transaction: both are written, or neither.
+            lifecycle.move(
+                session, case, CaseStatus.RELEASED, actor=agent.actor, reason=why, at=now
+            )
+            return Release(
+                case_view(case), reference, password, expires_at, replaced_earlier=bool(earlier)
+            )
 
     def reject(self, code: str, agent: AgentView, reason_key: str, note: str = "") -> Rejection:
         reason = self._centre.rejection_reasons.get(reason_key)
@@ -270,10 +276,11 @@ class SupportDesk:
             )
         with self._database.session() as session:
             case = self._own_case(session, code, agent, "rejecting it")
-            case.live_chat = False
             why = f"rejected: {reason.label}" + (f" ({note.strip()})" if note.strip() else "")
-            view = self._move(session, case, CaseStatus.REJECTED, agent, why)
-            return Rejection(view, reason)
+            lifecycle.move(
+                session, case, CaseStatus.REJECTED, actor=agent.actor, reason=why, at=utcnow()
+            )
+            return Rejection(case_view(case), reason)
 
     def note_message(self, code: str, agent: AgentView) -> CaseView:
         """Record that ``agent`` wrote to the user (the words are in the conversation)."""
@@ -325,8 +332,8 @@ class SupportDesk:
             case = self._own_case(session, code, agent, what_refused)
             if live_chat is not None:
                 case.live_chat = live_chat
-            status = CaseStatus(case.status)
-            return self._move(session, case, status, agent, what, check=False)
+            lifecycle.note(session, case, actor=agent.actor, reason=what, at=utcnow())
+            return case_view(case)
 
     def _own_case(
         self, session: Session, code: str, agent: AgentView, doing: str
@@ -339,26 +346,6 @@ class SupportDesk:
         if case.agent_id != agent.id:
             raise NotYourCase(case.code, _holder_name(session, case))
         return case
-
-    def _move(
-        self,
-        session: Session,
-        case: SupportCase,
-        to_status: CaseStatus,
-        agent: AgentView,
-        why: str,
-        *,
-        now: datetime | None = None,
-        check: bool = True,
-    ) -> CaseView:
-        from_status = CaseStatus(case.status)
-        if check:
-            require_transition(case.code, from_status, to_status)
-        now = now or utcnow()
-        case.status = to_status.value
-        case.updated_at = now
-        record_event(session, case, now, agent.actor, from_status.value, to_status.value, why)
-        return case_view(case)
 
 
 def _holder_name(session: Session, case: SupportCase) -> str | None:

@@ -1,4 +1,3 @@
-# SQLAlchemy 1.4 ships without type information; its names are typed as Any here.
 """The support queue as the console shows it: each waiting case with its place, how long it has
 waited, whether its owner is coming back to support, and whether the owner is still there.
 
@@ -11,15 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from bot.cases.models import CaseEvent, SupportCase
 from bot.cases.presence import gone_since
 from bot.cases.status import CaseStatus
-from bot.cases.store import case_view, event_view
+from bot.cases.store import CaseStore
 from bot.cases.views import CaseEventView, CaseView
-from bot.devices.models import Device
 
 # Coming back to the queue from one of these is the owner asking again, not an agent's put-back.
 _RETURNING_FROM = frozenset({CaseStatus.RELEASED, CaseStatus.GUIDING, CaseStatus.REJECTED})
@@ -38,24 +32,11 @@ class QueueEntry:
     owner_gone_since: datetime | None = None  # the owner's socket closed or call ended
 
 
-def read_queue(session: Session, now: datetime) -> list[QueueEntry]:
-    """The cases waiting for an agent, oldest first, read in the caller's transaction."""
-    rows = session.execute(
-        select(SupportCase, Device.model)
-        .outerjoin(Device, Device.device_id == SupportCase.device_id)
-        .where(SupportCase.status == CaseStatus.QUEUED.value)
-        .order_by(SupportCase.created_at, SupportCase.id)
-    ).all()
-    codes = {case.id: case.code for case, _ in rows}
-    trails: dict[int, list[CaseEventView]] = {case_id: [] for case_id in codes}
-    events = session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id.in_(list(codes))).order_by(CaseEvent.id)
-    ).all()
-    for event in events:
-        trails[event.case_id].append(event_view(codes[event.case_id], event))
+def read_queue(store: CaseStore, now: datetime) -> list[QueueEntry]:
+    """The cases waiting for an agent, oldest first (read in one transaction)."""
     return [
-        _entry(case_view(case), position, model, now, trails[case.id])
-        for position, (case, model) in enumerate(rows, start=1)
+        _entry(case, position, model, now, trail)
+        for position, (case, model, trail) in enumerate(store.queue_with_trails(), start=1)
     ]
 
 
