@@ -304,3 +304,15 @@ def test_a_release_and_its_move_are_one_transaction(
     assert desk.release_count(code) == 0
     assert store.get(code).status is S.ASSIGNED
 
+
+def test_an_agent_with_the_longest_username_can_work_a_case(
+    store: CaseStore, desk: SupportDesk, accounts: AgentAccounts
+) -> None:
+    """A username may have 64 characters, so an agent's actor ('agent:' + username) 70: the
+    trail takes it on PostgreSQL as on SQLite (SQLite never checks a length)."""
+    agent = accounts.create("a" * 64, "Long Name", "correct horse battery")
+    cases = ConversationCases(store)
+    code = _queued(cases, "chat-long-name")
+    desk.claim(code, agent)
+    desk.reject(code, agent, "owner_not_verified")
+    assert [event.actor for event in store.events(code)][-2:] == [agent.actor, agent.actor]

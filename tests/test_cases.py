@@ -188,7 +188,7 @@ def test_a_case_cannot_open_half_way_through(store: CaseStore, status: S) -> Non
         ("actor", "", "actor must not be empty"),
         ("channel", "", "channel must not be empty"),
         ("conversation_id", " ", "conversation_id must not be empty"),
-        ("actor", "agent:" + "x" * 64, "longer than 64 characters"),
+        ("actor", "agent:" + "x" * 75, "longer than 80 characters"),
     ],
 )
 def test_open_case_refuses_empty_or_oversized_values(

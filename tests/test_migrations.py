@@ -81,8 +81,8 @@ def test_an_empty_database_differs_from_the_models(empty_database_url: str) -> N
 def test_migrate_is_repeatable_and_reports_the_head(empty_database_url: str) -> None:
     assert schema_revision(empty_database_url) is None
 
-    assert migrate(empty_database_url) == head_revision() == "0004"
-    assert migrate(empty_database_url) == "0004"
+    assert migrate(empty_database_url) == head_revision() == "0005"
+    assert migrate(empty_database_url) == "0005"
     assert _tables(empty_database_url) == TABLES
 
 

@@ -28,6 +28,8 @@ from bot.cases.status import CaseStatus
 from bot.db import Base, UTCDateTime, utcnow
 
 STATUS_LENGTH = 16
+# "assistant", "system" or "agent:" and a username of up to 64 characters (bot/agents/accounts.py).
+ACTOR_LENGTH = 80
 
 
 def _status_check(column: str) -> str:
@@ -87,7 +89,7 @@ class CaseEvent(Base):  # type: ignore[misc,valid-type]
     id = Column(Integer, primary_key=True)
     case_id = Column(Integer, ForeignKey("support_cases.id"), nullable=False, index=True)
     at = Column(UTCDateTime, nullable=False, default=utcnow)
-    actor = Column(String(64), nullable=False)  # "assistant", "agent:alice", "system"
+    actor = Column(String(ACTOR_LENGTH), nullable=False)  # "assistant", "agent:alice", "system"
     from_status = Column(String(STATUS_LENGTH), nullable=True)  # None: the case was opened
     to_status = Column(String(STATUS_LENGTH), nullable=False)
     reason = Column(Text, nullable=False)
