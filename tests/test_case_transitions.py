@@ -122,6 +122,45 @@ def test_only_the_lifecycle_module_writes_a_case_status_or_event() -> None:
     assert writers == {}
 
 
+def case_table_uses(source: str) -> list[str]:
+    """Where ``source`` uses the case models other than to name a type, as 'line: name'."""
+    tree = ast.parse(source)
+    in_annotations = set()
+    for node in ast.walk(tree):
+        annotations: list[ast.AST | None] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            annotations = [node.returns] + [argument.annotation for argument in arguments]
+        elif isinstance(node, ast.AnnAssign):
+            annotations = [node.annotation]
+        for annotation in annotations:
+            if annotation is not None:
+                in_annotations.update(id(inner) for inner in ast.walk(annotation))
+    return [
+        f"{node.lineno}: {node.id}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id in _CASE_MODELS and id(node) not in in_annotations
+    ]
+
+
+def test_the_case_tables_are_queried_only_in_bot_cases() -> None:
+    """Outside bot/cases the case tables are read through the store's methods; a caller with a
+    transaction of its own (the desk's release) gets the locked row from the store, and may
+    name its type."""
+    assert case_table_uses("def f(case: SupportCase) -> SupportCase: ...") == []
+    assert case_table_uses("rows = select(SupportCase)") == ["1: SupportCase"]
+    cases = REPO / "bot" / "cases"
+    modules = sorted((REPO / "bot").rglob("*.py")) + sorted((REPO / "actions").rglob("*.py"))
+    users = {
+        str(path.relative_to(REPO)): uses
+        for path in modules
+        if cases not in path.parents and "migrations" not in path.parts
+        for uses in [case_table_uses(path.read_text())]
+        if uses
+    }
+    assert users == {}
+
+
 # --- behaviour: each path through a real database ---
 
 

@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.agents.models import Agent
-from bot.cases.models import CaseEvent, SupportCase
 from bot.cases.status import CaseStatus
+from bot.cases.store import CaseStore
+from bot.cases.views import CaseEventView
 from bot.db import Database, utcnow
 
 AGENT_ACTOR_PREFIX = "agent:"
@@ -85,38 +86,28 @@ def build_report(database: Database, *, days: int = 7, now: datetime | None = No
                 select(Agent.username, Agent.display_name)
             ).all()
         }
-        open_rows = session.execute(
-            select(SupportCase.code, SupportCase.status, SupportCase.created_at).where(
-                SupportCase.status.in_([status.value for status in OPEN_STATUSES])
-            )
-        ).all()
-        events = session.execute(
-            select(SupportCase.code, SupportCase.status, CaseEvent)
-            .join(CaseEvent, CaseEvent.case_id == SupportCase.id)
-            .order_by(CaseEvent.at, CaseEvent.id)
-        ).all()
+    every_case = CaseStore(database).every_case_with_trail()
 
     open_by_status = {status: 0 for status in OPEN_STATUSES}
     oldest: OldestWaiting | None = None
-    for code, status, created_at in open_rows:
-        open_by_status[CaseStatus(status)] += 1
-        waited = now - created_at
-        if status == CaseStatus.QUEUED.value and (oldest is None or waited > oldest.waiting):
-            oldest = OldestWaiting(code, waited)
+    for case, _ in every_case:
+        if case.is_closed:
+            continue
+        open_by_status[case.status] += 1
+        waited = now - case.created_at
+        if case.status is CaseStatus.QUEUED and (oldest is None or waited > oldest.waiting):
+            oldest = OldestWaiting(case.code, waited)
 
-    history: dict[str, list[CaseEvent]] = defaultdict(list)
-    current: dict[str, CaseStatus] = {}
     agents: dict[str, AgentCounts] = defaultdict(AgentCounts)
-    for code, status, event in events:
-        history[code].append(event)
-        current[code] = CaseStatus(status)
-        if event.at >= since and event.actor.startswith(AGENT_ACTOR_PREFIX):
-            _count(agents[_name(names, event.actor)], event)
+    for _, trail in every_case:
+        for event in trail:
+            if event.at >= since and event.actor.startswith(AGENT_ACTOR_PREFIX):
+                _count(agents[_name(names, event.actor)], event)
 
     cases = [
         figures
-        for code, trail in history.items()
-        if (figures := _figures(code, current[code], trail, names)) is not None
+        for case, trail in every_case
+        if (figures := _figures(case.code, case.status, trail, names)) is not None
         and figures.queued_at >= since
     ]
     cases.sort(key=lambda figures: figures.queued_at)
@@ -133,20 +124,20 @@ def build_report(database: Database, *, days: int = 7, now: datetime | None = No
 
 
 def _figures(
-    code: str, status: CaseStatus, trail: list[CaseEvent], names: dict[str, str]
+    code: str, status: CaseStatus, trail: list[CaseEventView], names: dict[str, str]
 ) -> CaseFigures | None:
     queued_at = claimed_at = released_at = None
     handlers: list[str] = []
     for event in trail:
         to_status = event.to_status
-        if to_status == CaseStatus.QUEUED.value and queued_at is None:
+        if to_status is CaseStatus.QUEUED and queued_at is None:
             queued_at = event.at
-        elif to_status == CaseStatus.ASSIGNED.value and event.from_status != to_status:
+        elif to_status is CaseStatus.ASSIGNED and event.from_status is not to_status:
             claimed_at = claimed_at or event.at
             name = _name(names, event.actor)
             if name not in handlers:
                 handlers.append(name)
-        elif to_status == CaseStatus.RELEASED.value and released_at is None:
+        elif to_status is CaseStatus.RELEASED and released_at is None:
             released_at = event.at
     if queued_at is None:
         return None  # never reached the queue (still collecting, or guided without an agent)
@@ -160,15 +151,15 @@ def _figures(
     )
 
 
-def _count(counts: AgentCounts, event: CaseEvent) -> None:
-    moved = event.from_status != event.to_status
-    if event.to_status == CaseStatus.ASSIGNED.value and moved:
+def _count(counts: AgentCounts, event: CaseEventView) -> None:
+    moved = event.from_status is not event.to_status
+    if event.to_status is CaseStatus.ASSIGNED and moved:
         counts.claimed += 1
-    elif event.to_status == CaseStatus.RELEASED.value:
+    elif event.to_status is CaseStatus.RELEASED:
         counts.released += 1  # a repeated release (released -> released) counts too
-    elif event.to_status == CaseStatus.REJECTED.value:
+    elif event.to_status is CaseStatus.REJECTED:
         counts.rejected += 1
-    elif event.to_status == CaseStatus.QUEUED.value and moved:
+    elif event.to_status is CaseStatus.QUEUED and moved:
         counts.put_back += 1
 
 
