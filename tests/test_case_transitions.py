@@ -44,6 +44,8 @@ TIMEOUT = timedelta(minutes=30)
 # --- the source: nothing but the owner writes a status or an event ---
 
 _CASE_MODELS = {"SupportCase", "CaseEvent"}
+# A case's status, and who holds it and whether they chat live, which follow the status.
+_LIFECYCLE_COLUMNS = {"status", "agent_id", "live_chat"}
 
 
 def _name(node: ast.AST) -> str | None:
@@ -55,7 +57,8 @@ def _name(node: ast.AST) -> str | None:
 
 
 def case_writes(source: str) -> list[str]:
-    """Where ``source`` writes a case's status or a case event itself, as 'line: what'."""
+    """Where ``source`` writes a case's status (or its holder, or live chat) or a case event
+    itself, as 'line: what'."""
     found = []
     for node in ast.walk(ast.parse(source)):
         targets: list[ast.AST] = []
@@ -67,10 +70,10 @@ def case_writes(source: str) -> list[str]:
             # ``self.status`` is an exception's or a view's own field, not a case row's.
             if (
                 isinstance(target, ast.Attribute)
-                and target.attr == "status"
+                and target.attr in _LIFECYCLE_COLUMNS
                 and _name(target.value) != "self"
             ):
-                found.append(f"{node.lineno}: assigns .status")
+                found.append(f"{node.lineno}: assigns .{target.attr}")
         if not isinstance(node, ast.Call):
             continue
         called = _name(node.func)
@@ -82,10 +85,10 @@ def case_writes(source: str) -> list[str]:
             called == "setattr"
             and len(node.args) >= 2
             and isinstance(node.args[1], ast.Constant)
-            and node.args[1].value == "status"
+            and node.args[1].value in _LIFECYCLE_COLUMNS
         ):
-            found.append(f"{node.lineno}: setattr(..., 'status', ...)")
-    return found
+            found.append(f"{node.lineno}: setattr(..., {node.args[1].value!r}, ...)")
+    return sorted(found, key=lambda where: int(where.split(":")[0]))
 
 
 def test_the_source_check_sees_each_way_of_writing_a_case() -> None:
@@ -96,6 +99,7 @@ def test_the_source_check_sees_each_way_of_writing_a_case() -> None:
             "setattr(case, 'status', 'queued')",
             "session.add(CaseEvent(case=case, to_status='queued'))",
             "session.execute(update(SupportCase).values(status='queued'))",
+            "case.live_chat = True",
             "self.status = status",  # an exception's own field: fine
             "row.state = 'waiting'",  # another table's column: fine
         ]
@@ -106,6 +110,7 @@ def test_the_source_check_sees_each_way_of_writing_a_case() -> None:
         "3: setattr(..., 'status', ...)",
         "4: builds a CaseEvent row",
         "5: update(SupportCase) in bulk",
+        "6: assigns .live_chat",
     ]
 
 

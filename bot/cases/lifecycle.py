@@ -9,8 +9,9 @@ that changes more in one go (the desk's release: the password row and the move) 
 it or none; the caller has locked the case row first (:func:`bot.cases.store.locked_case`) and
 passes the time, so the move and anything written beside it carry one instant.
 
-Nothing else assigns ``SupportCase.status`` or adds a ``CaseEvent``; tests/test_case_transitions.py
-checks the source for it.
+Who holds a case (``agent_id``) and whether an agent chats live (``live_chat``) follow the status,
+so they are written here too. Nothing else assigns those or ``SupportCase.status``, or adds a
+``CaseEvent``; tests/test_case_transitions.py checks the source for it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.cases.codes import CodeGenerator
+from bot.cases.errors import CaseClosed
 from bot.cases.models import CaseEvent, SupportCase
 from bot.cases.status import CaseStatus, require_opening_status, require_transition
 
@@ -88,6 +90,18 @@ def note(session: Session, case: SupportCase, *, actor: str, reason: str, at: da
     actor, reason = checked_actor(actor), checked_reason(reason)
     status = CaseStatus(case.status)
     _append_event(session, case, at, actor, status, status, reason)
+
+
+def set_live_chat(
+    session: Session, case: SupportCase, live_chat: bool, *, actor: str, reason: str, at: datetime
+) -> None:
+    """The agent takes over the chat (the assistant waits) or hands it back, with an event."""
+    status = CaseStatus(case.status)
+    if status.is_closed:
+        doing = "taking over the chat" if live_chat else "handing the chat back"
+        raise CaseClosed(case.code, status.value, doing)
+    case.live_chat = live_chat
+    note(session, case, actor=actor, reason=reason, at=at)
 
 
 def checked_text(model: type, name: str, value: str) -> str:

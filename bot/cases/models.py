@@ -1,8 +1,9 @@
 # SQLAlchemy 1.4 ships without type information; its names are typed as Any here.
 """Tables ``support_cases`` and ``case_events`` (the audit trail).
 
-Only :mod:`bot.cases.store` uses these classes; the rest of the product gets the frozen views in
-:mod:`bot.cases.views`. Every status change of a case is a row in ``case_events``, written in the
+Only :mod:`bot.cases` uses these classes (the desk gets locked rows from the store for its own
+transactions); the rest of the product gets the frozen views in :mod:`bot.cases.views`. Every
+status change of a case is a row in ``case_events``, written by :mod:`bot.cases.lifecycle` in the
 same transaction as the change; those rows are never changed or deleted afterwards.
 """
 

@@ -330,9 +330,12 @@ class SupportDesk:
     ) -> CaseView:
         with self._database.session() as session:
             case = self._own_case(session, code, agent, what_refused)
-            if live_chat is not None:
-                case.live_chat = live_chat
-            lifecycle.note(session, case, actor=agent.actor, reason=what, at=utcnow())
+            if live_chat is None:
+                lifecycle.note(session, case, actor=agent.actor, reason=what, at=utcnow())
+            else:
+                lifecycle.set_live_chat(
+                    session, case, live_chat, actor=agent.actor, reason=what, at=utcnow()
+                )
             return case_view(case)
 
     def _own_case(
