@@ -22,7 +22,6 @@ import hmac
 import logging
 import os
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import utils
@@ -33,13 +32,17 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.serve import settings_from
+from bot.bootstrap import start_action_server
+from bot.settings import (
+    ACTION_SERVER_TOKEN_PROBLEM,
+    MIN_ACTION_SERVER_TOKEN,
+    Settings,
+    settings_from,
+)
 
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"
-MIN_TOKEN_LENGTH = 16
 # An action call is the events since the owner's latest message, plus the domain (about 14 kB)
 # for the two actions that read it: a few kB to a few tens of kB.
 MAX_BODY_BYTES = 1024 * 1024
@@ -50,14 +53,11 @@ class TokenMissing(ValueError):
     """The action server cannot start without its shared secret."""
 
 
-def token_from(environ: Mapping[str, str]) -> str:
-    token = environ.get(TOKEN_VARIABLE, "")
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise TokenMissing(
-            f"{TOKEN_VARIABLE} must be set to a secret of at least {MIN_TOKEN_LENGTH} characters "
-            "(the same one the Rasa server sends from endpoints.yml; `make run` draws one)"
-        )
-    return token
+def required_token(settings: Settings) -> str:
+    """The shared secret; unlike the other processes, this one cannot start without it."""
+    if len(settings.action_server_token) < MIN_ACTION_SERVER_TOKEN:
+        raise TokenMissing(ACTION_SERVER_TOKEN_PROBLEM)
+    return settings.action_server_token
 
 
 def is_authorised(authorization: str | None, token: str) -> bool:
@@ -98,11 +98,13 @@ def build_app(token: str) -> Sanic:
 
 def main() -> int:
     try:
-        token = token_from(os.environ)
-        port = settings_from(os.environ).actions_port
+        settings = settings_from(os.environ)
+        token = required_token(settings)
     except ValueError as exc:
         print(f"action server: {exc}", file=sys.stderr)
         return 2
+    start_action_server(settings)  # the actions' database and stores (actions/services.py)
+    port = settings.actions_port
     utils.configure_colored_logging(logging.INFO)
     utils.update_sanic_log_level()
     app = build_app(token)

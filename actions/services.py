@@ -1,18 +1,18 @@
 """The product services the action server uses, built once per process.
 
-The database engine and the content files are loaded on first use and then shared, so no action
-re-reads YAML or reconnects per turn.
+The database and the stores on it come from the action server's bootstrap
+(:func:`bot.bootstrap.action_server`: one database for every action); the content files are
+loaded on first use and then shared, so no action re-reads YAML or reconnects per turn.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 
+from bot.bootstrap import action_server
 from bot.cases.conversation import ConversationCases
-from bot.cases.store import CaseStore
 from bot.db import Database, utcnow
-from bot.devices.check_limits import FailedCheckLimiter, SqlFailedCheckLimiter
+from bot.devices.check_limits import FailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats, load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.dialogue.turn import Services
@@ -22,24 +22,20 @@ from bot.handoff.desk import release_expiry
 from bot.handoff.support_centre import SupportCentre, load_support_centre
 
 
-@cache
 def database() -> Database:
-    return Database()
+    return action_server().database
 
 
-@cache
 def registry() -> DeviceRegistry:
-    return DeviceRegistry(database())
+    return action_server().registry
 
 
-@cache
 def check_limiter() -> FailedCheckLimiter:
-    return SqlFailedCheckLimiter(database())
+    return action_server().limiter
 
 
-@cache
 def conversation_cases() -> ConversationCases:
-    return ConversationCases(CaseStore(database()))
+    return action_server().conversation_cases
 
 
 def formats() -> DeviceIdFormats:

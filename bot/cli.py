@@ -166,12 +166,12 @@ def _new_password(args: argparse.Namespace) -> str:
 
 
 def _run_agent_add(args: argparse.Namespace) -> int:
-    from bot import serve
     from bot.agents.accounts import AccountError, AgentAccounts, normalise_username
+    from bot.settings import settings_from
 
     try:
         normalise_username(args.username)  # before asking for a password
-        console_url = serve.settings_from(os.environ).console_url
+        console_url = settings_from(os.environ).console_url
     except (AccountError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     password = _new_password(args)
@@ -233,12 +233,12 @@ def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _run_sweep_cases(args: argparse.Namespace) -> int:
-    from bot import serve
     from bot.cases.stale import abandon_stale_cases, timeout_words
     from bot.cases.store import CaseStore
+    from bot.settings import settings_from
 
     try:
-        timeout = serve.settings_from(os.environ).case_collecting_timeout
+        timeout = settings_from(os.environ).case_collecting_timeout
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     database = Database(args.database_url)

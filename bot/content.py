@@ -7,14 +7,15 @@ KeyError in the middle of a customer's conversation.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("LOREX_DATA_DIR", REPO_ROOT / "data"))
+# Re-exported: LOREX_DATA_DIR is read with the other settings.
+from bot.settings import DATA_DIR as DATA_DIR
+from bot.settings import REPO_ROOT as REPO_ROOT
+
 CONTENT_DIR = DATA_DIR / "content"
 
 T = TypeVar("T")

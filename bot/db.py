@@ -8,7 +8,6 @@ calls ``create_all``, so a test database and a production one are built the same
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -21,11 +20,11 @@ from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from bot.content import REPO_ROOT
+from bot.settings import DEFAULT_DATABASE_PATH as DEFAULT_DATABASE_PATH  # re-exported
+from bot.settings import REPO_ROOT, environment_database_url
 
 MIGRATIONS_DIR = REPO_ROOT / "bot" / "migrations"
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
-DEFAULT_DATABASE_PATH = REPO_ROOT / "var" / "lorex.db"
 
 # Named constraints, so that later migrations can drop or alter them by name (SQLite's batch mode
 # needs names to find them again).
@@ -78,15 +77,12 @@ class UTCDateTime(TypeDecorator):  # type: ignore[misc]
 
 
 def database_url() -> str:
-    """The database to use: ``$DATABASE_URL``, else a SQLite file ``var/lorex.db`` in the repo."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        # SQLAlchemy 1.4 no longer accepts the "postgres://" spelling many hosts still hand out.
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://") :]
-        return url
-    DEFAULT_DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_DATABASE_PATH}"
+    """The database the environment names (``DATABASE_URL``, else ``var/lorex.db``), for the
+    command lines that need nothing else (alembic's, ``bot.cli``'s default)."""
+    url = environment_database_url()
+    if is_sqlite_file(url):
+        Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
+    return url
 
 
 def display_url(url: str) -> str:
@@ -183,8 +179,8 @@ def _begin_sqlite_transaction(connection: Any) -> None:
 class Database:
     """An engine and a session factory for one database URL."""
 
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or database_url()
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = create_database_engine(self.url)
         # expire_on_commit=False: values read inside a session stay readable after it closes,
         # which is what turning rows into plain records relies on.

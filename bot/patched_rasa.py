@@ -78,7 +78,6 @@ import asyncio
 import copy
 import functools
 import json
-import os
 import select
 import weakref
 from collections import OrderedDict
@@ -110,6 +109,8 @@ from sanic import Sanic
 
 from bot.channels.turns import waiting_elsewhere
 from bot.nlu.parse_memo import ParseMemo
+from bot.settings import DEFAULT_ACTION_CALL_TIMEOUT as DEFAULT_ACTION_CALL_TIMEOUT
+from bot.settings import process_settings
 from bot.turn_failures import end_turn_if_in_one
 
 
@@ -423,30 +424,16 @@ async def _run_remote_action(
 
 
 RASA_CHECKED = "3.6.21"
-DEFAULT_ACTION_CALL_TIMEOUT = 10.0  # seconds: well under a chatting user's patience
 
 
 def action_call_timeout() -> float:
-    value = os.environ.get("ACTION_CALL_TIMEOUT_SECONDS", "").strip()
-    if not value:
-        return DEFAULT_ACTION_CALL_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds <= DEFAULT_REQUEST_TIMEOUT:
-        raise ValueError(
-            "ACTION_CALL_TIMEOUT_SECONDS must be a number of seconds above 0 and at most "
-            f"{DEFAULT_REQUEST_TIMEOUT}, not {value!r}"
-        )
-    return seconds
+    """``ACTION_CALL_TIMEOUT_SECONDS``, from the Rasa process's settings (bot.settings)."""
+    return process_settings().action_call_timeout
 
 
 def turn_fault_patches_on() -> bool:
-    value = os.environ.get("RASA_TURN_FAULT_PATCHES", "on").strip().lower()
-    if value not in ("on", "off"):
-        raise ValueError(f"RASA_TURN_FAULT_PATCHES must be on or off, not {value!r}")
-    return value == "on"
+    """``RASA_TURN_FAULT_PATCHES``, from the Rasa process's settings (bot.settings)."""
+    return process_settings().turn_fault_patches
 
 
 def turn_fault_patches() -> list[tuple[Any, str, Any]]:

@@ -9,126 +9,59 @@ is once all of them answer.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.content import REPO_ROOT
-from bot.db import database_url, display_url
-
-DEFAULT_RASA_PORT = 5005
-DEFAULT_ACTIONS_PORT = 5055
-DEFAULT_CONSOLE_PORT = 5006
-# A case still collecting details with no message from the owner for this long is abandoned.
-DEFAULT_CASE_COLLECTING_TIMEOUT = timedelta(minutes=30)
+from bot.db import display_url
+from bot.settings import REPO_ROOT, Settings
+from bot.settings import settings_from as parsed_settings_from
 
 if TYPE_CHECKING:
     from sanic import Sanic
 
+    from bot.db import Database
 
-@dataclass(frozen=True)
-class Settings:
-    rasa_port: int
-    actions_port: int
-    console_port: int
-    rasa_api_token: str
-    action_server_token: str
-    database_url: str
-    tracker_store_url: str
-    case_collecting_timeout: timedelta = DEFAULT_CASE_COLLECTING_TIMEOUT
-
-    @property
-    def rasa_url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}"
-
-    @property
-    def console_url(self) -> str:
-        return f"http://127.0.0.1:{self.console_port}"
-
-    @property
-    def action_server_url(self) -> str:
-        return f"http://127.0.0.1:{self.actions_port}/webhook"
-
-    def environment(self) -> dict[str, str]:
-        """The variables the Procfile and endpoints.yml read."""
-        return {
-            "RASA_PORT": str(self.rasa_port),
-            "ACTIONS_PORT": str(self.actions_port),
-            "CONSOLE_PORT": str(self.console_port),
-            "RASA_API_TOKEN": self.rasa_api_token,
-            "ACTION_SERVER_TOKEN": self.action_server_token,
-            "DATABASE_URL": self.database_url,
-            "TRACKER_STORE_URL": self.tracker_store_url,
-            "CASE_COLLECTING_TIMEOUT_MINUTES": str(
-                round(self.case_collecting_timeout.total_seconds() / 60)
-            ),
-            "ACTION_SERVER_URL": self.action_server_url,
-            "RASA_TELEMETRY_ENABLED": "false",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
+__all__ = ["Settings", "announce", "announcement", "run", "settings_from", "wait_until_ready"]
 
 
 def settings_from(environ: Mapping[str, str]) -> Settings:
-    """Settings from ``environ``, with defaults for what is missing.
+    """The settings ``make run`` starts the product with: ``environ``'s (see :mod:`bot.settings`),
+    with a fresh secret drawn for each token left unset.
 
     Raises ValueError with the variable's name for a value that cannot be used.
     """
-    return Settings(
-        rasa_port=_port(environ, "RASA_PORT", DEFAULT_RASA_PORT),
-        actions_port=_port(environ, "ACTIONS_PORT", DEFAULT_ACTIONS_PORT),
-        console_port=_port(environ, "CONSOLE_PORT", DEFAULT_CONSOLE_PORT),
+    settings = parsed_settings_from(environ)
+    return replace(
+        settings,
         # Rasa's HTTP API can replace the model and rewrite conversations: never run it open.
-        rasa_api_token=environ.get("RASA_API_TOKEN") or secrets.token_urlsafe(24),
+        rasa_api_token=settings.rasa_api_token or secrets.token_urlsafe(24),
         # The action server runs actions that change cases: it answers only the holder of this.
-        action_server_token=environ.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32),
-        database_url=environ.get("DATABASE_URL") or database_url(),
-        tracker_store_url=environ.get("TRACKER_STORE_URL")
-        or f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}",
-        case_collecting_timeout=_minutes(
-            environ, "CASE_COLLECTING_TIMEOUT_MINUTES", DEFAULT_CASE_COLLECTING_TIMEOUT
-        ),
+        action_server_token=settings.action_server_token or secrets.token_urlsafe(32),
     )
 
 
-def _minutes(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of minutes of at least 1, not {raw!r}")
-    return timedelta(minutes=int(raw))
-
-
-def _port(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise ValueError(f"{name} must be a port number from 1 to 65535, not {raw!r}")
-    return int(raw)
-
-
-def sweep_stale_cases_in(app: Sanic, settings: Settings, interval: timedelta | None = None) -> None:
-    """Run the stale-case sweeper (:mod:`bot.cases.stale`) while ``app`` (the agent console)
-    serves: started once the server is up, cancelled when it stops."""
+def sweep_stale_cases_in(
+    app: Sanic, database: Database, timeout: timedelta, interval: timedelta | None = None
+) -> None:
+    """Run the stale-case sweeper (:mod:`bot.cases.stale`) on ``database`` while ``app`` (the
+    agent console) serves: started once the server is up, cancelled when it stops. A case still
+    collecting details with no word from its owner for ``timeout`` is closed."""
     from bot.cases.stale import SWEEP_INTERVAL, sweep_cases_periodically
     from bot.cases.store import CaseStore
-    from bot.db import Database
 
-    database = Database(settings.database_url)
     sweeper: dict[str, asyncio.Task[None]] = {}
 
     async def start(_app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
         sweeper["task"] = asyncio.create_task(
             sweep_cases_periodically(
-                CaseStore(database), settings.case_collecting_timeout, interval or SWEEP_INTERVAL
+                CaseStore(database), timeout, interval or SWEEP_INTERVAL
             )
         )
 
@@ -136,21 +69,21 @@ def sweep_stale_cases_in(app: Sanic, settings: Settings, interval: timedelta | N
         task = sweeper.pop("task", None)
         if task is not None:
             task.cancel()
-        database.dispose()
 
     app.register_listener(start, "after_server_start")
     app.register_listener(stop, "before_server_stop")
 
 
-def run(environ: Mapping[str, str] | None = None) -> int:
+def run(environ: Mapping[str, str]) -> int:
     """Run the Procfile's programs until Ctrl-C or SIGTERM, starting again any that dies, and
     announce once that everything answers. The exit code: 128 + the stopping signal's number."""
     from bot.supervisor import Supervisor, programs_from_procfile
 
-    settings = settings_from(os.environ if environ is None else environ)
+    settings = settings_from(environ)
     supervisor = Supervisor(
         programs_from_procfile(REPO_ROOT / "Procfile"),
-        env={**os.environ, **settings.environment()},
+        # The whole environment (PATH, HOME, ...) with the settings: each program reads them back.
+        env={**environ, **settings.environment()},
         cwd=REPO_ROOT,
         when_started=lambda say: announce_when_ready(settings, say),
     )
@@ -225,9 +158,9 @@ def announcement(settings: Settings) -> str:
     )
 
 
-def announce(environ: Mapping[str, str] | None = None) -> int:
+def announce(environ: Mapping[str, str]) -> int:
     """Print the URLs once the servers answer (for scripts waiting on a running product)."""
-    settings = settings_from(os.environ if environ is None else environ)
+    settings = settings_from(environ)
     if not wait_until_ready(settings):
         print("The servers did not answer within 5 minutes; see the log above.", file=sys.stderr)
         return 1

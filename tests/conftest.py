@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from bot.bootstrap import forget_action_server, forget_rasa_process
 from bot.db import Database, display_url, migrate
 from bot.devices.registry import CSV_COLUMNS
 
@@ -120,6 +121,17 @@ class PostgresServer:
                 # FORCE: a test that failed may have left a connection behind.
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self._admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_settings() -> Iterator[None]:
+    """Each test's processes read the environment as the test sets it: the settings and services
+    a process keeps (bot.settings.process_settings, bot.bootstrap) are dropped around it."""
+    forget_rasa_process()
+    forget_action_server()
+    yield
+    forget_rasa_process()
+    forget_action_server()
 
 
 @pytest.fixture(scope="session")

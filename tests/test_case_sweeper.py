@@ -44,7 +44,9 @@ def test_the_console_sweeps_stale_cases_while_it_runs(database: Database) -> Non
     async def health(_request: Request) -> HTTPResponse:
         return text("ok")
 
-    sweep_stale_cases_in(app, settings, interval=timedelta(seconds=0.1))
+    sweep_stale_cases_in(
+        app, database, settings.case_collecting_timeout, interval=timedelta(seconds=0.1)
+    )
 
     async def serve_briefly() -> None:
         server = await app.create_server(

@@ -30,6 +30,7 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.converse import ActionConverse
 from bot.agents.accounts import AgentAccounts, AgentView
+from bot.bootstrap import forget_action_server, start_action_server
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
@@ -45,6 +46,7 @@ from bot.handoff.desk import Release, SupportDesk
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.nlu.device_id_entity import DeviceIdEntityExtractor
+from bot.settings import settings_from
 
 S = CaseStatus
 SENDER = "owner-1"
@@ -102,28 +104,16 @@ MESSAGE_FIELDS = {
     "text", "buttons", "elements", "custom", "template", "response", "image", "attachment"
 }  # fmt: skip
 
-CACHED_SERVICES = (
-    services.database,
-    services.registry,
-    services.conversation_cases,
-    services.check_limiter,
-)
-
-
 @pytest.fixture
-def store(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaseStore]:
+def store(database: Database) -> Iterator[CaseStore]:
     """The action services pointed at the test database, with the real device registry."""
-    for cached in CACHED_SERVICES:
-        cached.cache_clear()
-    monkeypatch.setenv("DATABASE_URL", database.url)
+    forget_action_server()
+    start_action_server(settings_from({"DATABASE_URL": database.url}))
     DeviceRegistry(database).seed_from_csv(DEVICES_CSV)
     try:
         yield CaseStore(database)
     finally:
-        if services.database.cache_info().currsize:
-            services.database().dispose()
-        for cached in CACHED_SERVICES:
-            cached.cache_clear()
+        forget_action_server()
 
 
 @pytest.fixture(autouse=True)

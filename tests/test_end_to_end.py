@@ -24,7 +24,6 @@ from sqlalchemy import create_engine, text
 
 from bot.agents.accounts import AgentAccounts
 from bot.channels.chat_sessions import conversation_id_of
-from bot.channels.socketio import PING_VARIABLE, ping_seconds
 from bot.db import Database
 from bot.guide.procedure import load_procedure
 from bot.handoff.agent_desk import AgentDesk
@@ -34,6 +33,7 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
+from bot.settings import PING_VARIABLE, ping_seconds
 from tests.chat_user import REPLY_SECONDS, ChatUser
 from tests.console_server import CHEAP_HASHER
 from tests.running_product import AssistantClient, running_product

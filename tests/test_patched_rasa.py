@@ -63,6 +63,7 @@ from sanic import Sanic
 from bot import patched_rasa
 from bot.content import REPO_ROOT
 from bot.patched_rasa import patches
+from bot.settings import forget_process_settings
 from bot.turn_failures import TurnFailed, channel_turn
 
 MODEL = REPO_ROOT / "models" / "lorex.tar.gz"
@@ -571,12 +572,15 @@ def test_the_turn_fault_patches_have_a_setting_a_switch_and_a_version_check(
     assert patched_rasa.action_call_timeout() == patched_rasa.DEFAULT_ACTION_CALL_TIMEOUT
     for bad in ("0", "-3", "ten", "301"):
         monkeypatch.setenv("ACTION_CALL_TIMEOUT_SECONDS", bad)
+        forget_process_settings()  # read once per process: this test plays several
         with pytest.raises(ValueError, match="ACTION_CALL_TIMEOUT_SECONDS"):
             patches()
     monkeypatch.delenv("ACTION_CALL_TIMEOUT_SECONDS")
     monkeypatch.setenv("RASA_TURN_FAULT_PATCHES", "off")
+    forget_process_settings()
     assert not fault_patches & {(owner, name) for owner, name, _ in patches()}
     monkeypatch.setenv("RASA_TURN_FAULT_PATCHES", "on")
+    forget_process_settings()
     monkeypatch.setattr(rasa, "__version__", "3.7.0")
     with pytest.raises(RuntimeError, match=r"checked against Rasa 3\.6\.21, not 3\.7\.0"):
         patches()

@@ -358,11 +358,14 @@ def test_requests_without_a_valid_signature_are_refused(phone: Phone, tamper: st
 
 
 def test_an_unconfigured_channel_refuses_everything(
-    phone: Phone, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
-    assert phone.post("/webhooks/phone/voice", {}).status_code == 403
-    assert phone.dialogue.received == []
+    # The channel's settings are the process's, read as it starts: here without the token.
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    with serving(database) as phone:
+        assert phone.post("/webhooks/phone/voice", {}).status_code == 403
+        assert phone.dialogue.received == []
 
 
 def test_the_token_is_never_logged(phone: Phone, caplog: pytest.LogCaptureFixture) -> None:

@@ -11,12 +11,7 @@ import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 
 from bot.channels import turns
-from bot.channels.turns import (
-    DEFAULT_TURNS_AT_ONCE,
-    TurnNotCompleted,
-    limit_turns,
-    turns_at_once,
-)
+from bot.channels.turns import TurnNotCompleted, limit_turns
 from bot.content import CONTENT_DIR, load_mapping
 from bot.turn_failures import TurnFailed, end_turn_if_in_one, in_channel_turn
 
@@ -31,10 +26,7 @@ def texts(output: CollectingOutputChannel) -> list[str]:
     return [message.get("text") or "" for message in output.messages]
 
 
-async def test_no_more_turns_than_the_limit_run_at_once_and_the_rest_wait_in_order(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "2")
+async def test_no_more_turns_than_the_limit_run_at_once_and_the_rest_wait_in_order() -> None:
     running: set[int] = set()
     most_at_once = 0
     started: list[int] = []
@@ -49,7 +41,7 @@ async def test_no_more_turns_than_the_limit_run_at_once_and_the_rest_wait_in_ord
         running.discard(number)
         return number * 10
 
-    limited = limit_turns(handle)
+    limited = limit_turns(handle, at_once=2)
     results = await asyncio.gather(*(limited(turn(number)) for number in range(6)))
 
     assert results == [0, 10, 20, 30, 40, 50]  # every turn answered, with its own answer
@@ -57,29 +49,16 @@ async def test_no_more_turns_than_the_limit_run_at_once_and_the_rest_wait_in_ord
     assert started == [0, 1, 2, 3, 4, 5]  # arrival order
 
 
-async def test_an_error_in_a_turn_frees_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "1")
-
+async def test_an_error_in_a_turn_frees_its_place() -> None:
     async def handle(message: UserMessage) -> str | None:
         if message.text == "0":
             raise RuntimeError("the action server is down")
         return message.text
 
-    limited = limit_turns(handle)
+    limited = limit_turns(handle, at_once=1)
     failed = turn(0)
     assert await limited(failed) is None
     assert await asyncio.wait_for(limited(turn(1)), timeout=1) == "1"
-
-
-def test_the_limit_defaults_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RASA_TURNS_AT_ONCE", raising=False)
-    assert turns_at_once() == DEFAULT_TURNS_AT_ONCE
-    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "8")
-    assert turns_at_once() == 8
-    for bad in ("0", "-1", "two", "1.5"):
-        monkeypatch.setenv("RASA_TURNS_AT_ONCE", bad)
-        with pytest.raises(ValueError, match="RASA_TURNS_AT_ONCE must be a whole number"):
-            limit_turns(lambda message: asyncio.sleep(0))
 
 
 class SentAtOnce(OutputChannel):
@@ -176,7 +155,6 @@ async def test_outside_a_channel_turn_a_failure_stays_the_caller_s_error() -> No
 async def test_a_turn_waiting_long_on_the_action_server_lets_the_next_one_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "1")
     monkeypatch.setattr(turns, "SLOW_CALL", 0.1)
     finished: list[str] = []
     action_server_answers = asyncio.Event()
@@ -188,7 +166,7 @@ async def test_a_turn_waiting_long_on_the_action_server_lets_the_next_one_run(
             await turns.waiting_elsewhere(asyncio.sleep(0.01))  # answered at once
         finished.append(message.text or "")
 
-    limited = limit_turns(handle)
+    limited = limit_turns(handle, at_once=1)
     hung = asyncio.ensure_future(limited(turn(0)))
     await asyncio.sleep(0.05)
     await asyncio.wait_for(asyncio.gather(limited(turn(1)), limited(turn(2))), timeout=2)
@@ -199,8 +177,7 @@ async def test_a_turn_waiting_long_on_the_action_server_lets_the_next_one_run(
     assert turns._semaphore(1)._value == 1  # every place given back, none twice
 
 
-async def test_a_quick_call_keeps_the_turn_s_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RASA_TURNS_AT_ONCE", "1")
+async def test_a_quick_call_keeps_the_turn_s_place() -> None:
     order: list[str] = []
 
     async def handle(message: UserMessage) -> None:
@@ -208,6 +185,6 @@ async def test_a_quick_call_keeps_the_turn_s_place(monkeypatch: pytest.MonkeyPat
         await turns.waiting_elsewhere(asyncio.sleep(0.05))
         order.append(f"end {message.text}")
 
-    limited = limit_turns(handle)
+    limited = limit_turns(handle, at_once=1)
     await asyncio.gather(limited(turn(0)), limited(turn(1)))
     assert order == ["start 0", "end 0", "start 1", "end 1"]

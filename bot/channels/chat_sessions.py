@@ -26,16 +26,15 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Mapping
 from pathlib import Path
 
 from bot.content import REPO_ROOT
+from bot.settings import MIN_CHAT_SESSION_SECRET
 
 logger = logging.getLogger(__name__)
 
-SECRET_VARIABLE = "CHAT_SESSION_SECRET"
 KEY_FILE = REPO_ROOT / "var" / "chat-session.key"
-MIN_SECRET_LENGTH = 32
+MIN_SECRET_LENGTH = MIN_CHAT_SESSION_SECRET
 RANDOM_BYTES = 16
 MAC_BYTES = 16
 TOKEN_LENGTH = 2 * (RANDOM_BYTES + MAC_BYTES)
@@ -78,15 +77,10 @@ def conversation_id_of(token: str) -> str:
     return CONVERSATION_PREFIX + token[: 2 * RANDOM_BYTES]
 
 
-def session_key(environ: Mapping[str, str], key_file: Path = KEY_FILE) -> bytes:
-    """The key from ``CHAT_SESSION_SECRET``, else the one kept in ``key_file`` (made once)."""
-    secret = environ.get(SECRET_VARIABLE, "").strip()
+def session_key(secret: str, key_file: Path = KEY_FILE) -> bytes:
+    """The key: ``secret`` (``CHAT_SESSION_SECRET``, checked by bot.settings) when set, else the
+    one kept in ``key_file`` (made once)."""
     if secret:
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"{SECRET_VARIABLE} must be at least {MIN_SECRET_LENGTH} characters, for example "
-                "the output of: python -c 'import secrets; print(secrets.token_hex(32))'"
-            )
         return secret.encode("utf-8")
     return _kept_key(key_file)
 

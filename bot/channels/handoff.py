@@ -10,7 +10,6 @@ in the product database, when each deposited password reaches its user (the cons
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.bootstrap import rasa_process
 from bot.channels.password_delivery import process_outbox
 from bot.handoff.temporary_password import TemporaryPassword
 from bot.handoff.vault import VAULT
@@ -33,6 +33,7 @@ class HandoffChannel(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         handoff = Blueprint("handoff_webhook", __name__)
         process_outbox()
+        token = rasa_process().settings.rasa_api_token
 
         @handoff.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -40,7 +41,7 @@ class HandoffChannel(InputChannel):
 
         @handoff.route("/deposit", methods=["POST"])
         async def deposit(request: Request) -> HTTPResponse:
-            if not _authorised(request):
+            if not _authorised(request, token):
                 return response.json({"error": "missing or wrong token"}, status=401)
             body = request.json if isinstance(request.json, dict) else None
             problem = _problem(body)
@@ -58,8 +59,7 @@ class HandoffChannel(InputChannel):
         return handoff
 
 
-def _authorised(request: Request) -> bool:
-    expected = os.environ.get("RASA_API_TOKEN", "")
+def _authorised(request: Request, expected: str) -> bool:
     given = request.headers.get("Authorization", "")
     return bool(expected) and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode())
 

@@ -31,8 +31,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.bootstrap import rasa_process
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
-from bot.db import Database
 from bot.handoff.delivery import KeptMessage, Outbox
 from bot.handoff.vault import VAULT, Deposit, PasswordVault
 
@@ -51,8 +51,14 @@ def process_outbox() -> Outbox:
     """
     global _outbox
     if _outbox is None:
-        _outbox = Outbox(Database())
+        _outbox = rasa_process().outbox
     return _outbox
+
+
+def stop_recording() -> None:
+    """Forget the process's outbox (its services were dropped: bot.bootstrap)."""
+    global _outbox
+    _outbox = None
 
 
 def channel_of(conversation_id: str) -> str:

@@ -17,9 +17,10 @@ Every request is checked, in this order, before anything reaches the dialogue:
 2. **CallSid**: Twilio's shape (``CA`` + 32 hex digits) or 400, so no other string ever becomes a
    conversation id.
 3. **Signature**: ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against
-   ``PUBLIC_BASE_URL`` + the request's path (and query), with ``TWILIO_AUTH_TOKEN``, both read
-   from the environment, in a worker thread (never on the event loop). Missing or wrong
-   signature, or the channel not configured: 403. The token is never logged.
+   ``PUBLIC_BASE_URL`` + the request's path (and query), with ``TWILIO_AUTH_TOKEN``, both from
+   the Rasa process's settings (:mod:`bot.settings`), in a worker thread (never on the event
+   loop). Missing or wrong signature, or the channel not configured: 403. The token is never
+   logged.
 4. **Once**: a copy of a request already answered gets 409; a request for a call that has ended
    gets a hang-up (see :mod:`bot.phone.once`).
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -46,25 +46,21 @@ from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from bot.cases.store import CaseStore
+from bot.bootstrap import ProductServices, build_services, rasa_process, support_centre
 from bot.channels.turns import limit_turns
 from bot.db import Database
-from bot.devices.check_limits import SqlFailedCheckLimiter
 from bot.devices.formats import load_formats
-from bot.devices.registry import DeviceRegistry
-from bot.handoff.support_centre import load_support_centre
 from bot.phone.calls import Calls, is_call_sid
 from bot.phone.content import PhoneContent, load_phone_content
 from bot.phone.flow import CallFlow
 from bot.phone.lookup import RegistryIds
 from bot.phone.once import OnceOnly, Replayed, SignedRequest
 from bot.phone.twiml import TURN_PARAMETER, Urls
+from bot.settings import BASE_URL_VARIABLE, TWILIO_TOKEN_VARIABLE, Settings, process_settings
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "phone"
-BASE_URL_VARIABLE = "PUBLIC_BASE_URL"
-TOKEN_VARIABLE = "TWILIO_AUTH_TOKEN"
 # Twilio's webhook bodies are one or two kB (the longest field, SpeechResult, is a minute of
 # speech at most); 16 kB leaves room for fields Twilio adds, and caps what a stranger makes the
 # server parse and hash before the signature is known to be good at a few milliseconds.
@@ -111,15 +107,31 @@ def signed_url(base_url: str, request: Request) -> str:
 
 
 class PhoneChannel(InputChannel):
+    """Rasa builds it from credentials.yml with no arguments: it then works with the Rasa
+    process's settings and services (:func:`bot.bootstrap.rasa_process`). A test may hand it
+    its own database (stores built on it, settings from the environment) or services."""
+
     def __init__(
         self,
         database: Database | None = None,
         calls: Calls | None = None,
         content: PhoneContent | None = None,
+        services: ProductServices | None = None,
     ) -> None:
         self._database = database
+        self._services = services
         self.calls = calls or Calls()
         self._content = content
+
+    def _process(self) -> ProductServices:
+        if self._services is None:
+            if self._database is None:
+                self._services = rasa_process()
+            else:
+                self._services = build_services(
+                    process_settings(), database=self._database
+                )
+        return self._services
 
     @classmethod
     def name(cls) -> str:
@@ -129,23 +141,25 @@ class PhoneChannel(InputChannel):
         return PhonePushOutput(self.calls)
 
     def _flow(self, dialogue: Callable[[str, str], Awaitable[list[dict[str, Any]]]]) -> CallFlow:
-        if self._database is None:
-            self._database = Database()
+        services = self._process()
         return CallFlow(
             content=self._content or load_phone_content(),
             formats=load_formats(),
             calls=self.calls,
-            registry=RegistryIds(DeviceRegistry(self._database)),
-            limiter=SqlFailedCheckLimiter(self._database),
-            store=CaseStore(self._database),
-            centre=load_support_centre(),
-            urls=Urls(os.environ.get(BASE_URL_VARIABLE, "")),
+            registry=RegistryIds(services.registry),
+            limiter=services.limiter,
+            store=services.cases,
+            centre=support_centre(),
+            urls=Urls(services.settings.public_base_url),
             dialogue=dialogue,
         )
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         phone = Blueprint("phone_webhook", __name__)
-        on_new_message = limit_turns(on_new_message, failed_turn="raise")
+        settings = self._process().settings
+        on_new_message = limit_turns(
+            on_new_message, at_once=settings.rasa_turns_at_once, failed_turn="raise"
+        )
 
         async def dialogue(call_sid: str, text: str) -> list[dict[str, Any]]:
             replies = PhoneReplies()
@@ -167,7 +181,7 @@ class PhoneChannel(InputChannel):
             return response.json({"status": "ok"})
 
         async def answer(request: Request, step: str) -> HTTPResponse:
-            checked = await _checked(request)
+            checked = await _checked(request, settings)
             if isinstance(checked, HTTPResponse):
                 return checked
             params, signed = checked
@@ -213,7 +227,9 @@ class PhoneChannel(InputChannel):
         return phone
 
 
-async def _checked(request: Request) -> tuple[dict[str, str], SignedRequest] | HTTPResponse:
+async def _checked(
+    request: Request, settings: Settings
+) -> tuple[dict[str, str], SignedRequest] | HTTPResponse:
     """The request's fields and identity once it passed every check, or the refusal."""
     body = await _bounded_body(request)
     if body is None:
@@ -235,9 +251,9 @@ async def _checked(request: Request) -> tuple[dict[str, str], SignedRequest] | H
     if not is_call_sid(params.get("CallSid", "")):
         return _error(400, "bad_call_sid", "CallSid must be Twilio's: CA and 32 hex digits.")
     signature = request.headers.get("X-Twilio-Signature", "")
-    url = signed_url(os.environ.get(BASE_URL_VARIABLE, "").strip(), request)
+    url = signed_url(settings.public_base_url, request)
     authentic = await asyncio.get_running_loop().run_in_executor(
-        _SIGNATURE_CHECKS, _authentic, url, form, signature, request.path
+        _SIGNATURE_CHECKS, _authentic, url, form, signature, request.path, settings
     )
     if not authentic:
         return _error(403, "forbidden", "The request is not signed by Twilio for this URL.")
@@ -264,14 +280,15 @@ async def _bounded_body(request: Request) -> bytes | None:
     return bytes(body)
 
 
-def _authentic(url: str, form: dict[str, list[str]], signature: str, path: str) -> bool:
-    base_url = os.environ.get(BASE_URL_VARIABLE, "").strip()
-    token = os.environ.get(TOKEN_VARIABLE, "")
-    if not base_url or not token:
+def _authentic(
+    url: str, form: dict[str, list[str]], signature: str, path: str, settings: Settings
+) -> bool:
+    token = settings.twilio_auth_token
+    if not settings.public_base_url or not token:
         logger.warning(
             "phone: %s and %s must be set to accept Twilio's requests",
             BASE_URL_VARIABLE,
-            TOKEN_VARIABLE,
+            TWILIO_TOKEN_VARIABLE,
         )
         return False
     if not signature:

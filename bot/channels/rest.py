@@ -34,6 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import conversation_ids
+from bot.bootstrap import rasa_process
 from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.channels.client import with_client_address
@@ -136,7 +137,7 @@ class RestChannel(RestInput):
     ) -> Blueprint:
         outbox = process_outbox()
         client_intents()  # read the domain now: a domain that cannot be read stops the server
-        handle = limit_turns(on_new_message)
+        handle = limit_turns(on_new_message, at_once=rasa_process().settings.rasa_turns_at_once)
 
         async def kept_for(sender_id: str) -> list[dict[str, Any]]:
             """What was kept for ``sender_id``, given once: each password revealed now."""

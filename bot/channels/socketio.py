@@ -58,9 +58,8 @@ import asyncio
 import functools
 import json
 import logging
-import os
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -69,8 +68,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from socketio import AsyncServer
 
-from bot.cases.conversation import ConversationCases
-from bot.cases.store import CaseStore
+from bot.bootstrap import rasa_process
 from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
 from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
 from bot.channels.client import with_client_address
@@ -83,16 +81,12 @@ from bot.channels.password_delivery import (
     reveal,
 )
 from bot.channels.turns import limit_turns
-from bot.db import Database
 
 AGENT_MESSAGE = "agent_message"
 ERROR_EVENT = "chat_error"
 SESSION = "conversation_id"  # the conversation a socket was confirmed into (server-side)
 STEP_CARD = "reset_step"
 DEFAULT_NAMESPACE = "/"
-# Seconds between engine.io's pings to each socket; unset keeps engine.io's 25 (20 to answer).
-PING_VARIABLE = "CHAT_PING_SECONDS"
-ENGINEIO_PING_TIMEOUT = 20
 
 logger = logging.getLogger(__name__)
 
@@ -325,14 +319,14 @@ class SocketIOChannel(SocketIOInput):
     """
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        handle = limit_turns(on_new_message)
+        settings = rasa_process().settings
+        handle = limit_turns(on_new_message, at_once=settings.rasa_turns_at_once)
         socketio_webhook: Blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
-        ping = ping_seconds(os.environ)
-        if ping is not None:
-            sio.eio.ping_interval, sio.eio.ping_timeout = ping
-        session_tokens = SessionTokens(session_key(os.environ))
+        if settings.chat_ping is not None:
+            sio.eio.ping_interval, sio.eio.ping_timeout = settings.chat_ping
+        session_tokens = SessionTokens(session_key(settings.chat_session_secret))
         allowed_intents = client_intents()
         answers = self._answers = Answers(sio, self.namespace)
         resending = OneAtATime()
@@ -422,34 +416,15 @@ class SocketIOChannel(SocketIOInput):
         )
 
 
-def ping_seconds(environ: Mapping[str, str]) -> tuple[int, int] | None:
-    """engine.io's ping interval and answer timeout from ``CHAT_PING_SECONDS``, or None for
-    engine.io's own. A shorter interval notices a page that died sooner (see :class:`Answers`)."""
-    raw = environ.get(PING_VARIABLE, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"{PING_VARIABLE} must be a whole number of seconds of at least 1, not {raw!r}"
-        )
-    interval = int(raw)
-    return interval, min(interval, ENGINEIO_PING_TIMEOUT)
-
-
-_cases: ConversationCases | None = None
-
-
 async def _note_presence(conversation_id: str, *, returned: bool) -> None:
     """The owner left (their last socket closed) or came back; the console shows it."""
 
     def note() -> None:
-        global _cases
-        if _cases is None:
-            _cases = ConversationCases(CaseStore(Database()))
+        cases = rasa_process().conversation_cases
         if returned:
-            _cases.owner_returned(conversation_id)
+            cases.owner_returned(conversation_id)
         else:
-            _cases.owner_left(conversation_id)
+            cases.owner_left(conversation_id)
 
     try:
         await asyncio.to_thread(note)

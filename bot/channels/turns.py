@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import traceback
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,13 +37,10 @@ from typing import Any, Literal, TypeVar
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from bot.content import CONTENT_DIR, load_mapping
+from bot.settings import DEFAULT_TURNS_AT_ONCE
 from bot.turn_failures import TurnFailed, channel_turn, describe
 
 logger = logging.getLogger(__name__)
-
-# Two: one turn computes while the other waits for the action server. Measured (make bench
-# load, REST): 2 gave the best median and tail at 10 and 50 conversations, then 3, then 4.
-DEFAULT_TURNS_AT_ONCE = 2
 
 M = TypeVar("M", bound=UserMessage)
 T = TypeVar("T")
@@ -55,15 +51,6 @@ SLOW_CALL = 1.0
 _in_progress: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def turns_at_once() -> int:
-    value = os.environ.get("RASA_TURNS_AT_ONCE", "").strip()
-    if not value:
-        return DEFAULT_TURNS_AT_ONCE
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"RASA_TURNS_AT_ONCE must be a whole number of at least 1, not {value!r}")
-    return int(value)
 
 
 def _semaphore(limit: int) -> asyncio.Semaphore:
@@ -78,14 +65,15 @@ def _semaphore(limit: int) -> asyncio.Semaphore:
 def limit_turns(
     handle: Callable[[M], Awaitable[Any]],
     *,
+    at_once: int = DEFAULT_TURNS_AT_ONCE,
     failed_turn: Literal["answer", "raise"] = "answer",
 ) -> Callable[[M], Awaitable[Any]]:
-    """``handle`` (a channel's ``on_new_message``), run for at most ``RASA_TURNS_AT_ONCE`` turns
-    at once; read when the channel starts, so a bad value stops the server with its reason.
+    """``handle`` (a channel's ``on_new_message``), run for at most ``at_once`` turns at once
+    (``RASA_TURNS_AT_ONCE``; every channel of the server shares the same places).
 
     A turn that a part failed is answered with the "try again" message (``failed_turn="answer"``)
     or ends in :class:`TurnNotCompleted` (``"raise"``: for a channel with its own apology)."""
-    limit = turns_at_once()
+    limit = at_once
     try_again = load_mapping(CONTENT_DIR / FAULTS_FILE).require("turn_failed", str)
 
     async def limited(message: M) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import DBAPIError
 
+from bot.bootstrap import rasa_process
 from bot.channels.client import client_address
 from bot.content import REPO_ROOT
-from bot.db import Database
-from bot.devices.check_limits import SqlFailedCheckLimiter, Subject, subjects_for
+from bot.devices.check_limits import FailedCheckLimiter, Subject, subjects_for
 from bot.devices.extraction import DeviceIdExtractor
-from bot.devices.formats import DeviceIdFormats, load_formats
+from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
 from bot.web.decode_queue import Busy, DecodeQueue
 from bot.web.label_photo import (
@@ -85,21 +84,23 @@ def served_files(folder: Path = WIDGET_DIR) -> dict[str, Path]:
     }
 
 
-@cache
-def _services() -> tuple[DeviceRegistry, DeviceIdFormats, DeviceIdExtractor, SqlFailedCheckLimiter]:
-    formats = load_formats()
-    database = Database()
-    registry = DeviceRegistry(database, formats)
-    return registry, formats, DeviceIdExtractor(formats), SqlFailedCheckLimiter(database)
+class LabelChecks:
+    """Checking what a label photo says against the registry: the Rasa process's registry and
+    Device ID check limiter (:func:`bot.bootstrap.rasa_process`)."""
 
+    def __init__(self, registry: DeviceRegistry, limiter: FailedCheckLimiter) -> None:
+        self._registry = registry
+        self._limiter = limiter
+        self._formats = load_formats()
+        self._extractor = DeviceIdExtractor(self._formats)
 
-def _limit_reached(subjects: Sequence[Subject]) -> bool:
-    return _services()[3].limit_reached(subjects)
+    def limit_reached(self, subjects: Sequence[Subject]) -> bool:
+        return self._limiter.limit_reached(subjects)
 
-
-def _check_texts(texts: list[str], subjects: Sequence[Subject]) -> LabelReading:
-    registry, formats, extractor, limiter = _services()
-    return check_label_texts(texts, registry, formats, extractor, limiter, subjects)
+    def check_texts(self, texts: list[str], subjects: Sequence[Subject]) -> LabelReading:
+        return check_label_texts(
+            texts, self._registry, self._formats, self._extractor, self._limiter, subjects
+        )
 
 
 def _problem(problem: Problem) -> HTTPResponse:
@@ -129,6 +130,8 @@ class WidgetChannel(InputChannel):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         widget = Blueprint("widget_webhook", __name__)
+        services = rasa_process()
+        checks = LabelChecks(services.registry, services.limiter)
         files = served_files()
         decoders = DecodeQueue()
 
@@ -155,7 +158,7 @@ class WidgetChannel(InputChannel):
         async def read_label_photo(request: Request) -> HTTPResponse:
             loop = asyncio.get_running_loop()
             subjects = subjects_for(client_address=client_address(request))
-            if await loop.run_in_executor(None, _limit_reached, subjects):
+            if await loop.run_in_executor(None, checks.limit_reached, subjects):
                 return _problem(Problem.LIMITED)
             declared = request.headers.get("content-length")
             too_large = declared is not None and declared.isdigit() and int(declared) > 0 and (
@@ -179,7 +182,7 @@ class WidgetChannel(InputChannel):
                 del body
                 check_photo_header(photo)  # a photo out of bounds never waits for a decoder
                 texts = await decoders.run(lambda: decode_qr_texts(photo))
-                reading = await loop.run_in_executor(None, _check_texts, texts, subjects)
+                reading = await loop.run_in_executor(None, checks.check_texts, texts, subjects)
             except LabelPhotoError as error:
                 return _problem(error.problem)
             except Busy:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -102,26 +101,6 @@ class Limits:
         }[scope]
 
 
-ENVIRONMENT_LIMITS = {
-    "DEVICE_ID_FAILURES_PER_CONVERSATION": "per_conversation",
-    "DEVICE_ID_FAILURES_PER_ADDRESS": "per_client_address",
-    "DEVICE_ID_FAILURES_OVERALL": "overall",
-}
-
-
-def limits_from(environ: Mapping[str, str]) -> Limits:
-    """The limits, from the environment where set (each a whole number of failures per hour)."""
-    values: dict[str, int] = {}
-    for variable, name in ENVIRONMENT_LIMITS.items():
-        raw = environ.get(variable, "").strip()
-        if not raw:
-            continue
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{variable} must be a whole number of at least 1, not {raw!r}")
-        values[name] = int(raw)
-    return Limits(**values)
-
-
 @dataclass(frozen=True)
 class Reservation:
     """A failure counted in advance; :meth:`FailedCheckLimiter.forgive` takes it back."""
@@ -175,7 +154,7 @@ class SqlFailedCheckLimiter:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._database = database
-        self._limits = limits or limits_from(os.environ)
+        self._limits = limits or Limits()
         self._clock = clock
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
@@ -284,6 +263,5 @@ __all__ = [
     "SqlFailedCheckLimiter",
     "Subject",
     "limited_check",
-    "limits_from",
     "subjects_for",
 ]

@@ -25,6 +25,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from bot.phone.twiml import PATHS
+from bot.settings import settings_from
 
 HANG_UP = "hang up"
 MAX_STEPS = 500  # TwiML documents followed in one call, at most
@@ -134,12 +135,17 @@ def _answer(line: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = settings_from(os.environ)  # the same settings the server reads
+    except ValueError as exc:
+        print(f"phone simulator: {exc}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--server", default=f"http://127.0.0.1:{os.environ.get('RASA_PORT', 5005)}")
+    parser.add_argument("--server", default=settings.rasa_url)
     parser.add_argument("--from", dest="caller", default="+14165550101")
     args = parser.parse_args(argv)
-    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
-    public = os.environ.get("PUBLIC_BASE_URL", "")
+    token = settings.twilio_auth_token
+    public = settings.public_base_url
     if not token or not public:
         print("set TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL as the server has them", file=sys.stderr)
         return 2

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,14 +37,13 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Query, Session, sessionmaker
 
-from bot.content import REPO_ROOT
 from bot.db import create_sqlite_file_engine, is_sqlite_file
 from bot.guide.procedure import load_procedure
 from bot.privacy.masking import should_mask
 from bot.privacy.password_shape import MASK
+from bot.settings import process_settings
 from bot.turn_failures import end_turn_if_in_one
 
-DEFAULT_TRACKER_STORE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}"
 # Conversations whose tracker stays in memory between turns. A long conversation's tracker is a
 # few hundred kilobytes; the oldest are dropped first, and a dropped one is read back from the
 # database, as any conversation is after a restart.
@@ -68,7 +66,8 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         event_broker: EventBroker | None = None,
         **kwargs: Any,
     ) -> None:
-        url = host or os.environ.get("TRACKER_STORE_URL") or DEFAULT_TRACKER_STORE_URL
+        # Rasa passes endpoints.yml's url as ``host``; without one, the Rasa process's settings.
+        url = host or process_settings().tracker_store_url
         _ensure_sqlite_folder(url)
         kwargs.pop("url", None)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)

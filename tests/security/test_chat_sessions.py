@@ -34,7 +34,7 @@ import requests
 from argon2 import PasswordHasher
 
 from bot.agents.accounts import AgentAccounts
-from bot.channels.chat_sessions import SECRET_VARIABLE, SessionTokens, session_key
+from bot.channels.chat_sessions import SessionTokens, session_key
 from bot.channels.client import CLIENT_ADDRESS_KEY
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
@@ -43,6 +43,7 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings
+from bot.settings import CHAT_SECRET_VARIABLE, settings_from
 from tests.chat_user import ChatUser
 from tests.running_product import AssistantClient, running_product
 
@@ -311,17 +312,18 @@ def test_no_session_token_is_written_to_the_server_log(product: Product) -> None
 
 def test_the_kept_key_is_made_once_private_and_survives_a_restart(tmp_path: Path) -> None:
     key_file = tmp_path / "var" / "chat-session.key"
-    first = session_key({}, key_file)
+    first = session_key("", key_file)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert session_key({}, key_file) == first  # a restart keeps every visitor's session
+    assert session_key("", key_file) == first  # a restart keeps every visitor's session
     issued = SessionTokens(first).issue()
-    assert SessionTokens(session_key({}, key_file)).is_issued(issued)
-    assert not SessionTokens(session_key({}, tmp_path / "other.key")).is_issued(issued)
+    assert SessionTokens(session_key("", key_file)).is_issued(issued)
+    assert not SessionTokens(session_key("", tmp_path / "other.key")).is_issued(issued)
 
 
 def test_the_environments_secret_wins_and_a_short_one_is_refused(tmp_path: Path) -> None:
     secret = "s" * 40
-    assert session_key({SECRET_VARIABLE: secret}, tmp_path / "unused.key") == secret.encode()
+    settings = settings_from({CHAT_SECRET_VARIABLE: secret})
+    assert session_key(settings.chat_session_secret, tmp_path / "unused.key") == secret.encode()
     assert not (tmp_path / "unused.key").exists()
-    with pytest.raises(ValueError, match=SECRET_VARIABLE):
-        session_key({SECRET_VARIABLE: "short"}, tmp_path / "unused.key")
+    with pytest.raises(ValueError, match=CHAT_SECRET_VARIABLE):
+        settings_from({CHAT_SECRET_VARIABLE: "short"})

@@ -1,0 +1,214 @@
+"""Wiring each process once: its settings, one database, and the services built on them.
+
+Three processes run the product (the Procfile): the Rasa server with its channels, the action
+server, and the agent console. Each has one function here that takes the process's
+:class:`~bot.settings.Settings` (read once, in its entry point) and builds what the process shares:
+one :class:`~bot.db.Database` (one engine, one connection pool), the case store, the device
+registry, the Device ID check limiter, the support centre, ... Nothing else builds those or
+reads the environment.
+
+The Rasa server is the exception in how its parts reach the services: Rasa builds the channels
+from credentials.yml (and the tracker store from endpoints.yml) with no way to hand them
+anything. They ask :func:`rasa_process`, the one accessor, which builds the process's services
+on first use from :func:`bot.settings.process_settings`, then hands back the same ones. Tests
+that need other settings call :func:`forget_rasa_process` between runs (tests/conftest.py does,
+around every test).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings, process_settings, settings_from
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from bot.cases.conversation import ConversationCases
+    from bot.cases.store import CaseStore
+    from bot.console.app import Console
+    from bot.db import Database
+    from bot.devices.check_limits import Limits, SqlFailedCheckLimiter
+    from bot.devices.registry import DeviceRegistry
+    from bot.handoff.delivery import Outbox
+    from bot.handoff.support_centre import SupportCentre
+    from bot.handoff.temporary_password import PasswordProvider
+
+
+def device_id_limits(settings: Settings) -> Limits:
+    from bot.devices.check_limits import Limits
+
+    return Limits(
+        per_conversation=settings.device_id_failures_per_conversation,
+        per_client_address=settings.device_id_failures_per_address,
+        overall=settings.device_id_failures_overall,
+    )
+
+
+def password_provider(settings: Settings) -> PasswordProvider:
+    from bot.handoff.temporary_password import GeneratedPasswords, ManualPasswords
+
+    if settings.temp_password_provider == "manual":
+        return ManualPasswords()
+    return GeneratedPasswords(
+        length=settings.temp_password_length, alphabet=settings.temp_password_alphabet
+    )
+
+
+@dataclass(frozen=True)
+class ProductServices:
+    """What the Rasa server and the action server share within their process: one database and
+    the stores on it."""
+
+    settings: Settings
+    database: Database
+    registry: DeviceRegistry
+    limiter: SqlFailedCheckLimiter
+    cases: CaseStore
+    conversation_cases: ConversationCases
+    outbox: Outbox
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def build_services(settings: Settings, database: Database | None = None) -> ProductServices:
+    """The services on ``database`` (default: one on ``settings.database_url``): one
+    :class:`Database` for all of them."""
+    from bot.cases.conversation import ConversationCases
+    from bot.cases.store import CaseStore
+    from bot.db import Database
+    from bot.devices.check_limits import SqlFailedCheckLimiter
+    from bot.devices.registry import DeviceRegistry
+    from bot.handoff.delivery import Outbox
+
+    database = database or Database(settings.database_url)
+    cases = CaseStore(database)
+    return ProductServices(
+        settings=settings,
+        database=database,
+        registry=DeviceRegistry(database),
+        limiter=SqlFailedCheckLimiter(database, device_id_limits(settings)),
+        cases=cases,
+        conversation_cases=ConversationCases(cases),
+        outbox=Outbox(database),
+    )
+
+
+def support_centre() -> SupportCentre:
+    from bot.handoff.support_centre import load_support_centre
+
+    return load_support_centre()
+
+
+# -- the Rasa server ------------------------------------------------------------------------------
+
+_rasa: ProductServices | None = None
+_rasa_lock = threading.Lock()
+
+
+def rasa_process() -> ProductServices:
+    """The Rasa server's services (its channels, the masking tracker store), built once.
+
+    The single accessor of the Rasa process; see the module's docstring for why it exists.
+    """
+    global _rasa
+    with _rasa_lock:
+        if _rasa is None:
+            _rasa = build_services(process_settings())
+        return _rasa
+
+
+def use_rasa_process(services: ProductServices) -> None:
+    """Make ``services`` the Rasa process's (a server started in a test, on its own database)."""
+    global _rasa
+    with _rasa_lock:
+        _rasa = services
+
+
+def forget_rasa_process() -> None:
+    """Drop the Rasa process's settings and services (tests that change the environment)."""
+    global _rasa
+    from bot.settings import forget_process_settings
+
+    with _rasa_lock:
+        if _rasa is not None:
+            _rasa.close()
+        _rasa = None
+    delivery = sys.modules.get("bot.channels.password_delivery")
+    if delivery is not None:  # (only loaded with Rasa)
+        delivery.stop_recording()
+    forget_process_settings()
+
+
+# -- the action server ----------------------------------------------------------------------------
+
+_actions: ProductServices | None = None
+_actions_lock = threading.Lock()
+
+
+def start_action_server(settings: Settings) -> ProductServices:
+    """The action server's services, from the settings its entry point read (actions/server.py);
+    the actions reach them through :func:`action_server`."""
+    global _actions
+    with _actions_lock:
+        if _actions is None:
+            _actions = build_services(settings)
+        return _actions
+
+
+def action_server() -> ProductServices:
+    """The action server's services; built from the environment when no entry point started
+    them (rasa_sdk's own ``rasa run actions``, tests calling actions directly)."""
+    with _actions_lock:
+        started = _actions
+    return started if started is not None else start_action_server(process_settings())
+
+
+def forget_action_server() -> None:
+    global _actions
+    with _actions_lock:
+        if _actions is not None:
+            _actions.close()
+        _actions = None
+
+
+# -- the agent console ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsoleProcess:
+    settings: Settings
+    database: Database
+    console: Console
+
+
+def build_console_process(settings: Settings) -> ConsoleProcess:
+    """The console's parts: one database for the desk, the accounts, the outbox and the
+    stale-case sweeper."""
+    from bot.agents.accounts import AgentAccounts
+    from bot.console.app import Console
+    from bot.db import Database
+    from bot.handoff.agent_desk import AgentDesk
+    from bot.handoff.delivery import Outbox
+    from bot.handoff.desk import SupportDesk
+    from bot.handoff.rasa_bridge import RasaBridge
+
+    database = Database(settings.database_url)
+    desk = SupportDesk(database, centre=support_centre(), provider=password_provider(settings))
+    console = Console(
+        accounts=AgentAccounts(database, session_lifetime=settings.console_session_lifetime),
+        agent_desk=AgentDesk(desk, RasaBridge(settings.rasa_url, settings.rasa_api_token)),
+        outbox=Outbox(database),
+        public_url=settings.console_public_url,
+    )
+    return ConsoleProcess(settings=settings, database=database, console=console)
+
+
+def console_from(environ: Mapping[str, str]) -> ConsoleProcess:
+    """The console from an environment (its entry point passes ``os.environ``); ValueError names
+    a variable that cannot be used."""
+    return build_console_process(settings_from(environ))
