@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.agents.accounts import AgentAccounts, AgentView
 from bot.cases.conversation import ConversationCases
-from bot.cases.errors import IllegalTransition
+from bot.cases.errors import IllegalTransition, UnrecordedStatusChange
 from bot.cases.models import SupportCase
 from bot.cases.stale import SWEEPER, abandon_stale_cases
 from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
@@ -328,6 +328,19 @@ def test_an_illegal_move_is_refused_alike_on_every_path_and_writes_nothing(
         store.transition(collecting, S.RELEASED, actor="assistant", reason="skipping the queue")
     assert store.events(collecting) == before
     assert store.get(collecting).agent_id is None
+
+
+def test_a_status_written_without_its_event_is_refused(
+    database: Database, store: CaseStore
+) -> None:
+    """Beside the source check, at run time: a status that would reach the database without
+    its event (a script, a test helper, a module the check cannot read) is refused."""
+    code = store.open_case(channel="chat", conversation_id="c", actor="assistant", reason="r").code
+    with pytest.raises(UnrecordedStatusChange, match=code), database.session() as session:
+        case = session.scalars(select(SupportCase).where(SupportCase.code == code)).one()
+        setattr(case, "status", S.QUEUED.value)  # noqa: B010 (what the source check misses)
+    assert store.get(code).status is S.COLLECTING
+    assert [event.to_status for event in store.events(code)] == [S.COLLECTING]
 
 
 def test_a_release_and_its_move_are_one_transaction(

@@ -44,3 +44,8 @@ class UnknownDevice(CaseError):
 
 class AuditTrailIsAppendOnly(CaseError):
     """An attempt to change or delete a recorded case event."""
+
+
+class UnrecordedStatusChange(CaseError):
+    """A case's status written without its audit event (only :mod:`bot.cases.lifecycle` writes
+    statuses, and always with one)."""

@@ -45,11 +45,22 @@ def open_case(
     status = CaseStatus(status)
     require_opening_status(status)
     actor, reason = checked_actor(actor), checked_reason(reason)
-    case = _insert_with_fresh_code(
-        session, new_code, status=status.value, created_at=at, updated_at=at, **columns
+    for _ in range(MAX_CODE_ATTEMPTS):
+        case = SupportCase(
+            code=new_code(), status=status.value, created_at=at, updated_at=at, **columns
+        )
+        try:
+            # A savepoint, so a code collision undoes only this insert (and its event, which is
+            # flushed with it: a status never reaches the database without one).
+            with session.begin_nested():
+                session.add(case)
+                _append_event(session, case, at, actor, None, status, reason)
+        except IntegrityError:
+            continue
+        return case
+    raise RuntimeError(
+        f"no unused case code after {MAX_CODE_ATTEMPTS} attempts; check the code generator"
     )
-    _append_event(session, case, at, actor, None, status, reason)
-    return case
 
 
 def move(
@@ -149,19 +160,3 @@ def _append_event(
         )
     )
 
-
-def _insert_with_fresh_code(
-    session: Session, new_code: CodeGenerator, **values: object
-) -> SupportCase:
-    for _ in range(MAX_CODE_ATTEMPTS):
-        case = SupportCase(code=new_code(), **values)
-        try:
-            # A savepoint, so a code collision undoes only this insert.
-            with session.begin_nested():
-                session.add(case)
-        except IntegrityError:
-            continue
-        return case
-    raise RuntimeError(
-        f"no unused case code after {MAX_CODE_ATTEMPTS} attempts; check the code generator"
-    )

@@ -9,6 +9,7 @@ same transaction as the change; those rows are never changed or deleted afterwar
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -20,11 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    inspect,
 )
 from sqlalchemy.orm import Session, relationship
 
 import bot.agents.models  # noqa: F401  (the agents table that agent_id refers to)
-from bot.cases.errors import AuditTrailIsAppendOnly
+from bot.cases.errors import AuditTrailIsAppendOnly, UnrecordedStatusChange
 from bot.cases.status import CaseStatus
 from bot.db import Base, UTCDateTime, utcnow
 
@@ -125,3 +127,25 @@ def _refuse_bulk_change(state: Any) -> None:
 event.listen(CaseEvent, "before_update", _refuse_change)
 event.listen(CaseEvent, "before_delete", _refuse_change)
 event.listen(Session, "do_orm_execute", _refuse_bulk_change)
+
+
+def _refuse_unrecorded_status(session: Session, _context: Any, _instances: Any) -> None:
+    # Every status a case takes is written with its event (bot/cases/lifecycle.py); a status
+    # reaching the database without one would be a move nobody can account for.
+    recorded = {
+        (id(row.case), row.to_status)
+        for row in session.new
+        if isinstance(row, CaseEvent) and row.case is not None
+    }
+    for case in chain(session.new, session.dirty):
+        if not isinstance(case, SupportCase):
+            continue
+        changed = case in session.new or inspect(case).attrs.status.history.has_changes()
+        if changed and (id(case), case.status) not in recorded:
+            raise UnrecordedStatusChange(
+                f"case {case.code} would become {case.status} without an event in its audit "
+                "trail; statuses are written by bot.cases.lifecycle"
+            )
+
+
+event.listen(Session, "before_flush", _refuse_unrecorded_status)
