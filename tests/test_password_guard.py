@@ -1,4 +1,4 @@
-"""The PasswordGuard NLU component, on messages as DIET leaves them (no model needed)."""
+"""The PasswordGuard NLU component, on messages as the intent classifier leaves them (no model needed)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bot.nlu.password_guard import SHARE_PASSWORD_INTENT, PasswordGuard
 def classified(
     text: str, intent: str, runner_up: str = "out_of_scope", runner_up_confidence: float = 0.2
 ) -> Message:
-    """``text`` as DIET and the FallbackClassifier left it: ``intent`` first (0.7), then
+    """``text`` as the intent classifier and the FallbackClassifier left it: ``intent`` first (0.7), then
     ``runner_up``, then one more intent far behind."""
     ranking = [
         {"name": intent, "confidence": 0.7},
@@ -43,7 +43,7 @@ def test_share_password_without_a_password_is_taken_back(text: str) -> None:
     confident = classified(text, SHARE_PASSWORD_INTENT, "out_of_scope", runner_up_confidence=0.8)
     assert guarded(confident) == "out_of_scope"
     assert SHARE_PASSWORD_INTENT not in [r["name"] for r in confident.get(INTENT_RANKING_KEY)]
-    # DIET's runner-up is often a 2% guess ("request_human" for an email address), which
+    # The classifier's runner-up is often a 2% guess ("request_human" for an email address), which
     # would end the owner's details form: it faces the fallback test like any prediction.
     guess = classified(text, SHARE_PASSWORD_INTENT, "request_human", runner_up_confidence=0.02)
     assert guarded(guess) == "nlu_fallback"
@@ -68,6 +68,6 @@ def test_a_password_the_owner_tried_becomes_share_password(text: str) -> None:
 @pytest.mark.parametrize("text", ["I tried step 3", "I tried that, it didn't work"])
 def test_saying_what_was_tried_is_not_a_password(text: str) -> None:
     assert guarded(classified(text, "step_help")) == "step_help"
-    # Nor does "tried" alone keep a share_password DIET guessed.
+    # Nor does "tried" alone keep a share_password the classifier guessed.
     taken_back = classified(text, SHARE_PASSWORD_INTENT, "step_help", runner_up_confidence=0.8)
     assert guarded(taken_back) == "step_help"
