@@ -122,13 +122,6 @@ def rasa_process() -> ProductServices:
         return _rasa
 
 
-def use_rasa_process(services: ProductServices) -> None:
-    """Make ``services`` the Rasa process's (a server started in a test, on its own database)."""
-    global _rasa
-    with _rasa_lock:
-        _rasa = services
-
-
 def forget_rasa_process() -> None:
     """Drop the Rasa process's settings and services (tests that change the environment)."""
     global _rasa
