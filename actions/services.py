@@ -19,7 +19,7 @@ from bot.dialogue.turn import Services
 from bot.faq import load_faq
 from bot.guide.procedure import Procedure, load_procedure
 from bot.handoff.desk import release_expiry
-from bot.handoff.support_centre import SupportCentre, load_support_centre
+from bot.handoff.support_centre import SupportCentre
 
 
 def database() -> Database:
@@ -47,7 +47,7 @@ def procedure() -> Procedure:
 
 
 def support_centre() -> SupportCentre:
-    return load_support_centre()
+    return action_server().centre
 
 
 def now() -> datetime:

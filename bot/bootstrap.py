@@ -70,6 +70,7 @@ class ProductServices:
     cases: CaseStore
     conversation_cases: ConversationCases
     outbox: Outbox
+    centre: SupportCentre  # support hours, from data/content (loaded once)
 
     def close(self) -> None:
         self.database.dispose()
@@ -95,10 +96,12 @@ def build_services(settings: Settings, database: Database | None = None) -> Prod
         cases=cases,
         conversation_cases=ConversationCases(cases),
         outbox=Outbox(database),
+        centre=support_centre(),
     )
 
 
 def support_centre() -> SupportCentre:
+    """Support hours and where else to get help (data/content), loaded and checked."""
     from bot.handoff.support_centre import load_support_centre
 
     return load_support_centre()

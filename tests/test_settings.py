@@ -189,6 +189,7 @@ def test_the_channels_share_the_process_s_database(
     flow = phone._flow(nobody)  # what the channel answers calls with
     assert flow.store is services.cases
     assert flow.limiter is services.limiter
+    assert flow.centre is services.centre
     WidgetChannel().blueprint(nobody)
     assert process_outbox() is services.outbox
     shared = {id(services.registry._database.engine), id(services.cases.database.engine),

@@ -46,7 +46,7 @@ from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import ProductServices, build_services, rasa_process, support_centre
+from bot.bootstrap import ProductServices, build_services, rasa_process
 from bot.channels.turns import limit_turns
 from bot.db import Database
 from bot.devices.formats import load_formats
@@ -149,7 +149,7 @@ class PhoneChannel(InputChannel):
             registry=RegistryIds(services.registry),
             limiter=services.limiter,
             store=services.cases,
-            centre=support_centre(),
+            centre=services.centre,
             urls=Urls(services.settings.public_base_url),
             dialogue=dialogue,
         )
