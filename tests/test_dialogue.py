@@ -104,6 +104,7 @@ MESSAGE_FIELDS = {
     "text", "buttons", "elements", "custom", "template", "response", "image", "attachment"
 }  # fmt: skip
 
+
 @pytest.fixture
 def store(database: Database) -> Iterator[CaseStore]:
     """The action services pointed at the test database, with the real device registry."""
@@ -1107,6 +1108,17 @@ async def test_back_a_number_of_steps_is_a_move_back_whichever_intent(
     said.expects("steps", "step", 5)
     said = await chat.send("go back to step 2", "go_to_step")
     said.expects("steps", "step", 2)
+
+
+async def test_back_to_a_named_step_goes_to_that_step_whichever_intent(
+    store: CaseStore, chat: Chat
+) -> None:
+    # The model reads "go back to step two" as go_back ("go back" weighs more than the number).
+    await start_steps_at(chat, 5)
+    said = await chat.send("go back to step two", "go_back")
+    said.expects("steps", "step", 2)
+    said = await chat.send("back to step 1 please", "go_back")
+    said.expects("steps", "step", 1)
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,9 @@ def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -
             return True
         support.show_step(turn, conversation, reply, guide)
         return True
+    if heard.is_("go_back") and heard.step_named() and not heard.steps_back():
+        # "go back to step two" names the step to go to, whichever of the two the NLU took it for.
+        heard = replace(heard, intent="go_to_step")
     if heard.is_("go_back") or (heard.is_("go_to_step") and heard.steps_back()):
         # "go back 5 steps" is a move back, whichever of the two the NLU took it for.
         count = heard.steps_back() or heard.number() or 1

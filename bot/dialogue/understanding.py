@@ -27,6 +27,12 @@ _STEPS_BACK = re.compile(
     + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
     + r")\s+steps?\b"
 )
+# "back to step 5", "step number two": a step named by its number.
+_STEP_NAMED = re.compile(
+    r"\bstep\s+(?:number\s+|no\.?\s*)?(\d{1,2}|"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r")\b"
+)
 _LAST = re.compile(r"\b(last|final)\b")
 _CASE_CODE = re.compile(
     rf"\bLX[\s\-_.]?(?:[{CASE_CODE_ALPHABET}][\s\-]?){{{CASE_CODE_LENGTH}}}(?![A-Z0-9])",
@@ -105,6 +111,11 @@ class Heard:
         if found is None:
             return None
         return _number_value(found.group(1))
+
+    def step_named(self) -> int | None:
+        """The step "go back to step 5" names; None for "go back 5 steps"."""
+        found = _STEP_NAMED.search(self.text.lower())
+        return _number_value(found.group(1)) if found else None
 
     def case_code(self) -> str | None:
         """A case code in the text (``LX-4K7Q9M``, ``lx 4k7 q9m``), normalised."""
