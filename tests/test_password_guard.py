@@ -1,4 +1,5 @@
-"""The PasswordGuard NLU component, on messages as the intent classifier leaves them (no model needed)."""
+"""The PasswordGuard NLU component, on messages as the intent classifier leaves them (no model
+needed)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from bot.nlu.password_guard import SHARE_PASSWORD_INTENT, PasswordGuard
 def classified(
     text: str, intent: str, runner_up: str = "out_of_scope", runner_up_confidence: float = 0.2
 ) -> Message:
-    """``text`` as the intent classifier and the FallbackClassifier left it: ``intent`` first (0.7), then
-    ``runner_up``, then one more intent far behind."""
+    """``text`` as the intent classifier and the FallbackClassifier left it: ``intent`` first
+    (0.7), then ``runner_up``, then one more intent far behind."""
     ranking = [
         {"name": intent, "confidence": 0.7},
         {"name": runner_up, "confidence": runner_up_confidence},

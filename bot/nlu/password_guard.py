@@ -65,8 +65,8 @@ class PasswordGuard(GraphComponent, IntentClassifier):
 
     The intent that then comes first faces the same test as every other prediction, Rasa's
     ``FallbackClassifier`` with the thresholds given here (config.yml passes the pipeline's):
-    The classifier's runner-up to share_password is often a guess with 2% confidence, and acting on it
-    ("request_human" for an email address) ended the owner's details form.
+    the classifier's runner-up to share_password is often a guess with 2% confidence, and acting
+    on it ("request_human" for an email address) ended the owner's details form.
     """
 
     @staticmethod
