@@ -1,70 +1,67 @@
 """Rasa's command line with our fixes to Rasa 3.6 applied first.
 
-The Procfile starts the Rasa server as ``python -m bot.patched_rasa run …``. Each fix is here
-because Rasa 3.6 has no hook for it, and each keeps Rasa's behaviour but one: the action server
-is sent fewer events (said below). ``tests/test_patched_rasa.py`` checks each against Rasa's own
-code. The shares of time are the Rasa server's under load (py-spy, ``bench/profiling.py``).
+The Procfile starts the Rasa server as ``python -m bot.patched_rasa run …``; ``python -m
+bot.patched_rasa shell`` and ``… test`` run the same fixes. Each fix is here because Rasa 3.6 has
+no extension point for it (where one exists, it is used instead: the dialogue is a policy
+registered with the recipe, bot.dialogue.rasa_policy, and the fixes to RulePolicy went with it),
+and each keeps Rasa's behaviour but one: the action server is sent fewer events (said below).
+``tests/test_patched_rasa.py`` checks each against Rasa's own code.
 
-- Action server answers: Rasa checks each one with ``jsonschema.validate``, which first checks
-  the schema itself against the JSON Schema meta-schema. That costs about 13 ms per custom
-  action call here (py-spy: half the Rasa server's CPU under load), against about 0.6 ms for the
-  same check with a validator built once. The validator below is built from the same schema,
-  raises the same errors with the same message, and checks the schema once, at first use.
-  Most of what is left goes on the schema's ``oneOf`` over 23 kinds of event, each tried on
-  every event (and each mismatch building an error). An answer is first checked against the
-  one kind its ``event`` names, which accepts exactly what the ``oneOf`` accepts (the other
-  kinds each require another name); only an answer that fails that goes through the whole
-  schema, for Rasa's own error.
-- What the action server is sent: Rasa sends the whole session's events with every action call
-  (hundreds in a guided reset, most of the call's JSON both ways). Our actions, and rasa_sdk's
-  forms, read the conversation's state (slots, latest message, active form), which is all
-  sent, and no further back in the events than the owner's latest message. The events sent
-  start there.
-- Events read back from the tracker store or the action server: for each one, Rasa finds its
-  class by walking every subclass of ``Event`` (with ``inspect.isabstract`` on each), about a
-  twentieth of the server's time. The class found for a type name is remembered; a name not
-  found yet still goes through Rasa's own search (and its errors).
-- Rule matching: for each rule it may apply, Rasa's ``RulePolicy`` walks back through every
-  turn of the conversation, although a rule that is shorter than the turns walked is accepted
-  at every earlier turn without a look (``_is_rule_applicable``). Our rules are at most four
-  turns long and a guided reset is fifty, so the walk below stops once every rule left is
-  shorter than the turns walked: the same rules are found. What it finds then depends on the
-  last few turns' states alone, and a deterministic procedure repeats them from owner to
-  owner, so the rules found are remembered for those states.
-- The states rules are matched against: before matching, ``RulePolicy`` works out the state of
-  the conversation at every turn since the session began (slots, intent, previous action,
-  active form), about a tenth of the server's time late in a guided reset, and the walk above
-  reads only the last few. Only those are worked out below, from the same events, in the same
-  way (``Domain.states_for_tracker_history``, which ``RulePolicy`` runs without hiding any turn).
-  Where no rule applies, Rasa names what its prediction came from by the states it matched,
-  now the last few; it reads that name only to tell whether it is a rule's, which it is not.
-- Running the model's graph: Rasa hands each run (the NLU pipeline once a turn, the policies
-  once an action) to dask's scheduler, whose set-up for a graph of a dozen nodes that run one
-  after the other was about a twentieth of the server's time. The graph below is run in
-  the same process, each node once, after the nodes it needs, with the same inputs and errors.
-- Calls to the action server: Rasa opens a new connection for each one (a new aiohttp session
-  with a connector of its own, closed once the answer is read), and the action server takes
-  each new connection in too; that was about a twentieth of the Rasa server's time. The
-  sessions below share one connector per event loop, which keeps connections open between
-  calls (for less time than the action server keeps them, so it is never the one to drop a
-  connection that is about to be reused); it is closed when the server stops.
-- The NLU pipeline runs once per wording of the navigation messages a guided reset is made of
-  ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is kept.
+Each fix has a name and its own switch: ``RASA_PATCHES`` (bot.settings) lists the ones on, all by
+default, so ``RASA_PATCHES=-kept_connections`` runs Rasa's own code for that part alone and
+``RASA_PATCHES=none`` runs Rasa unpatched. Every fix was checked against Rasa ``RASA_CHECKED``
+only: on another version, start-up stops unless every fix is off. What each saves is measured
+alone, with the others on (``python -m bench.run --only ablation``, bench/results/README.md); a
+share of time below is the Rasa server's under load when the fix was written (py-spy,
+``bench/profiling.py``).
+
+- ``action_answer_check``, action server answers: Rasa checks each one with
+  ``jsonschema.validate``, which first checks the schema itself against the JSON Schema
+  meta-schema. That costs about 13 ms per custom action call here (py-spy: half the Rasa server's
+  CPU under load), against about 0.6 ms for the same check with a validator built once. The
+  validator below is built from the same schema, raises the same errors with the same message, and
+  checks the schema once, at first use. Most of what is left goes on the schema's ``oneOf`` over 23
+  kinds of event, each tried on every event (and each mismatch building an error). An answer is
+  first checked against the one kind its ``event`` names, which accepts exactly what the ``oneOf``
+  accepts (the other kinds each require another name); only an answer that fails that goes through
+  the whole schema, for Rasa's own error.
+- ``action_call_events``, what the action server is sent: Rasa sends the whole session's events
+  with every action call (hundreds in a guided reset, most of the call's JSON both ways). Our
+  actions, and rasa_sdk's forms, read the conversation's state (slots, latest message, active
+  form), which is all sent, and no further back in the events than the owner's latest message. The
+  events sent start there.
+- ``event_classes``, events read back from the tracker store or the action server: for each one,
+  Rasa finds its class by walking every subclass of ``Event`` (with ``inspect.isabstract`` on
+  each), about a twentieth of the server's time. The class found for a type name is remembered; a
+  name not found yet still goes through Rasa's own search (and its errors).
+- ``graph_in_process``, running the model's graph: Rasa hands each run (the NLU pipeline once a
+  turn, the policies once an action) to dask's scheduler, whose set-up for a graph of a dozen nodes
+  that run one after the other was about a twentieth of the server's time. The graph below is run
+  in the same process, each node once, after the nodes it needs, with the same inputs and errors.
+- ``kept_connections``, calls to the action server: Rasa opens a new connection for each one (a new
+  aiohttp session with a connector of its own, closed once the answer is read), and the action
+  server takes each new connection in too; that was about a twentieth of the Rasa server's time.
+  The sessions below share one connector per event loop, which keeps connections open between calls
+  (for less time than the action server keeps them, so it is never the one to drop a connection
+  that is about to be reused); it is closed when the server stops.
+- ``parse_memo``: the NLU pipeline runs once per wording of the navigation messages a guided reset
+  is made of ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is
+  kept.
 
 Three more change what Rasa does when the action server fails (issue 13, finding 10). The first
-two are checked against Rasa ``RASA_CHECKED`` only (start-up stops on another version) and are
-switched off together with ``RASA_TURN_FAULT_PATCHES=off``; the third is part of the kept
-connections above:
+two can also be switched off together with ``RASA_TURN_FAULT_PATCHES=off``; the third is part of
+``kept_connections``:
 
-- A failed action call ends the user's turn: inside a channel's turn, ``RemoteAction.run``'s
-  error becomes :class:`bot.turn_failures.TurnFailed`, which Rasa's processor does not catch.
-  Rasa's processor would log it and carry on predicting without the action's events: a failed
-  session start answered "Sorry, I didn't catch that" and was never done. A form's rejection of
-  a value (``ActionExecutionRejection``) is part of the dialogue and is left to Rasa. A call
-  that takes over a second gives its turn's place to the next turn while it waits
+- ``failed_action_ends_turn``: a failed action call ends the user's turn: inside a channel's turn,
+  ``RemoteAction.run``'s error becomes :class:`bot.turn_failures.TurnFailed`, which Rasa's
+  processor does not catch. Rasa's processor would log it and carry on predicting without the
+  action's events: a failed session start answered "Sorry, I didn't catch that" and was never done.
+  A form's rejection of a value (``ActionExecutionRejection``) is part of the dialogue and is left
+  to Rasa. A call that takes over a second gives its turn's place to the next turn while it waits
   (:func:`bot.channels.turns.waiting_elsewhere`).
-- An action call is given up after ``ACTION_CALL_TIMEOUT_SECONDS`` (10 s), not Rasa's five
-  minutes: a hung action server held a user (and one of the turns at once) that long.
+- ``action_call_timeout``: an action call is given up after ``ACTION_CALL_TIMEOUT_SECONDS`` (10 s),
+  not Rasa's five minutes: a hung action server held a user (and one of the turns at once) that
+  long.
 - A kept connection the action server has closed (it was restarted while the Rasa server was
   busy, so the close was not seen yet) is not used: a connection taken from the pool is first
   checked for an end-of-stream from the peer, and a closed one is dropped and the call goes on
@@ -77,10 +74,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import json
 import select
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,16 +88,13 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.channels.channel import OutputChannel, UserMessage
-from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
 from rasa.core.nlg import NaturalLanguageGenerator
-from rasa.core.policies.policy import SupportedData
-from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.constants import DOCS_BASE_URL
-from rasa.shared.core.domain import Domain, State
-from rasa.shared.core.events import ActionExecuted, Event, UserUttered
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from sanic import Sanic
@@ -230,97 +222,6 @@ def _parse_message_with_graph(
     return parse_data
 
 
-def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[State]) -> set[str]:
-    # RulePolicy._get_possible_keys, remembered for the last turns it depends on.
-    memo = _rule_matches.setdefault(self, OrderedDict())
-    recent = states[-_longest_rule(self, lookup) :]
-    memo_key = (id(lookup), json.dumps(recent, sort_keys=True))
-    found = memo.get(memo_key)
-    if found is None:
-        found = memo[memo_key] = frozenset(_walk_back(self, lookup, recent))
-        while len(memo) > RULE_MATCHES_KEPT:
-            memo.popitem(last=False)
-    else:
-        memo.move_to_end(memo_key)
-    return set(found)
-
-
-def _walk_back(self: RulePolicy, lookup: dict[str, str], states: list[State]) -> set[str]:
-    # Rasa's loop, stopped where no rule left can be ruled out.
-    possible_keys = set(lookup)
-    for turn_index, state in enumerate(reversed(states)):
-        if all(turn_index >= len(self._rule_key_to_state(key)) for key in possible_keys):
-            break
-        possible_keys = {
-            key for key in possible_keys if self._is_rule_applicable(key, turn_index, state)
-        }
-    return possible_keys
-
-
-def _longest_rule(self: RulePolicy, lookup: dict[str, str]) -> int:
-    # Once per lookup: a model's rules do not change while it is loaded.
-    longest = _longest_rules.setdefault(self, {})
-    if id(lookup) not in longest:
-        longest[id(lookup)] = max((len(self._rule_key_to_state(k)) for k in lookup), default=0)
-    return longest[id(lookup)]
-
-
-_rasa_prediction_states = RulePolicy._prediction_states
-
-
-def _prediction_states(
-    self: RulePolicy,
-    tracker: DialogueStateTracker,
-    domain: Domain,
-    use_text_for_last_user_input: bool = False,
-    rule_only_data: dict[str, Any] | None = None,
-) -> list[State]:
-    # RulePolicy._prediction_states, for the last states the rules can tell apart.
-    featurizer = self.featurizer
-    if (
-        type(featurizer) is not MaxHistoryTrackerFeaturizer
-        or self.supported_data() == SupportedData.ML_DATA
-    ):
-        states: list[State] = _rasa_prediction_states(
-            self, tracker, domain, use_text_for_last_user_input, rule_only_data
-        )
-        return states
-    count = max(1, *(_longest_rule(self, self.lookup[k]) for k in _LOOKUPS_MATCHED))
-    if featurizer.max_history:
-        count = min(count, featurizer.max_history)
-    states = _recent_states(domain, tracker, count)
-    featurizer._choose_last_user_input([states], use_text_for_last_user_input)
-    return states
-
-
-_LOOKUPS_MATCHED = (RULES, RULES_FOR_LOOP_UNHAPPY_PATH)
-
-
-def _recent_states(domain: Domain, tracker: DialogueStateTracker, count: int) -> list[State]:
-    # Domain.states_for_tracker_history(tracker)[-count:]: a state before each action and one
-    # at the end, each from the events before it; only the last ``count`` are worked out.
-    applied = tracker.applied_events()
-    to_skip = 1 + sum(isinstance(event, ActionExecuted) for event in applied) - count
-    prior = tracker.init_copy()
-    states: list[State] = []
-    for event in applied:
-        if isinstance(event, ActionExecuted):
-            if to_skip <= 0:
-                states.append(domain.get_active_state(prior))
-            to_skip -= 1
-        prior.update(event)
-    states.append(domain.get_active_state(prior))
-    return states
-
-
-# Rules matched, by the conversation's last turns; a few thousand cover a deterministic procedure.
-RULE_MATCHES_KEPT = 4096
-_rule_matches: weakref.WeakKeyDictionary[
-    RulePolicy, OrderedDict[tuple[int, str], frozenset[str]]
-] = weakref.WeakKeyDictionary()
-_longest_rules: weakref.WeakKeyDictionary[RulePolicy, dict[int, int]] = weakref.WeakKeyDictionary()
-
-
 def _run_graph(
     self: DaskGraphRunner,
     inputs: dict[str, Any] | None = None,
@@ -423,35 +324,6 @@ async def _run_remote_action(
     return events
 
 
-RASA_CHECKED = "3.6.21"
-
-
-def action_call_timeout() -> float:
-    """``ACTION_CALL_TIMEOUT_SECONDS``, from the Rasa process's settings (bot.settings)."""
-    return process_settings().action_call_timeout
-
-
-def turn_fault_patches_on() -> bool:
-    """``RASA_TURN_FAULT_PATCHES``, from the Rasa process's settings (bot.settings)."""
-    return process_settings().turn_fault_patches
-
-
-def turn_fault_patches() -> list[tuple[Any, str, Any]]:
-    """The patches for failing parts (see the module's docstring); checked against Rasa
-    ``RASA_CHECKED``: on another version, a ``RuntimeError`` says what to do."""
-    if rasa.__version__ != RASA_CHECKED:
-        raise RuntimeError(
-            f"bot.patched_rasa's turn-fault patches were checked against Rasa {RASA_CHECKED}, "
-            f"not {rasa.__version__}: run tests/test_patched_rasa.py and "
-            "tests/security/test_turn_faults.py, then update RASA_CHECKED, or set "
-            "RASA_TURN_FAULT_PATCHES=off"
-        )
-    return [
-        (RemoteAction, "run", _run_remote_action),
-        (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT", action_call_timeout()),
-    ]
-
-
 _rasa_close_resources = rasa.core.run.close_resources
 
 
@@ -464,20 +336,58 @@ async def _close_resources(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
         await connector.close()
 
 
-def patches() -> list[tuple[Any, str, Any]]:
-    """What :func:`apply` sets: (class or module, attribute, our function)."""
-    return [
-        (RemoteAction, "_validate_action_result", _validate_action_result),
-        (RemoteAction, "_action_call_format", _action_call_format),
-        (Event, "resolve_by_type", staticmethod(_resolve_by_type)),
-        (MessageProcessor, "_parse_message_with_graph", _parse_message_with_graph),
-        (RulePolicy, "_get_possible_keys", _get_possible_keys),
-        (RulePolicy, "_prediction_states", _prediction_states),
-        (DaskGraphRunner, "run", _run_graph),
-        (EndpointConfig, "session", _session),
-        (rasa.core.run, "close_resources", _close_resources),
-        *(turn_fault_patches() if turn_fault_patches_on() else []),
-    ]
+RASA_CHECKED = "3.6.21"
+# What one fix sets: (class or module, attribute, our value).
+Patch = tuple[Any, str, Any]
+TURN_FAULT_FIXES = frozenset({"failed_action_ends_turn", "action_call_timeout"})
+
+
+def action_call_timeout() -> float:
+    """``ACTION_CALL_TIMEOUT_SECONDS``, from the Rasa process's settings (bot.settings)."""
+    return process_settings().action_call_timeout
+
+
+def fixes() -> dict[str, list[Patch]]:
+    """Each fix by its name in ``RASA_PATCHES`` (bot.settings.RASA_PATCH_NAMES, in that order),
+    with what it sets."""
+    return {
+        "action_answer_check": [(RemoteAction, "_validate_action_result", _validate_action_result)],
+        "action_call_events": [(RemoteAction, "_action_call_format", _action_call_format)],
+        "event_classes": [(Event, "resolve_by_type", staticmethod(_resolve_by_type))],
+        "graph_in_process": [(DaskGraphRunner, "run", _run_graph)],
+        "kept_connections": [
+            (EndpointConfig, "session", _session),
+            (rasa.core.run, "close_resources", _close_resources),
+        ],
+        "parse_memo": [(MessageProcessor, "_parse_message_with_graph", _parse_message_with_graph)],
+        "failed_action_ends_turn": [(RemoteAction, "run", _run_remote_action)],
+        "action_call_timeout": [
+            (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT", action_call_timeout())
+        ],
+    }
+
+
+def switched_on() -> frozenset[str]:
+    """The fixes this process's settings turn on: ``RASA_PATCHES``, less the turn-fault ones
+    where ``RASA_TURN_FAULT_PATCHES=off``."""
+    settings = process_settings()
+    if settings.turn_fault_patches:
+        return settings.rasa_patches
+    return settings.rasa_patches - TURN_FAULT_FIXES
+
+
+def patches() -> list[Patch]:
+    """What :func:`apply` sets, for the fixes switched on; checked against Rasa
+    ``RASA_CHECKED``: on another version with any fix on, a ``RuntimeError`` says what to do."""
+    on = switched_on()
+    if on and rasa.__version__ != RASA_CHECKED:
+        raise RuntimeError(
+            f"bot.patched_rasa's fixes were checked against Rasa {RASA_CHECKED}, "
+            f"not {rasa.__version__}: run tests/test_patched_rasa.py and "
+            "tests/security/test_turn_faults.py, then update RASA_CHECKED, or set "
+            "RASA_PATCHES=none"
+        )
+    return [patch for name, fix in fixes().items() if name in on for patch in fix]
 
 
 def apply() -> None:

@@ -52,6 +52,19 @@ DEFAULT_FAILURES_OVERALL = 100
 TEMP_PASSWORD_PROVIDERS = ("generator", "manual")
 DEFAULT_TEMP_PASSWORD_LENGTH = 10
 READABLE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
+# The fixes bot.patched_rasa makes to Rasa, each switched on or off by name in RASA_PATCHES (that
+# module says what each does; bench/results/README.md what each gains). The last two are the
+# turn-fault fixes, which RASA_TURN_FAULT_PATCHES=off also turns off, both at once.
+RASA_PATCH_NAMES = (
+    "action_answer_check",
+    "action_call_events",
+    "event_classes",
+    "graph_in_process",
+    "kept_connections",
+    "parse_memo",
+    "failed_action_ends_turn",
+    "action_call_timeout",
+)
 
 MIN_ACTION_SERVER_TOKEN = 16
 ACTION_SERVER_TOKEN_PROBLEM = (
@@ -83,6 +96,7 @@ class Settings:
     # The Rasa server's turns.
     action_call_timeout: float = DEFAULT_ACTION_CALL_TIMEOUT
     turn_fault_patches: bool = True
+    rasa_patches: frozenset[str] = frozenset(RASA_PATCH_NAMES)
     rasa_turns_at_once: int = DEFAULT_TURNS_AT_ONCE
     # Web chat.
     chat_session_secret: str = field(default="", repr=False)  # empty: the kept key file
@@ -150,6 +164,7 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         tracker_store_url=environ.get("TRACKER_STORE_URL", "").strip() or DEFAULT_TRACKER_STORE_URL,
         action_call_timeout=_action_call_timeout(environ),
         turn_fault_patches=_on_or_off(environ, "RASA_TURN_FAULT_PATCHES"),
+        rasa_patches=_rasa_patches(environ),
         rasa_turns_at_once=_at_least_one(environ, "RASA_TURNS_AT_ONCE", DEFAULT_TURNS_AT_ONCE),
         chat_session_secret=_chat_session_secret(environ),
         chat_ping=ping_seconds(environ),
@@ -265,6 +280,28 @@ def _on_or_off(environ: Mapping[str, str], name: str) -> bool:
     if value not in ("on", "off"):
         raise ValueError(f"{name} must be on or off, not {value!r}")
     return value == "on"
+
+
+def _rasa_patches(environ: Mapping[str, str]) -> frozenset[str]:
+    """``RASA_PATCHES``: the fixes on, comma-separated, read left to right: a name turns it on,
+    ``-name`` off, ``all`` and ``none`` all or none; a list that begins with ``-name`` starts
+    from all (``-parse_memo``: every fix but that one). Unset or empty: all."""
+    tokens = [t.strip() for t in environ.get("RASA_PATCHES", "").split(",") if t.strip()]
+    on = set(RASA_PATCH_NAMES) if not tokens or tokens[0].startswith("-") else set()
+    for token in tokens:
+        name = token.removeprefix("-")
+        if token == "all":
+            on.update(RASA_PATCH_NAMES)
+        elif token == "none":
+            on.clear()
+        elif name in RASA_PATCH_NAMES:
+            (on.discard if token.startswith("-") else on.add)(name)
+        else:
+            raise ValueError(
+                "RASA_PATCHES must list fixes to turn on (or off, as -name) from "
+                f"{', '.join(RASA_PATCH_NAMES)}, or all or none, not {token!r}"
+            )
+    return frozenset(on)
 
 
 def _action_call_timeout(environ: Mapping[str, str]) -> float:

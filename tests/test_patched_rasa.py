@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import random
 import subprocess
 import sys
 import time
@@ -20,13 +18,13 @@ import pytest
 import rasa
 import rasa.core.actions.action
 import rasa.core.run
+import rasa.engine.runner.dask
 from aiohttp import web
 from jsonschema import ValidationError
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.core.processor import MessageProcessor
 from rasa.engine.exceptions import GraphRunError
 from rasa.shared.core.domain import Domain
@@ -63,7 +61,7 @@ from sanic import Sanic
 from bot import patched_rasa
 from bot.content import REPO_ROOT
 from bot.patched_rasa import patches
-from bot.settings import forget_process_settings
+from bot.settings import RASA_PATCH_NAMES, forget_process_settings, settings_from
 from bot.turn_failures import TurnFailed, channel_turn
 
 MODEL = REPO_ROOT / "models" / "lorex.tar.gz"
@@ -214,17 +212,26 @@ def agent() -> Agent:
     return Agent.load(str(MODEL))
 
 
-class CountedRuns:
-    """Counts the runs of the model's real graph runner (and lets each run)."""
+@contextlib.contextmanager
+def counted_runs(processor: MessageProcessor) -> Iterator[CountedRuns]:
+    """Counts the runs of the model's real graph runner while the block runs."""
+    runs = CountedRuns(processor.graph_runner)
+    processor.graph_runner.run = runs  # type: ignore[method-assign]
+    try:
+        yield runs
+    finally:
+        del processor.graph_runner.run  # the class's run again, patched or not
 
-    def __init__(self, processor: MessageProcessor) -> None:
+
+class CountedRuns:
+    def __init__(self, runner: Any) -> None:
         self.calls = 0
-        self._run = processor.graph_runner.run
-        processor.graph_runner.run = self  # type: ignore[method-assign]
+        self._runner = runner
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
-        return self._run(*args, **kwargs)
+        # The class's run as it is now (the block may patch it or put Rasa's back).
+        return type(self._runner).run(self._runner, *args, **kwargs)
 
 
 async def test_the_pipeline_runs_once_per_wording_of_a_navigation_message(agent: Agent) -> None:
@@ -232,33 +239,15 @@ async def test_the_pipeline_runs_once_per_wording_of_a_navigation_message(agent:
     assert unpatched["done"]["intent"]["name"] == "step_done"
     processor = agent.processor
     assert processor is not None
-    runs = CountedRuns(processor)
-    try:
-        with rasa_patched():
-            answers = [await agent.parse_message(text) for text in ["done", "go back"] * 3]
-            assert runs.calls == 2
-            assert answers == [unpatched["done"], unpatched["go back"]] * 3
+    with counted_runs(processor) as runs, rasa_patched():
+        answers = [await agent.parse_message(text) for text in ["done", "go back"] * 3]
+        assert runs.calls == 2
+        assert answers == [unpatched["done"], unpatched["go back"]] * 3
 
-            # Anything the conversation store would hide goes through the pipeline every time.
-            for text in ["my password is Tiger2024!", "sunshine", "ND48 1027 3945 KXQ"] * 2:
-                await agent.parse_message(text)
-            assert runs.calls == 2 + 6
-    finally:
-        processor.graph_runner.run = runs._run  # type: ignore[method-assign]
-
-
-def rule_policy(agent: Agent) -> RulePolicy:
-    """The model's own RulePolicy, as the graph runner built it."""
-    processor = agent.processor
-    assert processor is not None
-    nodes = processor.graph_runner._instantiated_nodes  # type: ignore[attr-defined]
-    policies = [n._component for n in nodes.values() if isinstance(n._component, RulePolicy)]
-    if not policies:
-        # The dialogue runs on bot.dialogue.rasa_policy since issue 14: the rule-matching patches
-        # are not reached. Issue 15 removes them with these tests.
-        pytest.skip("the model has no RulePolicy: the rule-matching patches are not used")
-    [policy] = policies
-    return policy
+        # Anything the conversation store would hide goes through the pipeline every time.
+        for text in ["my password is Tiger2024!", "sunshine", "ND48 1027 3945 KXQ"] * 2:
+            await agent.parse_message(text)
+        assert runs.calls == 2 + 6
 
 
 def test_the_model_decides_the_dialogue_with_the_conversation_policy(agent: Agent) -> None:
@@ -268,105 +257,6 @@ def test_the_model_decides_the_dialogue_with_the_conversation_policy(agent: Agen
     policies = {type(n._component).__name__ for n in nodes.values()}
     assert "ConversationPolicy" in policies
     assert "RulePolicy" not in policies
-
-
-def test_rule_matching_finds_the_rules_rasa_finds(agent: Agent) -> None:
-    """Conversations made of the model's own rule turns (so that rules match, part-match and
-    miss), 1 to 40 turns long: the walk that stops early finds what Rasa's whole walk finds."""
-    policy = rule_policy(agent)
-    rasa_get_possible_keys = RulePolicy._get_possible_keys
-    rng = random.Random(7)
-    turns = [turn for key in policy.lookup[RULES] for turn in policy._rule_key_to_state(key)]
-    compared = 0
-    for lookup in (policy.lookup[RULES], policy.lookup[RULES_FOR_LOOP_UNHAPPY_PATH]):
-        for rule_key in lookup:
-            ending = policy._rule_key_to_state(rule_key)
-            for length in (0, 1, 3, 10, 36):
-                states = [rng.choice(turns) for _ in range(length)] + ending[rng.randrange(2) :]
-                expected = rasa_get_possible_keys(policy, lookup, states)
-                assert patched_rasa._get_possible_keys(policy, lookup, states) == expected
-                compared += bool(expected)
-    assert compared > 300  # most conversations end in a rule that applies
-    # Found again from memory for the same last turns, whatever came before them.
-    rules = policy.lookup[RULES]
-    ending = max((policy._rule_key_to_state(key) for key in rules), key=len)
-    patched_rasa._get_possible_keys(policy, rules, turns[:5] + ending)
-    kept = len(patched_rasa._rule_matches[policy])
-    again = patched_rasa._get_possible_keys(policy, rules, turns[7:20] + ending)
-    assert len(patched_rasa._rule_matches[policy]) == kept
-    assert again == rasa_get_possible_keys(policy, rules, turns[7:20] + ending)
-
-
-LISTEN = "action_listen"
-
-
-def rule_driven_conversations(agent: Agent, count: int) -> Iterator[DialogueStateTracker]:
-    """Conversations where the owner says anything and the model's rules answer: each tracker
-    yielded is one point where the rules are asked for the next action. Slots that shape the
-    conversation and the form are set at random along the way, as actions set them."""
-    domain = agent.domain
-    assert domain is not None
-    policy = rule_policy(agent)
-    rng = random.Random(11)
-    featurized = {
-        slot.name: [None, *slot.values] if hasattr(slot, "values") else [None, True, False]
-        for slot in domain.slots
-        if slot.influence_conversation
-    }
-    for n in range(count):
-        tracker = DialogueStateTracker.from_events(
-            f"owner-{n}",
-            [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted(LISTEN)],
-            domain.slots,
-        )
-        for _ in range(rng.randrange(1, 40)):
-            tracker.update(UserUttered("…", {"name": rng.choice(domain.intents)}))
-            for _ in range(6):  # the actions of one turn
-                yield tracker
-                action, _, _ = policy._find_action_from_rules(tracker, domain, False)
-                if action is None or action == LISTEN:
-                    break
-                tracker.update(ActionExecuted(action))
-                if rng.random() < 0.3:
-                    slot = rng.choice(list(featurized))
-                    tracker.update(SlotSet(slot, rng.choice(featurized[slot])))
-                if rng.random() < 0.1:
-                    tracker.update(ActiveLoop(rng.choice([None, *domain.form_names])))
-            tracker.update(ActionExecuted(LISTEN))
-
-
-def test_rules_are_matched_against_the_last_states_as_rasa_works_them_out(agent: Agent) -> None:
-    domain = agent.domain
-    assert domain is not None
-    policy = rule_policy(agent)
-    rule_only_data = policy._get_rule_only_data()
-    longest = max(
-        len(policy._rule_key_to_state(key))
-        for lookup in (policy.lookup[RULES], policy.lookup[RULES_FOR_LOOP_UNHAPPY_PATH])
-        for key in lookup
-    )
-    found, longer = collections.Counter(), 0
-    for tracker in rule_driven_conversations(agent, 40):
-        for use_text in (False, True):
-            states = policy._prediction_states(tracker, domain, use_text, rule_only_data)
-            action, source, from_unhappy_path = policy._find_action_from_rules(
-                tracker, domain, use_text
-            )
-            with rasa_patched():
-                recent = policy._prediction_states(tracker, domain, use_text, rule_only_data)
-                ours = policy._find_action_from_rules(tracker, domain, use_text)
-            assert recent == states[-longest:]
-            assert (ours[0], ours[2]) == (action, from_unhappy_path)
-            # The rule that applied; where none did, the states looked at, which are no rule's.
-            assert ours[1] == source if action else ours[1] not in policy.lookup[RULES]
-            found[action] += 1
-            longer += len(states) > longest
-        # What the policy tells Rasa's ensemble is the same.
-        prediction = policy.predict_action_probabilities(tracker, domain)
-        with rasa_patched():
-            assert policy.predict_action_probabilities(tracker, domain) == prediction
-    assert longer > 1000  # most were longer than any rule: the states were cut short
-    assert len(found) > 20  # many different actions found, not only "no rule"
 
 
 def test_the_graph_runs_as_dask_runs_it(agent: Agent) -> None:
@@ -584,3 +474,146 @@ def test_the_turn_fault_patches_have_a_setting_a_switch_and_a_version_check(
     monkeypatch.setattr(rasa, "__version__", "3.7.0")
     with pytest.raises(RuntimeError, match=r"checked against Rasa 3\.6\.21, not 3\.7\.0"):
         patches()
+
+
+# -- each fix's own switch -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    """Settings read again from the environment the test sets, and forgotten afterwards."""
+    forget_process_settings()
+    yield
+    forget_process_settings()
+
+
+def test_every_fix_has_a_name_in_the_settings() -> None:
+    assert tuple(patched_rasa.fixes()) == RASA_PATCH_NAMES
+    assert set(RASA_PATCH_NAMES) > patched_rasa.TURN_FAULT_FIXES
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [
+        ("", set(RASA_PATCH_NAMES)),
+        ("all", set(RASA_PATCH_NAMES)),
+        ("none", set()),
+        ("event_classes, kept_connections", {"event_classes", "kept_connections"}),
+        ("-parse_memo", set(RASA_PATCH_NAMES) - {"parse_memo"}),
+        ("all,-parse_memo,-event_classes", set(RASA_PATCH_NAMES) - {"parse_memo", "event_classes"}),
+        ("none,event_classes", {"event_classes"}),
+    ],
+)
+def test_rasa_patches_lists_the_fixes_on(value: str, on: set[str]) -> None:
+    assert settings_from({"RASA_PATCHES": value}).rasa_patches == on
+
+
+@pytest.mark.parametrize("value", ["parse-memo", "all,-rule_matching", "everything"])
+def test_an_unknown_fix_is_refused_with_the_names(value: str) -> None:
+    with pytest.raises(ValueError, match=r"RASA_PATCHES must list .*action_answer_check"):
+        settings_from({"RASA_PATCHES": value})
+
+
+async def fix_seen(name: str, agent: Agent, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the fix ``name`` is at work, seen from what it changes (Rasa as it is now)."""
+    if name == "action_answer_check":  # Rasa's check is jsonschema.validate, ours is not
+        checks = CountedCalls(monkeypatch, jsonschema, "validate")
+        validate(VALID_ANSWER)
+        return checks.calls == 0
+    if name == "action_call_events":  # Rasa sends every event, ours from the latest message
+        tracker, domain = conversation_with_two_messages(agent)
+        call = RemoteAction("action_reset_guide", None)._action_call_format(tracker, domain)
+        return len(call["tracker"]["events"]) < len(tracker.events)
+    if name == "event_classes":  # ours remembers the class found
+        patched_rasa._event_classes.clear()
+        Event.resolve_by_type("slot")
+        return "slot" in patched_rasa._event_classes
+    if name == "graph_in_process":  # Rasa's runs the graph through dask
+        dask_runs = CountedCalls(monkeypatch, rasa.engine.runner.dask.dask, "get")
+        await agent.parse_message("I forgot my password")
+        return dask_runs.calls == 0
+    if name == "kept_connections":  # ours shares a connector; Rasa's session owns its own
+        async with EndpointConfig("http://127.0.0.1:9/webhook").session() as session:
+            return not session.connector_owner
+    if name == "parse_memo":  # ours runs the pipeline once for the same navigation message
+        processor = agent.processor
+        assert processor is not None
+        patched_rasa._parse_memos.clear()
+        with counted_runs(processor) as runs:
+            for _ in range(2):
+                await agent.parse_message("go back")
+        return runs.calls == 1
+    if name == "failed_action_ends_turn":  # ours ends the turn; Rasa's error is its own
+        with channel_turn():
+            try:
+                await run_session_start("http://127.0.0.1:9/webhook")  # nothing listens
+            except TurnFailed:
+                return True
+            except Exception:
+                return False
+        raise AssertionError("an action call to a closed port succeeded")
+    if name == "action_call_timeout":
+        timeout = rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT
+        return bool(timeout == patched_rasa.DEFAULT_ACTION_CALL_TIMEOUT)
+    raise AssertionError(f"no way to see the fix {name}")
+
+
+class CountedCalls:
+    """Counts the calls of a module's function (and lets each run)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
+        self.calls = 0
+        original = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def conversation_with_two_messages(agent: Agent) -> tuple[DialogueStateTracker, Domain]:
+    domain = agent.domain
+    assert domain is not None
+    events = [
+        ActionExecuted("action_listen"),
+        UserUttered("hi", {"name": "greet"}),
+        ActionExecuted("action_listen"),
+        UserUttered("done", {"name": "step_done"}),
+    ]
+    return DialogueStateTracker.from_events("owner-1", events, domain.slots), domain
+
+
+@pytest.mark.usefixtures("fresh_settings")
+@pytest.mark.parametrize("off", [None, *RASA_PATCH_NAMES])
+async def test_each_switch_turns_off_its_fix_alone(
+    off: str | None, agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RASA_PATCHES", f"-{off}" if off else "all")
+    with rasa_patched():
+        seen = {name: await fix_seen(name, agent, monkeypatch) for name in RASA_PATCH_NAMES}
+    assert seen == {name: name != off for name in RASA_PATCH_NAMES}
+
+
+@pytest.mark.usefixtures("fresh_settings")
+async def test_with_every_fix_off_rasa_runs_unpatched_on_any_version(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RASA_PATCHES", "none")
+    monkeypatch.setattr(rasa, "__version__", "3.7.0")
+    assert patches() == []
+    with rasa_patched():
+        seen = {name: await fix_seen(name, agent, monkeypatch) for name in RASA_PATCH_NAMES}
+    assert not any(seen.values())
+    monkeypatch.setenv("RASA_PATCHES", "event_classes")
+    forget_process_settings()
+    with pytest.raises(RuntimeError, match=r"not 3\.7\.0: .* or set RASA_PATCHES=none"):
+        patches()
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_rasa_turn_fault_patches_off_turns_off_the_two_turn_fault_fixes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RASA_TURN_FAULT_PATCHES", "off")
+    assert patched_rasa.switched_on() == set(RASA_PATCH_NAMES) - patched_rasa.TURN_FAULT_FIXES
