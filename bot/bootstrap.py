@@ -17,6 +17,7 @@ around every test).
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from bot.settings import Settings, process_settings, settings_from
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
+
+    from bot.agents.throttle import LoginThrottle
     from bot.cases.conversation import ConversationCases
     from bot.cases.store import CaseStore
     from bot.console.app import Console
@@ -36,6 +40,12 @@ if TYPE_CHECKING:
     from bot.handoff.delivery import Outbox
     from bot.handoff.support_centre import SupportCentre
     from bot.handoff.temporary_password import PasswordProvider
+    from bot.handoff.vault import PasswordVault
+
+logger = logging.getLogger(__name__)
+
+# A Redis that does not answer fails the call after this long instead of holding up a turn.
+REDIS_TIMEOUT = 5.0  # seconds
 
 
 def device_id_limits(settings: Settings) -> Limits:
@@ -56,6 +66,47 @@ def password_provider(settings: Settings) -> PasswordProvider:
     return GeneratedPasswords(
         length=settings.temp_password_length, alphabet=settings.temp_password_alphabet
     )
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A client (its own connection pool) for the Redis at ``REDIS_URL``."""
+    import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
+
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+    )
+
+
+def password_vault(settings: Settings) -> PasswordVault:
+    """The vault of released passwords: in this process's memory, or on Redis if ``REDIS_URL``
+    is set (several Rasa instances)."""
+    if not settings.redis_url:
+        from bot.handoff.vault import MemoryVault
+
+        return MemoryVault()
+    from bot.handoff.redis_vault import RedisVault, new_vault_key
+
+    key = settings.vault_key
+    if not key:
+        key = new_vault_key()
+        logger.warning(
+            "VAULT_KEY is not set: this process drew its own key for the passwords it holds on "
+            "Redis. No other Rasa instance can open them, nor this one after a restart; give "
+            "every instance the same VAULT_KEY."
+        )
+    return RedisVault(redis_client(settings), key)
+
+
+def login_throttle(settings: Settings) -> LoginThrottle:
+    """The console's login throttle: in this process's memory, or on Redis if ``REDIS_URL`` is
+    set (several console processes)."""
+    if not settings.redis_url:
+        from bot.agents.throttle import MemoryThrottle
+
+        return MemoryThrottle()
+    from bot.agents.redis_throttle import RedisThrottle
+
+    return RedisThrottle(redis_client(settings))
 
 
 @dataclass(frozen=True)
@@ -109,11 +160,28 @@ def support_centre() -> SupportCentre:
 
 # -- the Rasa server ------------------------------------------------------------------------------
 
-_rasa: ProductServices | None = None
+
+@dataclass(frozen=True)
+class RasaServices(ProductServices):
+    """The Rasa server's: the product services, and the vault its output channels deliver
+    released passwords from."""
+
+    vault: PasswordVault
+
+    def close(self) -> None:
+        self.vault.close()
+        super().close()
+
+
+def build_rasa_services(settings: Settings) -> RasaServices:
+    return RasaServices(**vars(build_services(settings)), vault=password_vault(settings))
+
+
+_rasa: RasaServices | None = None
 _rasa_lock = threading.Lock()
 
 
-def rasa_process() -> ProductServices:
+def rasa_process() -> RasaServices:
     """The Rasa server's services (its channels, the masking tracker store), built once.
 
     The single accessor of the Rasa process; see the module's docstring for why it exists.
@@ -121,7 +189,7 @@ def rasa_process() -> ProductServices:
     global _rasa
     with _rasa_lock:
         if _rasa is None:
-            _rasa = build_services(process_settings())
+            _rasa = build_rasa_services(process_settings())
         return _rasa
 
 
@@ -184,7 +252,7 @@ class ConsoleProcess:
 
 def build_console_process(settings: Settings) -> ConsoleProcess:
     """The console's parts: one database for the desk, the accounts, the outbox and the
-    stale-case sweeper."""
+    stale-case sweeper; the login throttle."""
     from bot.agents.accounts import AgentAccounts
     from bot.console.app import Console
     from bot.db import Database
@@ -200,6 +268,7 @@ def build_console_process(settings: Settings) -> ConsoleProcess:
         agent_desk=AgentDesk(desk, RasaBridge(settings.rasa_url, settings.rasa_api_token)),
         outbox=Outbox(database),
         public_url=settings.console_public_url,
+        throttle=login_throttle(settings),
     )
     return ConsoleProcess(settings=settings, database=database, console=console)
 

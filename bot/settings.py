@@ -12,6 +12,8 @@ The README's settings table lists them; the tests' own variables (``TEST_POSTGRE
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import threading
 from collections.abc import Mapping
@@ -77,6 +79,9 @@ CHAT_SECRET_VARIABLE = "CHAT_SESSION_SECRET"
 BASE_URL_VARIABLE = "PUBLIC_BASE_URL"
 TWILIO_TOKEN_VARIABLE = "TWILIO_AUTH_TOKEN"
 
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+VAULT_KEY_BYTES = 32  # AES-256
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -93,6 +98,11 @@ class Settings:
     # Stores.
     database_url: str = field(default=f"sqlite:///{DEFAULT_DATABASE_PATH}", repr=False)
     tracker_store_url: str = field(default=DEFAULT_TRACKER_STORE_URL, repr=False)
+    # Shared state (the vault, the login throttle): empty, in each process's memory (one
+    # instance); a Redis URL, on that Redis (several instances).
+    redis_url: str = field(default="", repr=False)
+    # The vault's key on Redis; empty: each process draws its own (bot.bootstrap.password_vault).
+    vault_key: bytes = field(default=b"", repr=False)
     # The Rasa server's turns.
     action_call_timeout: float = DEFAULT_ACTION_CALL_TIMEOUT
     turn_fault_patches: bool = True
@@ -162,6 +172,8 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         action_server_token=_action_server_token(environ),
         database_url=database_url_from(environ),
         tracker_store_url=environ.get("TRACKER_STORE_URL", "").strip() or DEFAULT_TRACKER_STORE_URL,
+        redis_url=_redis_url(environ),
+        vault_key=_vault_key(environ),
         action_call_timeout=_action_call_timeout(environ),
         turn_fault_patches=_on_or_off(environ, "RASA_TURN_FAULT_PATCHES"),
         rasa_patches=_rasa_patches(environ),
@@ -326,6 +338,43 @@ def _action_server_token(environ: Mapping[str, str]) -> str:
     if token and len(token) < MIN_ACTION_SERVER_TOKEN:
         raise ValueError(ACTION_SERVER_TOKEN_PROBLEM)
     return token
+
+
+def _redis_url(environ: Mapping[str, str]) -> str:
+    """``REDIS_URL``, empty when unset (shared state stays in each process's memory)."""
+    raw = environ.get("REDIS_URL", "").strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in REDIS_URL_SCHEMES or not (parts.hostname or parts.path):
+        # Not echoed: the URL may carry Redis's password.
+        raise ValueError(
+            "REDIS_URL must be a Redis address starting with redis://, rediss:// or unix://, "
+            "such as redis://127.0.0.1:6379/0"
+        )
+    return raw
+
+
+def _vault_key(environ: Mapping[str, str]) -> bytes:
+    """``VAULT_KEY``: the key the vault seals passwords with on Redis; empty when unset."""
+    raw = environ.get("VAULT_KEY", "").strip()
+    if not raw:
+        return b""
+    try:
+        key = base64.urlsafe_b64decode(raw.encode())
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != VAULT_KEY_BYTES:  # (the value, a secret, is not echoed)
+        raise ValueError(
+            f"VAULT_KEY must be {VAULT_KEY_BYTES} random bytes in URL-safe base64, for example "
+            "the output of: python -c 'import base64, os; "
+            "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+        )
+    return key
 
 
 def _chat_session_secret(environ: Mapping[str, str]) -> str:

@@ -24,7 +24,7 @@ from bot.handoff.delivery import DeliveryState, Outbox
 from bot.handoff.desk import Release, SupportDesk
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords, TemporaryPassword
-from bot.handoff.vault import PasswordVault
+from bot.handoff.vault import MemoryVault
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -90,7 +90,7 @@ def test_a_kept_password_waits_then_is_delivered_once_and_the_trail_says_so(
 ) -> None:
     conversation = f"rest-{uuid.uuid4().hex}"
     release = released(database, write_devices_csv, conversation)
-    vault = PasswordVault()
+    vault = MemoryVault()
     vault.deposit(release.reference, conversation, release.password, release.expires_at)
     message = password_message(release.reference)
     assert outbox.deliveries([release.reference]) == {}  # nothing known: not delivered
@@ -136,7 +136,7 @@ def test_a_password_dropped_before_the_user_came_back_is_lost(
     outbox.keep(conversation, [{}], channel="rest", release_reference=release.reference)
     password_delivery._outbox = outbox
 
-    reveal(password_message(release.reference), conversation, PasswordVault(), channel="rest")
+    reveal(password_message(release.reference), conversation, MemoryVault(), channel="rest")
 
     assert outbox.deliveries([release.reference])[release.reference].state is DeliveryState.LOST
     assert "it was not delivered (release a new one)" in reasons(database, release.case.code)[-1]
@@ -150,7 +150,7 @@ def test_another_conversation_revealing_a_reference_records_nothing(
     password_delivery._outbox = outbox
     before = reasons(database, release.case.code)
 
-    reveal(password_message(release.reference), "someone-else", PasswordVault())
+    reveal(password_message(release.reference), "someone-else", MemoryVault())
 
     assert outbox.deliveries([release.reference]) == {}
     assert reasons(database, release.case.code) == before
@@ -167,7 +167,7 @@ def test_a_message_for_a_web_chat_without_a_socket_waits_and_is_revealed_on_retu
 ) -> None:
     conversation = f"web-{uuid.uuid4().hex}"
     release = released(database, write_devices_csv, conversation)
-    vault = PasswordVault()
+    vault = MemoryVault()
     vault.deposit(release.reference, conversation, release.password, release.expires_at)
     password_delivery._outbox = outbox
     message = password_message(release.reference)
@@ -228,7 +228,7 @@ def test_kept_messages_stay_kept_until_dropped(outbox: Outbox) -> None:
 
 
 def test_a_lent_password_goes_to_no_one_else_until_settled() -> None:
-    vault = PasswordVault(hold_for=60)
+    vault = MemoryVault(hold_for=60)
     expires = datetime.now(timezone.utc) + timedelta(hours=1)
     vault.deposit("ref-1", "chat-1", TemporaryPassword("K7PX9Q2M"), expires)
 
@@ -247,7 +247,7 @@ def test_a_lent_password_goes_to_no_one_else_until_settled() -> None:
 
 def test_a_lent_password_is_not_dropped_as_stale_while_on_its_way() -> None:
     clock = [0.0]
-    vault = PasswordVault(clock=lambda: clock[0], hold_for=60)
+    vault = MemoryVault(clock=lambda: clock[0], hold_for=60)
     expires = datetime.now(timezone.utc) + timedelta(hours=1)
     vault.deposit("ref-1", "chat-1", TemporaryPassword("K7PX9Q2M"), expires)
     assert vault.lend("ref-1", "chat-1") is not None

@@ -41,7 +41,7 @@ from bot.handoff.temporary_password import (
     TemporaryPassword,
     provider_from,
 )
-from bot.handoff.vault import PasswordVault
+from bot.handoff.vault import MemoryVault
 from bot.handoff.verification import Verdict, verification_card
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 
@@ -471,8 +471,8 @@ def test_a_broken_support_file_names_file_and_line(tmp_path: Path) -> None:
 
 def test_the_vault_gives_a_password_once_and_only_to_its_conversation() -> None:
     clock = [0.0]
-    vault = PasswordVault(clock=lambda: clock[0], hold_for=60)
-    expires = datetime(2026, 11, 25, 23, 59, tzinfo=TORONTO)
+    vault = MemoryVault(clock=lambda: clock[0], hold_for=60)
+    expires = datetime.now(TORONTO) + timedelta(hours=8)  # (a password past it is dropped)
     vault.deposit("ref-1", "chat-1", TemporaryPassword("K7PX9Q2M"), expires)
     assert vault.take("ref-1", "chat-2") is None  # another conversation
     deposit = vault.take("ref-1", "chat-1")
@@ -484,8 +484,8 @@ def test_the_vault_gives_a_password_once_and_only_to_its_conversation() -> None:
 
 
 def test_reveal_swaps_the_reference_for_the_value_once() -> None:
-    vault = PasswordVault()
-    expires = datetime(2026, 11, 25, 23, 59, tzinfo=TORONTO)
+    vault = MemoryVault()
+    expires = datetime.now(TORONTO) + timedelta(hours=8)  # (a password past it is dropped)
     vault.deposit("ref-1", "chat-1", TemporaryPassword("K7PX9Q2M"), expires)
     message = {
         "text": "Here it is",

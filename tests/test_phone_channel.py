@@ -26,6 +26,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 from twilio.request_validator import RequestValidator
 
+from bot.bootstrap import rasa_process
 from bot.cases.conversation import ConversationCases
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
@@ -33,7 +34,6 @@ from bot.channels.phone import PhoneChannel
 from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import TemporaryPassword
-from bot.handoff.vault import VAULT
 from bot.phone.content import PhoneContent, load_phone_content
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 from tests.console_server import free_port
@@ -606,7 +606,7 @@ def _release(phone: Phone, code: str, password: str) -> str:
     store.transition(code, CaseStatus.ASSIGNED, actor="agent:alice", reason="claimed")
     store.transition(code, CaseStatus.RELEASED, actor="agent:alice", reason="released")
     reference = uuid.uuid4().hex
-    VAULT.deposit(
+    rasa_process().vault.deposit(
         reference,
         phone.call_sid,
         TemporaryPassword(password),

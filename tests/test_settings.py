@@ -3,7 +3,9 @@ bot/bootstrap.py: one database per process, shared by its channels."""
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +126,10 @@ def test_each_setting_is_read_from_its_variable() -> None:
         ("TEMP_PASSWORD_PROVIDER", "vendor", "'generator' or 'manual'"),
         ("TEMP_PASSWORD_LENGTH", "ten", "a whole number"),
         ("TEMP_PASSWORD_LENGTH", "4", ""),  # too little entropy: the generator says why
+        ("REDIS_URL", "http://cache.internal:6379", "starting with redis://"),
+        ("REDIS_URL", "redis://cache.internal:port", "starting with redis://"),
+        ("VAULT_KEY", "c2hvcnQ=", "32 random bytes in URL-safe base64"),
+        ("VAULT_KEY", "not base64!", "32 random bytes in URL-safe base64"),
     ],
 )
 def test_a_wrong_value_is_refused_naming_the_variable_and_what_it_takes(
@@ -149,6 +155,48 @@ def test_secrets_stay_out_of_repr() -> None:
     for secret in ("api-token-value", "action-token-value", SECRET, "twilio-token-value",
                    "hunter2", "hunter3"):
         assert secret not in shown
+
+
+VAULT_KEY = bytes(range(32))
+
+
+def test_shared_state_is_on_redis_only_when_redis_url_is_set() -> None:
+    settings = settings_from(
+        {
+            "REDIS_URL": " redis://:hunter4@cache.internal:6379/2 ",
+            "VAULT_KEY": base64.urlsafe_b64encode(VAULT_KEY).decode(),
+        }
+    )
+    assert settings.redis_url == "redis://:hunter4@cache.internal:6379/2"
+    assert settings.vault_key == VAULT_KEY
+    assert "hunter4" not in repr(settings) and repr(VAULT_KEY) not in repr(settings)
+    assert settings_from({"REDIS_URL": "unix:///run/redis.sock"}).redis_url
+
+
+@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/0"], ids=["memory", "redis"])
+def test_the_vault_and_the_login_throttle_follow_redis_url(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    from bot.agents.redis_throttle import RedisThrottle
+    from bot.agents.throttle import MemoryThrottle
+    from bot.handoff.redis_vault import RedisVault
+    from bot.handoff.vault import MemoryVault
+
+    environ = {"REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'lorex.db'}"}
+    for variable, value in environ.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("VAULT_KEY", raising=False)
+    vault = bootstrap.rasa_process().vault  # (clients connect on first use: no Redis needed)
+    console = bootstrap.console_from(environ).console
+    if redis_url:
+        assert isinstance(vault, RedisVault) and isinstance(console.throttle, RedisThrottle)
+        assert "VAULT_KEY is not set" in caplog.text  # a key drawn for this process, and said
+    else:
+        assert isinstance(vault, MemoryVault) and isinstance(console.throttle, MemoryThrottle)
+        assert "VAULT_KEY" not in caplog.text
 
 
 def test_the_action_call_ceiling_is_rasa_s() -> None:

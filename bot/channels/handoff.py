@@ -9,6 +9,7 @@ in the product database, when each deposited password reaches its user (the cons
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,7 +23,6 @@ from sanic.response import HTTPResponse
 from bot.bootstrap import rasa_process
 from bot.channels.password_delivery import process_outbox
 from bot.handoff.temporary_password import TemporaryPassword
-from bot.handoff.vault import VAULT
 
 
 class HandoffChannel(InputChannel):
@@ -48,7 +48,8 @@ class HandoffChannel(InputChannel):
             if problem:
                 return response.json({"error": problem}, status=400)
             assert body is not None
-            VAULT.deposit(
+            await asyncio.to_thread(  # (on Redis, a round trip)
+                rasa_process().vault.deposit,
                 body["reference"],
                 body["conversation_id"],
                 TemporaryPassword(body["password"]),

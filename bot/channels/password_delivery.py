@@ -34,7 +34,7 @@ from typing import Any
 from bot.bootstrap import rasa_process
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.handoff.delivery import KeptMessage, Outbox
-from bot.handoff.vault import VAULT, Deposit, PasswordVault
+from bot.handoff.vault import Deposit, PasswordVault
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +80,15 @@ def password_reference(message: dict[str, Any]) -> str | None:
 def reveal(
     message: dict[str, Any],
     recipient_id: str,
-    vault: PasswordVault = VAULT,
+    vault: PasswordVault | None = None,
     *,
     channel: str | None = None,
 ) -> dict[str, Any]:
+    """``message`` with its password taken out of ``vault`` (default: the process's)."""
     reference = password_reference(message)
     if reference is None:
         return message
+    vault = vault if vault is not None else rasa_process().vault
     deposit = vault.take(reference, recipient_id)
     _record(reference, recipient_id, deposit is not None, channel or channel_of(recipient_id))
     return _revealed(message, reference, deposit)
@@ -96,7 +98,7 @@ async def deliver_once(
     message: dict[str, Any],
     recipient_id: str,
     send: Callable[[dict[str, Any]], Awaitable[bool]],
-    vault: PasswordVault = VAULT,
+    vault: PasswordVault | None = None,
     *,
     channel: str | None = None,
 ) -> bool:
@@ -108,13 +110,15 @@ async def deliver_once(
     reference = password_reference(message)
     if reference is None:
         return await send(message)
-    deposit = vault.lend(reference, recipient_id)
+    vault = vault if vault is not None else rasa_process().vault
+    # (In a thread: on Redis each is a round trip.)
+    deposit = await asyncio.to_thread(vault.lend, reference, recipient_id)
     arrived = False
     try:
         arrived = await send(_revealed(message, reference, deposit))
     finally:
         if deposit is not None:
-            vault.settle(reference, given=arrived)
+            await asyncio.to_thread(vault.settle, reference, given=arrived)
     if arrived:
         await asyncio.to_thread(
             _record,

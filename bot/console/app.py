@@ -309,7 +309,7 @@ class _Routes:
         counters = self._login_counters(request, username)
         # Counted before the password is checked, in the same step as the check of the count:
         # attempts that arrive together cannot all pass before the first failure is known.
-        wait = self.console.throttle.admit(*counters)
+        wait = await asyncio.to_thread(self.console.throttle.admit, *counters)  # (maybe Redis)
         if wait > 0:
             message = f"Too many failed attempts. Try again in {_seconds(wait)}."
             return self._login_page(
@@ -320,7 +320,7 @@ class _Routes:
             return self._login_page(
                 request, username=username, notice=Notice(problem=WRONG_LOGIN), status=401
             )
-        self.console.throttle.succeeded(*counters)
+        await asyncio.to_thread(self.console.throttle.succeeded, *counters)
         session = await asyncio.to_thread(self.console.accounts.log_in, agent)
         response = self._redirect(_safe_next(request.form.get("next")))
         self.cookies.set_session(response, session.token, session.expires_at)

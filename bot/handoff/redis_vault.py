@@ -1,0 +1,178 @@
+"""The vault on Redis, shared by several Rasa instances (see :mod:`bot.handoff.vault`).
+
+Each deposit is one hash, ``<prefix>vault:<reference>``, holding:
+
+* ``sealed``: the password and its validity, encrypted with AES-GCM under a key from the
+  environment (``VAULT_KEY``) that Redis never sees, bound to the reference and the conversation
+  (associated data: a sealed value moved to another key or conversation does not open);
+* ``for``: a keyed hash (HMAC-SHA256) of the conversation id, so that Redis can check whose it is
+  without holding the id;
+* ``lent``: present while a channel waits to learn whether the message arrived.
+
+The key expires with the deposit: after :data:`~bot.handoff.vault.HOLD_FOR` or when the
+release stops being valid, whichever comes first. Taking, lending and settling are each one
+Lua script or one command, so two instances asking at the same moment cannot both get it.
+
+A deposit lent by an instance that dies before settling stays out of reach until it expires
+(it may have reached the user: giving it again is not this vault's call); the agent can release
+a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import secrets
+from datetime import datetime
+
+import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from bot.handoff.temporary_password import TemporaryPassword
+from bot.handoff.vault import HOLD_FOR, Deposit, utc_now
+from bot.settings import VAULT_KEY_BYTES as KEY_BYTES
+
+logger = logging.getLogger(__name__)
+
+NONCE_BYTES = 12
+DEFAULT_PREFIX = "lorex:"
+
+# KEYS[1]: the deposit; ARGV[1]: the keyed hash of the asking conversation.
+# Gives the sealed value if the deposit is that conversation's and not lent, and removes it.
+_TAKE = """
+local held = redis.call('HMGET', KEYS[1], 'for', 'lent', 'sealed')
+if held[1] ~= ARGV[1] or held[2] then return false end
+redis.call('DEL', KEYS[1])
+return held[3]
+"""
+# As _TAKE, but marks it lent instead of removing it.
+_LEND = """
+local held = redis.call('HMGET', KEYS[1], 'for', 'lent', 'sealed')
+if held[1] ~= ARGV[1] or held[2] then return false end
+redis.call('HSET', KEYS[1], 'lent', '1')
+return held[3]
+"""
+
+
+def new_vault_key() -> bytes:
+    """A key for a process without ``VAULT_KEY`` (:func:`bot.bootstrap.password_vault`)."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+class RedisVault:
+    """:class:`~bot.handoff.vault.PasswordVault` on Redis, for several instances."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: bytes,
+        *,
+        hold_for: float = HOLD_FOR,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"the vault's key must be {KEY_BYTES} bytes")
+        # Two keys from one: one seals, the other names the conversation.
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=2 * KEY_BYTES, salt=None, info=b"lorex vault"
+        ).derive(key)
+        self._cipher = AESGCM(derived[:KEY_BYTES])
+        self._naming_key = derived[KEY_BYTES:]
+        self._redis = client
+        self._hold_for = hold_for
+        self._prefix = prefix
+        self._take = client.register_script(_TAKE)
+        self._lend = client.register_script(_LEND)
+
+    def deposit(
+        self,
+        reference: str,
+        conversation_id: str,
+        password: TemporaryPassword,
+        expires_at: datetime,
+    ) -> None:
+        valid_for = (expires_at - utc_now()).total_seconds()
+        lifetime_ms = math.floor(min(self._hold_for, valid_for) * 1000)
+        key = self._key(reference)
+        with self._redis.pipeline(transaction=True) as deposit:
+            deposit.delete(key)  # a new deposit replaces the old one, lent or not
+            if lifetime_ms > 0:  # (one already past its validity is not kept at all)
+                deposit.hset(
+                    key,
+                    mapping={
+                        "for": self._name(conversation_id),
+                        "sealed": self._seal(reference, conversation_id, password, expires_at),
+                    },
+                )
+                deposit.pexpire(key, lifetime_ms)
+            deposit.execute()
+
+    def take(self, reference: str, conversation_id: str) -> Deposit | None:
+        sealed = self._take(keys=[self._key(reference)], args=[self._name(conversation_id)])
+        return self._opened(sealed, reference, conversation_id)
+
+    def lend(self, reference: str, conversation_id: str) -> Deposit | None:
+        sealed = self._lend(keys=[self._key(reference)], args=[self._name(conversation_id)])
+        deposit = self._opened(sealed, reference, conversation_id)
+        if sealed is not None and deposit is None:
+            self.settle(reference, given=False)  # for an instance that holds the right key
+        return deposit
+
+    def settle(self, reference: str, *, given: bool) -> None:
+        key = self._key(reference)
+        if given:
+            self._redis.delete(key)
+        else:
+            self._redis.hdel(key, "lent")  # (nothing, if it expired meanwhile)
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _key(self, reference: str) -> str:
+        return f"{self._prefix}vault:{reference}"
+
+    def _name(self, conversation_id: str) -> str:
+        return hmac.new(self._naming_key, conversation_id.encode(), hashlib.sha256).hexdigest()
+
+    def _seal(
+        self,
+        reference: str,
+        conversation_id: str,
+        password: TemporaryPassword,
+        expires_at: datetime,
+    ) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        content = json.dumps({"password": password.value, "expires_at": expires_at.isoformat()})
+        bound_to = _bound_to(reference, conversation_id)
+        return nonce + self._cipher.encrypt(nonce, content.encode(), bound_to)
+
+    def _opened(self, sealed: bytes | None, reference: str, conversation_id: str) -> Deposit | None:
+        if sealed is None:
+            return None
+        try:
+            content = self._cipher.decrypt(
+                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _bound_to(reference, conversation_id)
+            )
+        except InvalidTag:
+            logger.error(
+                "a temporary password in the vault does not open with this instance's key: "
+                "every Rasa instance needs the same VAULT_KEY"
+            )
+            return None
+        fields = json.loads(content)
+        return Deposit(
+            conversation_id,
+            TemporaryPassword(fields["password"]),
+            datetime.fromisoformat(fields["expires_at"]),
+        )
+
+
+def _bound_to(reference: str, conversation_id: str) -> bytes:
+    return json.dumps([reference, conversation_id]).encode()
