@@ -1,4 +1,5 @@
-"""Agent accounts and login sessions on real databases, and the login throttle."""
+"""Agent accounts and login sessions on real databases (the login throttle's tests are in
+tests/test_shared_state.py, run on each implementation)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,6 @@ from bot.agents.accounts import (
     csrf_matches,
 )
 from bot.agents.models import Agent, AgentSession
-from bot.agents.throttle import (
-    ADDRESS_FREE_ATTEMPTS,
-    FREE_ATTEMPTS,
-    AttemptCounter,
-    MemoryThrottle,
-)
 from bot.db import Database
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -103,43 +98,3 @@ def test_csrf_tokens_must_match_exactly() -> None:
     assert not csrf_matches("abc", None)
     assert not csrf_matches("abc", "")
 
-
-ALICE = AttemptCounter("user:alice")
-OFFICE = AttemptCounter("ip:1", ADDRESS_FREE_ATTEMPTS, cleared_by_success=False)
-
-
-def test_repeated_attempts_slow_down_and_success_resets() -> None:
-    now = [0.0]
-    throttle = MemoryThrottle(clock=lambda: now[0])
-    for _ in range(FREE_ATTEMPTS):
-        assert throttle.admit(ALICE, OFFICE) == 0
-    assert throttle.admit(ALICE, OFFICE) == 1.0  # refused: nothing counted
-    now[0] = 1.0
-    assert throttle.admit(ALICE) == 0
-    assert throttle.admit(ALICE) == 2.0
-    now[0] = 3.0
-    assert throttle.admit(ALICE, OFFICE) == 0
-    throttle.succeeded(ALICE, OFFICE)
-    assert throttle.admit(ALICE) == 0  # the account starts afresh
-    now[0] = 2000.0
-    for _ in range(FREE_ATTEMPTS):
-        assert throttle.admit(ALICE) == 0  # old attempts were forgotten
-
-
-def test_a_success_gives_back_only_its_own_attempt_on_a_shared_address() -> None:
-    throttle = MemoryThrottle(clock=lambda: 0.0)
-    for _ in range(ADDRESS_FREE_ATTEMPTS - 1):
-        assert throttle.admit(OFFICE) == 0
-    assert throttle.admit(OFFICE) == 0
-    throttle.succeeded(OFFICE)  # one of the office's logins worked: one attempt given back
-    assert throttle.admit(OFFICE) == 0
-    assert throttle.admit(OFFICE) == 1.0
-
-
-def test_a_refused_attempt_is_refused_on_every_counter() -> None:
-    throttle = MemoryThrottle(clock=lambda: 0.0)
-    for _ in range(FREE_ATTEMPTS):
-        throttle.admit(ALICE)
-    assert throttle.admit(ALICE, OFFICE) == 1.0
-    for _ in range(ADDRESS_FREE_ATTEMPTS):
-        assert throttle.admit(OFFICE) == 0  # the refused attempt was not counted on OFFICE

@@ -9,7 +9,8 @@ quarter of an hour without attempts starts it afresh.
 
 :class:`LoginThrottle` is the interface the console uses; :class:`MemoryThrottle` keeps the
 counts in the console process (one process; a restart forgetting them is harmless), bounded in
-size. A shared store (Redis, several console processes) implements the same two calls.
+size; :class:`bot.agents.redis_throttle.RedisThrottle` keeps them on Redis, shared by several
+console processes. :func:`bot.bootstrap.login_throttle` chooses by ``REDIS_URL``.
 """
 
 from __future__ import annotations
