@@ -10,6 +10,7 @@ object (one process).
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import redis
@@ -342,3 +344,30 @@ def test_on_redis_the_throttle_keeps_time_by_redis_s_clock(redis_prefix: str) ->
     time.sleep(1.05)
     assert throttle.admit(ALICE) == 0
     throttle.close()
+
+
+def test_with_redis_url_a_password_deposited_on_one_instance_is_delivered_by_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What bot/bootstrap.py wires: the Rasa process's vault on Redis, under VAULT_KEY."""
+    from bot import bootstrap
+    from bot.channels.password_delivery import reveal
+
+    key = new_vault_key()
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("VAULT_KEY", base64.urlsafe_b64encode(key).decode())
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'lorex.db'}")
+    reference = uuid.uuid4().hex
+    other_instance = RedisVault(redis.Redis.from_url(REDIS_URL), key)
+    other_instance.deposit(reference, "chat-1", TemporaryPassword(PASSWORD), _later(3600))
+    message = {
+        "custom": {
+            "data": {"type": "temporary_password", "temporary_password": {"reference": reference}}
+        }
+    }
+    assert isinstance(bootstrap.rasa_process().vault, RedisVault)
+    shown = reveal(message, "chat-1", channel="rest")
+    assert shown["custom"]["data"]["temporary_password"]["value"] == PASSWORD
+    again = reveal(message, "chat-1", channel="rest")
+    assert again["custom"]["data"]["temporary_password"] == {"unavailable": True}
+    other_instance.close()
