@@ -220,6 +220,20 @@ def test_redis_holds_neither_the_password_nor_the_conversation_in_clear(vaults: 
 
 
 @on_redis
+def test_a_sealed_password_moved_to_another_reference_does_not_open(
+    vaults: Vaults, redis_prefix: str
+) -> None:
+    vault = vaults.new()
+    vault.deposit("ref-1", "chat-1", TemporaryPassword(PASSWORD), _later(3600))
+    vault.deposit("ref-2", "chat-1", TemporaryPassword("OTHER"), _later(3600))
+    client = redis.Redis.from_url(REDIS_URL)
+    sealed = client.hget(f"{redis_prefix}vault:ref-1", "sealed")
+    client.hset(f"{redis_prefix}vault:ref-2", "sealed", sealed)
+    client.close()
+    assert vault.take("ref-2", "chat-1") is None
+
+
+@on_redis
 @pytest.mark.parametrize(
     ("hold_for", "valid_for", "ceiling"),
     [(HOLD_FOR, 10.0, 10.0), (60.0, 3600.0, 60.0)],

@@ -9,9 +9,11 @@ Each deposit is one hash, ``<prefix>vault:<reference>``, holding:
   without holding the id;
 * ``lent``: present while a channel waits to learn whether the message arrived.
 
-The key expires with the deposit: after :data:`~bot.handoff.vault.HOLD_FOR` or when the
-release stops being valid, whichever comes first. Taking, lending and settling are each one
-Lua script or one command, so two instances asking at the same moment cannot both get it.
+The hash expires after :data:`~bot.handoff.vault.HOLD_FOR` or when the release stops being
+valid, whichever comes first. Depositing, taking, lending and settling are each one transaction,
+Lua script or command, so two instances asking at the same moment cannot both get it. An
+instance with another ``VAULT_KEY`` names conversations differently: it finds nothing, and takes
+nothing away from the others.
 
 A deposit lent by an instance that dies before settling stays out of reach until it expires
 (it may have reached the user: giving it again is not this vault's call); the agent can release
@@ -120,10 +122,7 @@ class RedisVault:
 
     def lend(self, reference: str, conversation_id: str) -> Deposit | None:
         sealed = self._lend(keys=[self._key(reference)], args=[self._name(conversation_id)])
-        deposit = self._opened(sealed, reference, conversation_id)
-        if sealed is not None and deposit is None:
-            self.settle(reference, given=False)  # for an instance that holds the right key
-        return deposit
+        return self._opened(sealed, reference, conversation_id)
 
     def settle(self, reference: str, *, given: bool) -> None:
         key = self._key(reference)
@@ -161,10 +160,7 @@ class RedisVault:
                 sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _bound_to(reference, conversation_id)
             )
         except InvalidTag:
-            logger.error(
-                "a temporary password in the vault does not open with this instance's key: "
-                "every Rasa instance needs the same VAULT_KEY"
-            )
+            logger.error("a temporary password in the vault did not open: it was altered on Redis")
             return None
         fields = json.loads(content)
         return Deposit(
