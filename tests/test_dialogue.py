@@ -1371,9 +1371,11 @@ async def test_wait_wrong_one_at_the_email_goes_back_to_the_name(chat: Chat) -> 
     said.expects("owner_name", "owner_name")
 
 
+# "sorry it's ND48…" or "wait wrong one, it's ND48…": the NLU may read either; the ID is checked.
+@pytest.mark.parametrize("intent", ["provide_device_id", "correction"])
 @pytest.mark.parametrize("state", ["device_id", "owner_name", "owner_email", "owner_phone"])
 async def test_a_new_device_id_in_any_gathering_state_is_checked(
-    store: CaseStore, chat: Chat, state: str
+    store: CaseStore, chat: Chat, state: str, intent: str
 ) -> None:
     await to_owner_name(chat)
     case_id = chat.slots["case_id"]
@@ -1385,7 +1387,7 @@ async def test_a_new_device_id_in_any_gathering_state_is_checked(
         await chat.send("skip", "deny")
     assert chat.state == state
 
-    said = await chat.send(f"sorry it's {LEGACY['device_id']}", "provide_device_id", confidence=0.5)
+    said = await chat.send(f"sorry it's {LEGACY['device_id']}", intent, confidence=0.5)
 
     assert said.responses == ["utter_device_id_confirmed", "utter_ask_owner_name"]
     assert said.said[0]["model"] == LEGACY["model"]

@@ -106,7 +106,11 @@ def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
         gathering.check(turn, conversation, reply, heard.device_id)
         return True
     if heard.is_("correction") and state in GATHERING:
-        gathering.correct(turn, conversation, reply)
+        if heard.device_id and state is State.DEVICE_ID:
+            # "wait wrong one, it's ND48…": the ID given is the answer, checked as one.
+            gathering.check(turn, conversation, reply, heard.device_id)
+        else:
+            gathering.correct(turn, conversation, reply)
         return True
     return False
 
