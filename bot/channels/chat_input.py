@@ -6,10 +6,14 @@ import json
 import re
 from collections.abc import Collection
 from functools import cache
+from typing import Any
 
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.core.constants import DEFAULT_INTENTS
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
 
 from bot.content import REPO_ROOT
 
@@ -89,4 +93,32 @@ def allowed_client_intents(domain_intents: Collection[str]) -> frozenset[str]:
 @cache
 def client_intents() -> frozenset[str]:
     """The intents a client may send, from domain/*.yml read once with Rasa's own loader."""
-    return allowed_client_intents(Domain.load(str(DOMAIN_DIR)).intents)
+    return allowed_client_intents(_domain().intents)
+
+
+@cache
+def _domain() -> Domain:
+    return Domain.load(str(DOMAIN_DIR))
+
+
+def intent_parse_data(text: str, allowed_intents: Collection[str]) -> dict[str, Any] | None:
+    """What Rasa's NLU answers to a button's or key's ``/intent`` message (the channel contract:
+    buttons and keys send intents), made without running the pipeline; None for any other text,
+    and for an intent not in ``allowed_intents``: Rasa parses those itself.
+
+    Rasa runs every component of the pipeline on such a message, and then its RegexMessageHandler
+    replaces their answer with the intent and entities the text names (1.4 ms of CPU per message
+    here, measured 2026-12-04, for an answer known beforehand). A channel passes this as
+    ``UserMessage.parse_data``, which Rasa's processor takes instead of parsing: the same intent
+    (confidence 1), ranking and entities, read by Rasa's own reader.
+    """
+    if INTENT_MESSAGE.fullmatch(text.strip()) is None:
+        return None
+    message = YAMLStoryReader.unpack_regex_message(
+        Message({TEXT: text}), _domain(), entity_extractor_name="RegexMessageHandler"
+    )
+    intent = message.get(INTENT)
+    if not intent or intent["name"] not in allowed_intents:
+        return None
+    parse_data: dict[str, Any] = message.as_dict(only_output_properties=True)
+    return parse_data

@@ -47,6 +47,7 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
 from bot.bootstrap import ProductServices, build_services, rasa_process
+from bot.channels.chat_input import client_intents, intent_parse_data
 from bot.channels.turns import limit_turns
 from bot.db import Database
 from bot.devices.formats import load_formats
@@ -163,8 +164,10 @@ class PhoneChannel(InputChannel):
 
         async def dialogue(call_sid: str, text: str) -> list[dict[str, Any]]:
             replies = PhoneReplies()
+            # A key's intent message is parsed here: Rasa's pipeline would only replace its answer.
+            parse_data = intent_parse_data(text, client_intents())
             await on_new_message(
-                UserMessage(text, replies, call_sid, input_channel=CHANNEL)
+                UserMessage(text, replies, call_sid, parse_data=parse_data, input_channel=CHANNEL)
             )
             messages: list[dict[str, Any]] = replies.messages
             return messages

@@ -69,7 +69,12 @@ from sanic import Blueprint
 from socketio import AsyncServer
 
 from bot.bootstrap import rasa_process
-from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
+from bot.channels.chat_input import (
+    client_intents,
+    intent_message_problem,
+    intent_parse_data,
+    text_problem,
+)
 from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
 from bot.channels.client import with_client_address
 from bot.channels.password_delivery import (
@@ -399,6 +404,7 @@ class SocketIOChannel(SocketIOInput):
                     conversation_id,  # the socket's own, never one the message names
                     input_channel=self.name(),
                     metadata=with_client_address(metadata, request) if request else metadata,
+                    parse_data=intent_parse_data(text, allowed_intents),  # a button's: no NLU
                 )
             )
 
