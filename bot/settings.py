@@ -60,13 +60,13 @@ READABLE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 RASA_PATCH_NAMES = (
     "action_answer_check",
     "action_call_events",
-    "event_classes",
     "graph_in_process",
     "kept_connections",
     "parse_memo",
     "failed_action_ends_turn",
     "action_call_timeout",
 )
+RASA_TURN_FAULT_PATCH_NAMES = RASA_PATCH_NAMES[-2:]
 
 MIN_ACTION_SERVER_TOKEN = 16
 ACTION_SERVER_TOKEN_PROBLEM = (
@@ -297,7 +297,7 @@ def _on_or_off(environ: Mapping[str, str], name: str) -> bool:
 def _rasa_patches(environ: Mapping[str, str]) -> frozenset[str]:
     """``RASA_PATCHES``: the fixes on, comma-separated, read left to right: a name turns it on,
     ``-name`` off, ``all`` and ``none`` all or none; a list that begins with ``-name`` starts
-    from all (``-parse_memo``: every fix but that one). Unset or empty: all."""
+    from all (``-kept_connections``: every fix but that one). Unset or empty: all."""
     tokens = [t.strip() for t in environ.get("RASA_PATCHES", "").split(",") if t.strip()]
     on = set(RASA_PATCH_NAMES) if not tokens or tokens[0].startswith("-") else set()
     for token in tokens:

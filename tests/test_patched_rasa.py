@@ -53,12 +53,12 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk import Tracker
 from sanic import Sanic
 
 from bot import patched_rasa
+from bot.channels.chat_input import client_intents, intent_parse_data
 from bot.content import REPO_ROOT
 from bot.patched_rasa import patches
 from bot.settings import RASA_PATCH_NAMES, forget_process_settings, settings_from
@@ -172,21 +172,6 @@ def test_every_kind_of_event_passes_as_it_passes_rasas_check() -> None:
     assert validate(answer)
 
 
-def test_every_event_type_resolves_to_the_class_rasa_finds() -> None:
-    type_names = {cls.type_name for cls in all_subclasses(Event)}
-    expected = {name: Event.resolve_by_type(name) for name in type_names}
-
-    with rasa_patched():
-        for _ in range(2):  # the second time from what was remembered
-            assert {name: Event.resolve_by_type(name) for name in type_names} == expected
-        assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
-        assert Event.resolve_by_type("topic") is None  # Rasa's backwards compatibility
-        with pytest.raises(ValueError, match="Unknown event name"):
-            Event.resolve_by_type("no_such_event")
-        events = [ActionExecuted("action_listen"), UserUttered("hi"), BotUttered("Hello")]
-        assert [Event.from_parameters(e.as_dict()) for e in events] == events
-
-
 def test_the_module_runs_rasas_command_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot.patched_rasa", "--version"],
@@ -248,6 +233,28 @@ async def test_the_pipeline_runs_once_per_wording_of_a_navigation_message(agent:
         for text in ["my password is Tiger2024!", "sunshine", "ND48 1027 3945 KXQ"] * 2:
             await agent.parse_message(text)
         assert runs.calls == 2 + 6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["/step_done", " /go_back ", '/provide_device_id{"device_id": "ND4810273945KXQ"}'],
+)
+async def test_a_button_s_intent_message_gets_what_rasa_s_pipeline_answers(
+    agent: Agent, text: str
+) -> None:
+    """The channels pass this as UserMessage.parse_data for buttons and keys (no pipeline run)."""
+    processor = agent.processor
+    assert processor is not None
+    expected = await processor.parse_message(UserMessage(text))
+    assert intent_parse_data(text, client_intents()) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["done", "/share_password", "/EXTERNAL_case_rejected", "/restart", "/no_such_intent", "/a{"],
+)
+def test_any_other_text_is_left_to_rasa_s_pipeline(text: str) -> None:
+    assert intent_parse_data(text, client_intents()) is None
 
 
 def test_the_model_decides_the_dialogue_with_the_conversation_policy(agent: Agent) -> None:
@@ -498,10 +505,13 @@ def test_every_fix_has_a_name_in_the_settings() -> None:
         ("", set(RASA_PATCH_NAMES)),
         ("all", set(RASA_PATCH_NAMES)),
         ("none", set()),
-        ("event_classes, kept_connections", {"event_classes", "kept_connections"}),
-        ("-parse_memo", set(RASA_PATCH_NAMES) - {"parse_memo"}),
-        ("all,-parse_memo,-event_classes", set(RASA_PATCH_NAMES) - {"parse_memo", "event_classes"}),
-        ("none,event_classes", {"event_classes"}),
+        ("parse_memo, kept_connections", {"parse_memo", "kept_connections"}),
+        ("-kept_connections", set(RASA_PATCH_NAMES) - {"kept_connections"}),
+        (
+            "all,-graph_in_process,-parse_memo",
+            set(RASA_PATCH_NAMES) - {"graph_in_process", "parse_memo"},
+        ),
+        ("none,parse_memo", {"parse_memo"}),
     ],
 )
 def test_rasa_patches_lists_the_fixes_on(value: str, on: set[str]) -> None:
@@ -524,10 +534,6 @@ async def fix_seen(name: str, agent: Agent, monkeypatch: pytest.MonkeyPatch) -> 
         tracker, domain = conversation_with_two_messages(agent)
         call = RemoteAction("action_reset_guide", None)._action_call_format(tracker, domain)
         return len(call["tracker"]["events"]) < len(tracker.events)
-    if name == "event_classes":  # ours remembers the class found
-        patched_rasa._event_classes.clear()
-        Event.resolve_by_type("slot")
-        return "slot" in patched_rasa._event_classes
     if name == "graph_in_process":  # Rasa's runs the graph through dask
         dask_runs = CountedCalls(monkeypatch, rasa.engine.runner.dask.dask, "get")
         await agent.parse_message("I forgot my password")
@@ -605,7 +611,7 @@ async def test_with_every_fix_off_rasa_runs_unpatched_on_any_version(
     with rasa_patched():
         seen = {name: await fix_seen(name, agent, monkeypatch) for name in RASA_PATCH_NAMES}
     assert not any(seen.values())
-    monkeypatch.setenv("RASA_PATCHES", "event_classes")
+    monkeypatch.setenv("RASA_PATCHES", "parse_memo")
     forget_process_settings()
     with pytest.raises(RuntimeError, match=r"not 3\.7\.0: .* or set RASA_PATCHES=none"):
         patches()
