@@ -31,7 +31,7 @@ import random
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -475,11 +475,23 @@ async def run_load(
     warmup_s: float,
     duration_s: float,
     seed: int,
+    at_window_edge: Callable[[], None] | None = None,
 ) -> LoadResult:
-    """``concurrency`` simulated users for ``warmup_s + duration_s`` seconds."""
+    """``concurrency`` simulated users for ``warmup_s + duration_s`` seconds; ``at_window_edge``
+    is called as the measuring window opens and as it closes (to read the servers' CPU time)."""
     result = LoadResult(bot, channel.name, concurrency, duration_s)
     start = time.perf_counter()
     measure_from, measure_to = start + warmup_s, start + warmup_s + duration_s
+
+    async def call_at(moment: float, action: Callable[[], None]) -> None:
+        await asyncio.sleep(max(0.0, moment - time.perf_counter()))
+        action()
+
+    edges = [
+        asyncio.create_task(call_at(moment, at_window_edge))
+        for moment in (measure_from, measure_to)
+        if at_window_edge is not None
+    ]
 
     def note(examples: list[str], text: str) -> None:
         text = text[:300]
@@ -541,7 +553,7 @@ async def run_load(
 
     closing: set[asyncio.Task[None]] = set()
     try:
-        await asyncio.gather(*(user(n) for n in range(concurrency)))
+        await asyncio.gather(*(user(n) for n in range(concurrency)), *edges)
     finally:
         if closing:
             _, pending = await asyncio.wait(closing, timeout=CLOSE_TIMEOUT_S)

@@ -15,6 +15,8 @@ from typing import Any
 
 import matplotlib  # type: ignore[import-untyped]
 
+from bench.ablation import ALL_ON, NONE_ON, gains
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # type: ignore[import-untyped]
 
@@ -40,6 +42,7 @@ PHASE_NAMES = {
     "training": "training",
     "cross-validation": "cross-validation",
     "extraction": "Device ID extraction",
+    "ablation": "ablation",
 }
 
 
@@ -786,6 +789,93 @@ def _spoken(spoken: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _ablation(results: Results) -> list[str]:
+    lines = ["## What each fix to Rasa saves", ""]
+    lines += _phase_note(results, "ablation")
+    figures = results.get("ablation")
+    if not figures:
+        return [*lines, "Not measured in this run.", ""]
+    machine = figures.get("machine") or {}
+    lines += [
+        f"Each fix of `bot/patched_rasa.py` switched off alone (`RASA_PATCHES=-name`, the others "
+        f"on), against every fix on, and every fix off: {figures['concurrency']} REST "
+        f"conversations at once, {figures['duration_s']:.0f} s measured per configuration in two "
+        "windows (after one unmeasured), the second round in the reverse order, every "
+        "configuration's server running throughout. CPU is the Rasa server's and the action "
+        "server's (user and system), per turn answered in the windows. A saving counts as "
+        "beyond the noise when both rounds saved, each measured against every fix on in the "
+        "same round, by more than the two rounds' savings differ. The turn-fault fixes "
+        f"({', '.join(figures['turn_fault_fixes'])}) change "
+        "failures, not costs, and stay on.",
+        "",
+    ]
+    if machine:
+        changed = " (with uncommitted changes)" if machine.get("uncommitted_changes") else ""
+        lines += [
+            f"Measured {machine['date']} with `{machine['command']}` at commit "
+            f"`{machine['commit']}`{changed}.",
+            "",
+        ]
+    by_name = {c["name"]: c for c in figures["configurations"]}
+    base = by_name.get(ALL_ON)
+    if base is None or base["cpu_ms_per_turn_total"] is None:
+        return [*lines, "No turn was answered with every fix on: nothing to compare with.", ""]
+
+    def cpu(c: dict[str, Any]) -> str:
+        total, roles = c["cpu_ms_per_turn_total"], c["cpu_ms_per_turn"]
+        if total is None:
+            return "–"
+        windows = " / ".join(f"{v:.1f}" for v in c["cpu_ms_per_turn_by_window"] if v is not None)
+        return (
+            f"{total:.1f} ({roles['Rasa server']:.1f} + {roles['action server']:.1f}; "
+            f"windows {windows})"
+        )
+
+    rows = [
+        [
+            "every fix on",
+            "`RASA_PATCHES=all`",
+            base["turns_per_s"],
+            cpu(base),
+            "–",
+            "–",
+            _ms(base["p50_ms"]),
+        ]
+    ]
+    for gain in gains(figures):
+        c = by_name[gain["name"]]
+        what = "every fix off" if gain["name"] == NONE_ON else f"`{gain['name']}` off"
+        rows.append(
+            [
+                what,
+                f"`RASA_PATCHES={c['rasa_patches']}`",
+                c["turns_per_s"],
+                cpu(c),
+                f"{gain['saved_cpu_ms_per_turn']:.1f} ms ({gain['saved_share']:.0%}; rounds "
+                + " / ".join(f"{v:.1f}" for v in gain["saved_by_round"])
+                + ")",
+                "yes" if gain["beyond_noise"] else "no",
+                _ms(c["p50_ms"]),
+            ]
+        )
+    lines += _table(
+        [
+            "configuration",
+            "setting",
+            "turns/s",
+            "CPU ms per turn (Rasa + actions)",
+            "the fix saves per turn",
+            "beyond the noise",
+            "p50",
+        ],
+        rows,
+    )
+    errors = sum(c["errors"] + c["unexpected"] for c in figures["configurations"])
+    if errors:
+        lines += ["", f"*{errors} turns failed or were unexpected across the configurations.*"]
+    return [*lines, ""]
+
+
 def _phases(results: Results) -> list[str]:
     lines = ["## How long each part took", ""]
     lines += _table(
@@ -814,6 +904,7 @@ def markdown(results: Results, images: dict[str, str | None]) -> str:
     lines += _table(["what", "target", "measured", ""], targets(results))
     lines.append("")
     lines += _speed(results, images)
+    lines += _ablation(results)
     lines += _startup_memory(results, images)
     lines += _training(results, images)
     lines += _understanding(results, images)

@@ -10,20 +10,25 @@ still run):
    first answer and resident memory at idle of each; the REST load at each concurrency on both,
    taking turns (``REST_ORDER``); our socket.io and phone (Twilio webhook, signed requests)
    loads; memory after the load.
-4. Our training time: from scratch and with nothing changed.
-5. NLU cross-validation with the real ``config.yml``.
+4. The ablation of our fixes to Rasa (``bench/ablation.py``): each fix of ``bot.patched_rasa``
+   switched off alone, turns/s and CPU milliseconds per turn against every fix on, in one run.
+5. Our training time: from scratch and with nothing changed.
+6. NLU cross-validation with the real ``config.yml``.
 
 The load tests come first so a slow cross-validation cannot push them out. Every started server
 is stopped on the way out, also after Ctrl-C or an error. The report (Markdown, PNG plots and the
 raw figures as JSON) goes to ``bench/results/``; ``--quick`` writes to ``bench/.work/quick/results``
 instead (its figures mean nothing: tiny loads, 2 folds, cut epochs), so it never replaces the
-committed report.
+committed report. ``--only`` runs the phases it names and puts their figures into the report
+already at ``--out`` (the others' figures stay as they were): ``--only ablation`` renews the
+ablation table alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import shutil
@@ -37,7 +42,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from bench import load, report, scripts, servers, training, understanding
+from bench import ablation, load, report, scripts, servers, training, understanding
 from bench.machine import describe
 from bench.paths import QUIET_RASA, REPO, RESULTS, WORK
 
@@ -58,11 +63,24 @@ class Plan:
     settle_s: float
     seed: int
     skip: frozenset[str]
+    # Given with --only: the phases run, whose figures replace theirs in the report at ``out``.
+    only: frozenset[str]
+    ablation_concurrency: int
+    ablation_duration_s: float
     work: Path
     out: Path
 
 
-PHASES = ("extraction", "stock", "ours", "training", "cross-validation")
+PHASES = ("extraction", "stock", "ours", "ablation", "training", "cross-validation")
+# Where each phase's figures go in results.json.
+RESULT_KEYS = {
+    "extraction": "extraction",
+    "stock": "stock",
+    "ours": "ours",
+    "ablation": "ablation",
+    "training": "training",
+    "cross-validation": "cross_validation",
+}
 
 
 def plan_from(argv: Sequence[str] | None) -> Plan:
@@ -78,15 +96,33 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
     parser.add_argument(
         "--phone-duration", type=float, help="seconds measured per phone level (default 30)"
     )
+    parser.add_argument(
+        "--ablation-duration",
+        type=float,
+        help="seconds measured per configuration in the ablation (default 20; quick 2)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--skip", default="", help=f"phases to leave out, comma-separated: {', '.join(PHASES)}"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="the only phases to run, comma-separated; their figures replace theirs in the "
+        "report already at --out",
+    )
     parser.add_argument("--out", type=Path, help="where the report goes")
     args = parser.parse_args(argv)
     skip = frozenset(filter(None, (s.strip() for s in args.skip.split(","))))
-    if unknown := skip - set(PHASES):
-        parser.error(f"unknown phase(s) for --skip: {', '.join(sorted(unknown))}")
+    only = frozenset(filter(None, (s.strip() for s in args.only.split(","))))
+    for option, named in (("--skip", skip), ("--only", only)):
+        if unknown := named - set(PHASES):
+            parser.error(f"unknown phase(s) for {option}: {', '.join(sorted(unknown))}")
+    if only and not only - skip:
+        parser.error("--skip leaves out every phase --only names")
+    only -= skip
+    if only:
+        skip |= set(PHASES) - only
     quick: bool = args.quick
     work = WORK / ("quick" if quick else "full")
     levels = args.levels or ("1,5" if quick else "1,10,50")
@@ -100,6 +136,9 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
         settle_s=1.0 if quick else 5.0,
         seed=args.seed,
         skip=skip,
+        only=only,
+        ablation_concurrency=5 if quick else 10,
+        ablation_duration_s=args.ablation_duration or (2.0 if quick else 20.0),
         work=work,
         out=args.out or (work / "results" if quick else RESULTS),
     )
@@ -286,6 +325,17 @@ def _channel(
     raise ValueError(f"no load client for the {name} channel")
 
 
+def measure_ablation(plan: Plan) -> dict[str, Any]:
+    return ablation.measure(
+        plan.work / "ablation",
+        concurrency=plan.ablation_concurrency,
+        warmup_s=plan.warmup_s,
+        duration_s=plan.ablation_duration_s,
+        seed=plan.seed,
+        say=say,
+    )
+
+
 def prepare_stock(plan: Plan) -> tuple[Path, dict[str, Any]]:
     project = training.make_stock_project(plan.work / "stock")
     train_s = training.train_stock(project, plan.quick)
@@ -343,6 +393,18 @@ def _extraction_summary(result: understanding.ExtractionResult) -> dict[str, Any
     }
 
 
+def _into_earlier_report(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """The report at ``plan.out`` with the figures of the phases run (``--only``) replaced."""
+    earlier_path = plan.out / "results.json"
+    if not earlier_path.is_file():
+        return results
+    earlier: dict[str, Any] = json.loads(earlier_path.read_text())
+    for phase in plan.only:
+        earlier[RESULT_KEYS[phase]] = results.get(RESULT_KEYS[phase])
+        earlier["phases"][phase] = results["phases"][phase]
+    return earlier
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -386,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["ours"] = served.get("ours")
         if results["stock"] is not None:
             results["stock"].update(served.get("stock") or {})
+        results["ablation"] = run_phase(results, "ablation", plan, lambda: measure_ablation(plan))
+        if results["ablation"] is not None:
+            results["ablation"]["machine"] = results["machine"]  # --only may run it alone
         results["training"] = run_phase(results, "training", plan, lambda: measure_training(plan))
         results["cross_validation"] = run_phase(
             results, "cross-validation", plan, lambda: measure_cross_validation(plan)
@@ -397,8 +462,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers.stop_all()
     results["total_s"] = round(time.perf_counter() - began, 1)
     out = plan.work / "interrupted-results" if interrupted else plan.out
-    written = report.write(results, out)
     say(f"finished in {results['total_s']:.0f} s")
+    if plan.only and not interrupted:
+        results = _into_earlier_report(results, plan)
+    written = report.write(results, out)
     shown = written.relative_to(REPO) if written.is_relative_to(REPO) else written
     print(f"\nThe report is at {shown}")
     if interrupted:

@@ -178,12 +178,17 @@ class Instance:
     def memory(self) -> list[ProcessMemory]:
         return process_memory(self.process.pid)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user and system) each server has used so far, by role."""
+        return process_cpu_seconds(self.process.pid)
 
-def start_lorex(folder: Path) -> Instance:
+
+def start_lorex(folder: Path, extra_env: Mapping[str, str] | None = None) -> Instance:
     """Our assistant exactly as `make run` starts it (`python -m bot.cli run`: honcho with the
     Procfile), on free ports, with fresh SQLite files in ``folder``; migrated and seeded first.
     The phone channel is configured (``PUBLIC_BASE_URL``, ``TWILIO_AUTH_TOKEN``) with a fresh
-    token, so signed requests from the load client are accepted."""
+    token, so signed requests from the load client are accepted. ``extra_env``: more settings
+    (``RASA_PATCHES`` for the ablation)."""
     from bot.serve import settings_from
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -191,6 +196,7 @@ def start_lorex(folder: Path) -> Instance:
         {
             "RASA_PORT": str(free_port()),
             "ACTIONS_PORT": str(free_port()),
+            "CONSOLE_PORT": str(free_port()),  # several instances run at once in the ablation
             "RASA_API_TOKEN": uuid.uuid4().hex,
             "DATABASE_URL": f"sqlite:///{folder / 'lorex.db'}",
             "TRACKER_STORE_URL": f"sqlite:///{folder / 'tracker.db'}",
@@ -201,6 +207,7 @@ def start_lorex(folder: Path) -> Instance:
         **settings.environment(),
         PUBLIC_BASE_URL=phone.public_base_url,
         TWILIO_AUTH_TOKEN=phone.token,
+        **(extra_env or {}),
     )
     for command in ("migrate", "seed"):
         run_timed(
@@ -273,6 +280,25 @@ def _role(command: list[str]) -> str | None:
     if "bot.cli run" in text:  # our supervisor (bot/supervisor.py), which replaced honcho
         return "supervisor"
     return os.path.basename(command[0])
+
+
+def process_cpu_seconds(root_pid: int) -> dict[str, float]:
+    """CPU seconds (user and system) of a process's descendants, summed by role."""
+    try:
+        root = psutil.Process(root_pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return {}
+    found: dict[str, float] = {}
+    for process in processes:
+        try:
+            role = _role(process.cmdline())
+            times = process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if role is not None:
+            found[role] = found.get(role, 0.0) + times.user + times.system
+    return found
 
 
 def process_memory(root_pid: int) -> list[ProcessMemory]:
