@@ -249,42 +249,42 @@ def environment_database_url() -> str:
 def ping_seconds(environ: Mapping[str, str]) -> tuple[int, int] | None:
     """engine.io's ping interval and answer timeout from ``CHAT_PING_SECONDS``, or None for
     engine.io's own. A shorter interval notices a page that died sooner."""
-    raw = environ.get(PING_VARIABLE, "").strip()
+    interval = _whole_number(
+        environ, PING_VARIABLE, accepts="a whole number of seconds of at least 1"
+    )
+    return None if interval is None else (interval, min(interval, ENGINEIO_PING_TIMEOUT))
+
+
+def _whole_number(
+    environ: Mapping[str, str],
+    name: str,
+    *,
+    at_most: int | None = None,
+    accepts: str = "a whole number of at least 1",
+) -> int | None:
+    """A whole number from 1 to ``at_most`` from ``name``; None when unset. ``accepts`` says
+    what the error names as accepted."""
+    raw = environ.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"{PING_VARIABLE} must be a whole number of seconds of at least 1, not {raw!r}"
-        )
-    interval = int(raw)
-    return interval, min(interval, ENGINEIO_PING_TIMEOUT)
+    if not raw.isdigit() or int(raw) < 1 or (at_most is not None and int(raw) > at_most):
+        raise ValueError(f"{name} must be {accepts}, not {raw!r}")
+    return int(raw)
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise ValueError(f"{name} must be a port number from 1 to 65535, not {raw!r}")
-    return int(raw)
+    port = _whole_number(environ, name, at_most=65535, accepts="a port number from 1 to 65535")
+    return default if port is None else port
 
 
 def _at_least_one(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+    number = _whole_number(environ, name)
+    return default if number is None else number
 
 
 def _minutes(environ: Mapping[str, str], name: str, default: timedelta) -> timedelta:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of minutes of at least 1, not {raw!r}")
-    return timedelta(minutes=int(raw))
+    minutes = _whole_number(environ, name, accepts="a whole number of minutes of at least 1")
+    return default if minutes is None else timedelta(minutes=minutes)
 
 
 def _on_or_off(environ: Mapping[str, str], name: str) -> bool:
