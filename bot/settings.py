@@ -317,19 +317,29 @@ def _rasa_patches(environ: Mapping[str, str]) -> frozenset[str]:
 
 
 def _action_call_timeout(environ: Mapping[str, str]) -> float:
-    raw = environ.get("ACTION_CALL_TIMEOUT_SECONDS", "").strip()
+    seconds = _above_zero(
+        environ,
+        "ACTION_CALL_TIMEOUT_SECONDS",
+        at_most=MAX_ACTION_CALL_TIMEOUT,
+        accepts=f"a number of seconds above 0 and at most {MAX_ACTION_CALL_TIMEOUT}",
+    )
+    return DEFAULT_ACTION_CALL_TIMEOUT if seconds is None else seconds
+
+
+def _above_zero(
+    environ: Mapping[str, str], name: str, *, at_most: float, accepts: str
+) -> float | None:
+    """A number above 0 and at most ``at_most`` from ``name``; None when unset."""
+    raw = environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_ACTION_CALL_TIMEOUT
+        return None
     try:
-        seconds = float(raw)
+        number = float(raw)
     except ValueError:
-        seconds = 0.0
-    if not 0 < seconds <= MAX_ACTION_CALL_TIMEOUT:
-        raise ValueError(
-            "ACTION_CALL_TIMEOUT_SECONDS must be a number of seconds above 0 and at most "
-            f"{MAX_ACTION_CALL_TIMEOUT}, not {raw!r}"
-        )
-    return seconds
+        number = 0.0
+    if not 0 < number <= at_most:
+        raise ValueError(f"{name} must be {accepts}, not {raw!r}")
+    return number
 
 
 def _action_server_token(environ: Mapping[str, str]) -> str:
@@ -388,19 +398,13 @@ def _chat_session_secret(environ: Mapping[str, str]) -> str:
 
 
 def _session_lifetime(environ: Mapping[str, str]) -> timedelta:
-    raw = environ.get("CONSOLE_SESSION_HOURS", "").strip()
-    if not raw:
-        return DEFAULT_CONSOLE_SESSION
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = 0.0
-    if not 0 < hours <= MAX_CONSOLE_SESSION_HOURS:
-        raise ValueError(
-            f"CONSOLE_SESSION_HOURS must be a number of hours up to {MAX_CONSOLE_SESSION_HOURS}, "
-            f"not {raw!r}"
-        )
-    return timedelta(hours=hours)
+    hours = _above_zero(
+        environ,
+        "CONSOLE_SESSION_HOURS",
+        at_most=MAX_CONSOLE_SESSION_HOURS,
+        accepts=f"a number of hours up to {MAX_CONSOLE_SESSION_HOURS}",
+    )
+    return DEFAULT_CONSOLE_SESSION if hours is None else timedelta(hours=hours)
 
 
 def _console_public_url(environ: Mapping[str, str]) -> str:
