@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -350,16 +350,22 @@ def _action_server_token(environ: Mapping[str, str]) -> str:
     return token
 
 
+def _url_parts(raw: str) -> SplitResult:
+    """``raw`` split into its parts; empty parts for a URL whose port is not a number."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return urlsplit("")
+    return parts
+
+
 def _redis_url(environ: Mapping[str, str]) -> str:
     """``REDIS_URL``, empty when unset (shared state stays in each process's memory)."""
     raw = environ.get("REDIS_URL", "").strip()
     if not raw:
         return ""
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
-    except ValueError:
-        parts = urlsplit("")
+    parts = _url_parts(raw)
     if parts.scheme not in REDIS_URL_SCHEMES or not (parts.hostname or parts.path):
         # Not echoed: the URL may carry Redis's password.
         raise ValueError(
@@ -413,11 +419,7 @@ def _console_public_url(environ: Mapping[str, str]) -> str:
     raw = environ.get("CONSOLE_PUBLIC_URL", "").strip()
     if not raw:
         return ""
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
-    except ValueError:
-        parts = urlsplit("")
+    parts = _url_parts(raw)
     if parts.username or parts.password:  # never echo a password into the log
         raise ValueError("CONSOLE_PUBLIC_URL must not carry a user name or password")
     if not (
