@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
 
     from bot.agents.throttle import LoginThrottle
+    from bot.cluster.conversation_lock import RedisConversationLocks
     from bot.cases.conversation import ConversationCases
     from bot.cases.store import CaseStore
     from bot.console.app import Console
@@ -161,12 +162,23 @@ def support_centre() -> SupportCentre:
 # -- the Rasa server ------------------------------------------------------------------------------
 
 
+def conversation_locks(settings: Settings) -> RedisConversationLocks | None:
+    """One turn at a time per conversation across the instances sharing ``REDIS_URL``; None with
+    one instance (Rasa's in-memory lock store does: bot.channels.lock_store)."""
+    if not settings.redis_url:
+        return None
+    from bot.cluster.conversation_lock import RedisConversationLocks
+
+    return RedisConversationLocks(redis_client(settings))
+
+
 @dataclass(frozen=True)
 class RasaServices(ProductServices):
-    """The Rasa server's: the product services, and the vault its output channels deliver
-    released passwords from."""
+    """The Rasa server's: the product services, the vault its output channels deliver released
+    passwords from, and the conversation locks shared with other instances (None: one instance)."""
 
     vault: PasswordVault
+    conversation_locks: RedisConversationLocks | None
 
     def close(self) -> None:
         self.vault.close()
@@ -174,7 +186,11 @@ class RasaServices(ProductServices):
 
 
 def build_rasa_services(settings: Settings) -> RasaServices:
-    return RasaServices(**vars(build_services(settings)), vault=password_vault(settings))
+    return RasaServices(
+        **vars(build_services(settings)),
+        vault=password_vault(settings),
+        conversation_locks=conversation_locks(settings),
+    )
 
 
 _rasa: RasaServices | None = None

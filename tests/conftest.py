@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -212,3 +213,25 @@ def write_devices_csv(tmp_path: Path) -> WriteCsv:
         return path
 
     return write
+
+
+# A real Redis for the shared-state tests (what several instances share).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the test Redis; its keys are removed afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail(
+            f"no Redis at {REDIS_URL} (TEST_REDIS_URL): start one, e.g. "
+            "`apt-get install redis-server && redis-server --save '' --daemonize yes`"
+        )
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
+    client.close()

@@ -11,7 +11,6 @@ object (one process).
 from __future__ import annotations
 
 import base64
-import os
 import threading
 import time
 import uuid
@@ -36,32 +35,14 @@ from bot.agents.throttle import (
 from bot.handoff.redis_vault import RedisVault, new_vault_key
 from bot.handoff.temporary_password import TemporaryPassword
 from bot.handoff.vault import HOLD_FOR, MemoryVault, PasswordVault
+from tests.conftest import REDIS_URL
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "K7PX9Q2M"
 RACE_ROUNDS = 200
 
 
 def _later(seconds: float) -> datetime:
     return datetime.now(timezone.utc) + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the test Redis; its keys are removed afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail(
-            f"no Redis at {REDIS_URL} (TEST_REDIS_URL): start one, e.g. "
-            "`apt-get install redis-server && redis-server --save '' --daemonize yes`"
-        )
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(match=f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Several Rasa instances as one product: what they share on Redis, and `make cluster`."""
