@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from bot.agents.throttle import LoginThrottle
     from bot.cluster.conversation_lock import RedisConversationLocks
+    from bot.cluster.turn_records import TurnRecords
     from bot.cases.conversation import ConversationCases
     from bot.cases.store import CaseStore
     from bot.console.app import Console
@@ -172,6 +173,18 @@ def conversation_locks(settings: Settings) -> RedisConversationLocks | None:
     return RedisConversationLocks(redis_client(settings))
 
 
+def turn_records(settings: Settings) -> TurnRecords:
+    """What each message a client sent again was answered (bot.cluster.turn_records): in this
+    process's memory, or on Redis if ``REDIS_URL`` is set (a copy may reach another instance)."""
+    if not settings.redis_url:
+        from bot.cluster.turn_records import MemoryTurnRecords
+
+        return MemoryTurnRecords()
+    from bot.cluster.turn_records import RedisTurnRecords
+
+    return RedisTurnRecords(redis_client(settings))
+
+
 @dataclass(frozen=True)
 class RasaServices(ProductServices):
     """The Rasa server's: the product services, the vault its output channels deliver released
@@ -179,6 +192,7 @@ class RasaServices(ProductServices):
 
     vault: PasswordVault
     conversation_locks: RedisConversationLocks | None
+    turn_records: TurnRecords
 
     def close(self) -> None:
         self.vault.close()
@@ -190,6 +204,7 @@ def build_rasa_services(settings: Settings) -> RasaServices:
         **vars(build_services(settings)),
         vault=password_vault(settings),
         conversation_locks=conversation_locks(settings),
+        turn_records=turn_records(settings),
     )
 
 

@@ -18,6 +18,12 @@ from the vault at that moment, once (:mod:`bot.channels.password_delivery`). The
 Rasa's streaming mode (``?stream=true``, one JSON message a line): the turn's replies are held
 until it ends anyway (:mod:`bot.channels.turns`), so the stream carries what was kept, then the
 answer, as the plain answer does.
+
+A client that may send a message again (it got no answer: a timeout, a dropped connection) gives
+it a key in the ``Idempotency-Key`` header (8 to 128 of ``A-Z a-z 0-9 _ . : -``), the same for
+every copy: the message is processed once, and each copy gets that turn's answer
+(:mod:`bot.cluster.turn_records`). A malformed key is ignored (the message is processed as one
+without a key).
 """
 
 from __future__ import annotations
@@ -45,9 +51,12 @@ from bot.channels.password_delivery import (
     reveal,
 )
 from bot.channels.turns import limit_turns
+from bot.cluster.turn_records import client_message_id
 from bot.handoff.delivery import Outbox
 
 CHANNEL = "rest"
+KEY_HEADER = "Idempotency-Key"
+_KEY = "idempotency_key"  # where get_metadata hands the header's value on to the turn
 
 
 class KeptForNextRequest(CollectingOutputChannel):
@@ -130,14 +139,21 @@ class RestChannel(RestInput):
         metadata = _body(request).get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidUsage("'metadata' must be a JSON object")
-        return with_client_address(metadata, request)
+        with_address = with_client_address(metadata, request)
+        with_address[_KEY] = request.headers.get(KEY_HEADER)
+        return with_address
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         outbox = process_outbox()
         client_intents()  # read the domain now: a domain that cannot be read stops the server
-        handle = limit_turns(on_new_message, at_once=rasa_process().settings.rasa_turns_at_once)
+        services = rasa_process()
+        handle = limit_turns(
+            on_new_message,
+            at_once=services.settings.rasa_turns_at_once,
+            records=services.turn_records,
+        )
 
         async def kept_for(sender_id: str) -> list[dict[str, Any]]:
             """What was kept for ``sender_id``, given once: each password revealed now."""
@@ -150,6 +166,9 @@ class RestChannel(RestInput):
             ]
 
         async def with_kept_messages(message: UserMessage) -> None:
+            key = client_message_id((message.metadata or {}).pop(_KEY, None))
+            if key is not None:
+                message.message_id = key
             answer = message.output_channel
             if isinstance(answer, QueueOutputChannel):
                 # ?stream=true: the turn is collected, then streamed after what was kept.

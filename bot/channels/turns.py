@@ -16,6 +16,12 @@ the action-call timeout, and no one else a thing.
 The chat and phone channels pass their turns through :func:`limit_turns`; ``RASA_TURNS_AT_ONCE``
 sets the limit.
 
+It is also where a message sent again (a client's retry, with the same key: its id starts with
+``client:``) is processed once: :mod:`bot.cluster.turn_records`. A copy gets the first one's
+replies again. A copy of a turn whose instance died looks in the conversation's history (Rasa's
+tracker store) first: if the dialogue kept the message before the instance died, its replies are
+taken from there, and it is not processed twice.
+
 It is also where a turn that a part of the product failed (:mod:`bot.turn_failures`: a store
 error, a failed or timed-out action call) is answered. The turn's replies are held back until it
 ends, so a turn that fails half-way sends none of them; the user gets the "try again" message of
@@ -26,6 +32,8 @@ the log one error line naming the part, without the user's text or the conversat
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import logging
 import traceback
 import weakref
@@ -35,7 +43,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
 
+from bot.cluster.turn_records import Reply, TurnRecords, is_client_message_id
 from bot.content import CONTENT_DIR, load_mapping
 from bot.settings import DEFAULT_TURNS_AT_ONCE
 from bot.turn_failures import TurnFailed, channel_turn, describe
@@ -67,26 +77,86 @@ def limit_turns(
     *,
     at_once: int = DEFAULT_TURNS_AT_ONCE,
     failed_turn: Literal["answer", "raise"] = "answer",
+    records: TurnRecords | None = None,
 ) -> Callable[[M], Awaitable[Any]]:
     """``handle`` (a channel's ``on_new_message``), run for at most ``at_once`` turns at once
     (``RASA_TURNS_AT_ONCE``; every channel of the server shares the same places).
 
     A turn that a part failed is answered with the "try again" message (``failed_turn="answer"``)
-    or ends in :class:`TurnNotCompleted` (``"raise"``: for a channel with its own apology)."""
+    or ends in :class:`TurnNotCompleted` (``"raise"``: for a channel with its own apology).
+    With ``records``, a message with a client's key is processed once (see the module)."""
     limit = at_once
     try_again = load_mapping(CONTENT_DIR / FAULTS_FILE).require("turn_failed", str)
 
-    async def limited(message: M) -> Any:
+    async def in_place(message: M, record: Callable[[list[Reply]], None] | None = None) -> Any:
         place = _Place(_semaphore(limit))
         await place.take()
         token = _current_place.set(place)
         try:
-            return await _whole_turn(handle, message, try_again, failed_turn)
+            return await _whole_turn(handle, message, try_again, failed_turn, record)
         finally:
             _current_place.reset(token)
             place.give_back()
 
+    async def limited(message: M) -> Any:
+        if records is None or not is_client_message_id(message.message_id):
+            return await in_place(message)
+        async with records.turn(message.sender_id, message.message_id) as turn:
+            if turn.replies is None and turn.earlier_attempt:
+                turn.replies = await _replies_kept_by_the_dialogue(message)
+                if turn.replies is not None:
+                    turn.finish(turn.replies)
+            if turn.replies is not None:
+                await send_again(turn.replies, message.output_channel)
+                return None
+            return await in_place(message, record=turn.finish)
+
     return limited
+
+
+async def _replies_kept_by_the_dialogue(message: UserMessage) -> list[Reply] | None:
+    """The replies the dialogue gave ``message``, if its tracker kept it (an instance died after
+    saving the turn, before answering); None if it did not."""
+    from sanic import Sanic
+    from sanic.exceptions import SanicException
+
+    try:
+        agent = Sanic.get_app(RASA_APP).ctx.agent
+    except (SanicException, AttributeError):
+        return None
+    tracker = await agent.tracker_store.retrieve(message.sender_id)
+    if tracker is None:
+        return None
+    replies: list[Reply] | None = None
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            if replies is not None:
+                break
+            if event.message_id == message.message_id:
+                replies = []
+        elif replies is not None and isinstance(event, BotUttered):
+            said = {"text": event.text, **{k: v for k, v in event.data.items() if v}}
+            replies.append(
+                {"method": "send_response", "args": [message.sender_id, said], "kwargs": {}}
+            )
+    return replies
+
+
+async def send_again(replies: list[Reply], output: OutputChannel | None) -> None:
+    """A recorded turn's replies, sent through ``output`` as they were the first time."""
+    if output is None:
+        return
+    for reply in replies:
+        method = reply.get("method")
+        if method not in REPLAYABLE:  # the record comes from a shared store: only known calls
+            logger.error("A recorded reply names an unknown output call; it was not sent")
+            continue
+        # A copy: Rasa's output channels change the messages they are given.
+        call = copy.deepcopy(reply)
+        await getattr(output, method)(*call.get("args", []), **call.get("kwargs", {}))
+
+
+RASA_APP = "rasa_server"  # the Sanic app rasa.server creates
 
 
 class _Place:
@@ -142,6 +212,7 @@ async def _whole_turn(
     message: M,
     try_again: str,
     failed_turn: Literal["answer", "raise"],
+    record: Callable[[list[Reply]], None] | None = None,
 ) -> Any:
     output = message.output_channel
     held = HeldReplies(output)
@@ -156,6 +227,8 @@ async def _whole_turn(
         # (a UnicodeEncodeError does), so only its kind and where it was raised are logged.
         part, reason = "the Rasa server", f"{describe(error)} at {_raised_at(error)}"
     else:
+        if record is not None:  # before they are sent: a copy must find them
+            record(held.recorded())
         await held.release()
         return result
     finally:
@@ -195,6 +268,15 @@ class HeldReplies(OutputChannel):
         else:
             self._held.append((method, args, kwargs))
 
+    def recorded(self) -> list[Reply]:
+        """The held replies as JSON values, to be sent again to a copy of the turn."""
+        calls = [
+            {"method": method, "args": list(args), "kwargs": kwargs}
+            for method, args, kwargs in self._held or []
+        ]
+        replies: list[Reply] = json.loads(json.dumps(calls, default=str))
+        return replies
+
     async def release(self) -> None:
         held, self._held = self._held or [], None
         for method, args, kwargs in held:
@@ -226,9 +308,15 @@ class HeldReplies(OutputChannel):
     async def send_elements(
         self, recipient_id: str, elements: Iterable[dict[str, Any]], **kwargs: Any
     ) -> None:
-        await self._send("send_elements", recipient_id, elements, **kwargs)
+        await self._send("send_elements", recipient_id, list(elements), **kwargs)
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         await self._send("send_custom_json", recipient_id, json_message, **kwargs)
+
+
+# The output calls a recorded turn may make again: every one HeldReplies holds.
+REPLAYABLE = frozenset(
+    name for name in vars(HeldReplies) if name.startswith("send_") and name != "send_again"
+)
