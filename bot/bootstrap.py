@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from bot.handoff.support_centre import SupportCentre
     from bot.handoff.temporary_password import PasswordProvider
     from bot.handoff.vault import PasswordVault
+    from bot.phone.calls import CallStore
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,27 @@ def password_vault(settings: Settings) -> PasswordVault:
             "every instance the same VAULT_KEY."
         )
     return RedisVault(redis_client(settings), key)
+
+
+def call_store(settings: Settings) -> CallStore:
+    """The phone calls in progress and the replay guard: in this process's memory, or on Redis if
+    ``REDIS_URL`` is set (any instance serves any webhook of a call), a kept password sealed
+    under ``VAULT_KEY``."""
+    if not settings.redis_url:
+        from bot.phone.calls import MemoryCalls
+
+        return MemoryCalls()
+    from bot.handoff.redis_vault import new_vault_key
+    from bot.phone.redis_calls import RedisCalls
+
+    key = settings.vault_key
+    if not key:
+        key = new_vault_key()
+        logger.warning(
+            "VAULT_KEY is not set: a password a phone call keeps for repeating opens only on "
+            "this instance; give every instance the same VAULT_KEY."
+        )
+    return RedisCalls(redis_client(settings), key)
 
 
 def login_throttle(settings: Settings) -> LoginThrottle:

@@ -34,6 +34,7 @@ from bot.channels.phone import PhoneChannel
 from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import TemporaryPassword
+from bot.phone.calls import CallStore
 from bot.phone.content import PhoneContent, load_phone_content
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
 from tests.console_server import free_port
@@ -132,11 +133,20 @@ def _entity(text: str, intent: str, entity: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One request as Twilio sent it: enough to send it again, to any instance."""
+
+    path: str  # the public URL's path and query
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
 @dataclass
 class Phone:
-    """A Twilio stand-in: signs and posts what Twilio would, parses the TwiML answered, and (as
-    Twilio does) posts the call's next request to the URL the last TwiML named for it, with the
-    turn token that URL carries."""
+    """A Twilio stand-in: signs and posts what Twilio would (with an idempotency token of its
+    own for each request), parses the TwiML answered, and (as Twilio does) posts the call's next
+    request to the URL the last TwiML named for it, with the turn token that URL carries."""
 
     url: str
     channel: PhoneChannel
@@ -145,6 +155,7 @@ class Phone:
     caller: str = "+14165550101"
     next_urls: dict[str, str] = field(default_factory=dict)  # path -> public URL named last
     queue_time: int = 0
+    sent: list[Sent] = field(default_factory=list)
 
     def post(
         self,
@@ -163,8 +174,21 @@ class Phone:
         if signature is None:
             signature = RequestValidator(token).compute_signature(sign_url or target, form)
         headers = {"X-Twilio-Signature": signature} if signature else {}
-        local = self.url + target.removeprefix(PUBLIC)
-        return requests.post(local, data=form, headers=headers, timeout=20)
+        headers["I-Twilio-Idempotency-Token"] = str(uuid.uuid4())
+        sent = Sent(target.removeprefix(PUBLIC), form, headers)
+        self.sent.append(sent)
+        return self.resend(sent)
+
+    def resend(
+        self, sent: Sent, *, url: str | None = None, idempotency_token: str | None = None
+    ) -> requests.Response:
+        """``sent`` again (to the server at ``url``): Twilio's retry, or, with another
+        idempotency token, someone's copy."""
+        headers = dict(sent.headers)
+        if idempotency_token is not None:
+            headers["I-Twilio-Idempotency-Token"] = idempotency_token
+        local = (url or self.url) + sent.path
+        return requests.post(local, data=sent.form, headers=headers, timeout=20)
 
     def _at_current_turn(self, path: str) -> str:
         """For a test that skips the TwiML naming ``path`` (after-queue without the queue): the
@@ -234,10 +258,17 @@ def gather(twiml: ET.Element) -> ET.Element:
 
 
 @contextmanager
-def serving(database: Database, content: PhoneContent = CONTENT) -> Iterator[Phone]:
-    """The channel's blueprint on a real Sanic server, on a free port, in a background thread."""
-    channel = PhoneChannel(database=database, content=content)
-    dialogue = FakeDialogue(database)
+def serving(
+    database: Database,
+    content: PhoneContent = CONTENT,
+    *,
+    calls: CallStore | None = None,
+    dialogue: FakeDialogue | None = None,
+) -> Iterator[Phone]:
+    """The channel's blueprint on a real Sanic server, on a free port, in a background thread:
+    on its own call store (the process's), or on ``calls``."""
+    channel = PhoneChannel(database=database, calls=calls, content=content)
+    dialogue = dialogue or FakeDialogue(database)
     port = free_port()
     Sanic.test_mode = True
     app = Sanic(f"phone_test_{port}")
@@ -352,7 +383,7 @@ def test_requests_without_a_valid_signature_are_refused(phone: Phone, tamper: st
         answer = phone.post(path, {}, signature="AAAA")
     assert answer.status_code == 403
     assert phone.dialogue.received == []
-    assert len(phone.channel.calls) == 0
+    assert phone.channel.calls.get(phone.call_sid) is None
     for other in ("/webhooks/phone/status", "/webhooks/phone/wait", "/webhooks/phone/after-queue"):
         assert phone.post(other, {}, signature="").status_code == 403
 
@@ -897,7 +928,8 @@ def test_support_closed_is_said_in_eastern_time(phone: Phone) -> None:
 
     sunday_noon = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)  # 12:00 in Toronto; closed Sundays
     flow = replace(phone.channel._flow(no_dialogue), now=lambda: sunday_noon)
-    twiml = asyncio.run(flow.wait({"CallSid": phone.call_sid}))
+    call = phone.channel.calls.get(phone.call_sid)
+    twiml = asyncio.run(flow.wait({"CallSid": phone.call_sid}, call))
     text = spoken(ET.fromstring(str(twiml.to_xml())))
     assert "Monday at 8:00 AM Eastern time" in text, text
     assert "America" not in text and "Toronto" not in text

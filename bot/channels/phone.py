@@ -22,7 +22,14 @@ Every request is checked, in this order, before anything reaches the dialogue:
    loop). Missing or wrong signature, or the channel not configured: 403. The token is never
    logged.
 4. **Once**: a copy of a request already answered gets 409; a request for a call that has ended
-   gets a hang-up (see :mod:`bot.phone.once`).
+   gets a hang-up (see :mod:`bot.phone.once`). A request whose call stays locked by another of
+   its requests for longer than it may wait gets 503.
+
+Any instance serves any request of a call: what the call needs between two requests is in the
+process's call store (:func:`bot.bootstrap.call_store`: memory, or Redis with ``REDIS_URL``).
+Twilio's ``I-Twilio-Idempotency-Token`` (when it has a sane shape) becomes the ``message_id`` of
+what the request sends the dialogue (``client:<token>``, numbered after the first), so a turn
+that Twilio retries on another instance is the same message to Rasa.
 
 Errors are JSON: ``{"error": ..., "message": ...}``.
 
@@ -35,8 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -46,12 +55,13 @@ from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import ProductServices, build_services, rasa_process
+from bot.bootstrap import ProductServices, build_services, call_store, rasa_process
 from bot.channels.chat_input import client_intents, intent_parse_data
 from bot.channels.turns import limit_turns
 from bot.db import Database
 from bot.devices.formats import load_formats
-from bot.phone.calls import Calls, is_call_sid
+from bot.phone.call_lock import CallBusy
+from bot.phone.calls import CallStore, is_call_sid
 from bot.phone.content import PhoneContent, load_phone_content
 from bot.phone.flow import CallFlow
 from bot.phone.lookup import RegistryIds
@@ -73,6 +83,29 @@ FORM = "application/x-www-form-urlencoded"
 # Parsing the form and checking the signature run here, off the event loop, apart from the default
 # executor's other work (label photos), so a burst of either does not hold up the other.
 _SIGNATURE_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="twilio-signature")
+# Twilio's idempotency tokens are short printable ASCII; anything else is not used as a message id.
+_IDEMPOTENCY_TOKEN = re.compile(r"[!-~]{1,128}")
+
+
+class MessageIds:
+    """The ``message_id`` of each message one request sends the dialogue: ``client:<token>``,
+    then ``client:<token>:2`` ... (a request may send two: a failed turn, then an agent)."""
+
+    def __init__(self, idempotency_token: str) -> None:
+        valid = _IDEMPOTENCY_TOKEN.fullmatch(idempotency_token) is not None
+        self._token = idempotency_token if valid else None
+        self._sent = 0
+
+    def next(self) -> str | None:
+        if self._token is None:
+            return None
+        self._sent += 1
+        suffix = "" if self._sent == 1 else f":{self._sent}"
+        return f"client:{self._token}{suffix}"
+
+
+# The request being answered (each Sanic request is a task of its own, with its own context).
+_REQUEST_MESSAGE_IDS: ContextVar[MessageIds | None] = ContextVar("phone_message_ids", default=None)
 
 
 class PhoneReplies(CollectingOutputChannel):
@@ -85,9 +118,10 @@ class PhoneReplies(CollectingOutputChannel):
 
 class PhonePushOutput(CollectingOutputChannel):
     """For messages pushed from outside a request (the agent released a password, Rasa's
-    ``output_channel=latest``): kept in the call's memory and spoken at its next request."""
+    ``output_channel=latest``): kept with the call in its store and spoken at its next request
+    (on whichever instance it reaches)."""
 
-    def __init__(self, calls: Calls) -> None:
+    def __init__(self, calls: CallStore) -> None:
         super().__init__()
         self._calls = calls
 
@@ -115,14 +149,21 @@ class PhoneChannel(InputChannel):
     def __init__(
         self,
         database: Database | None = None,
-        calls: Calls | None = None,
+        calls: CallStore | None = None,
         content: PhoneContent | None = None,
         services: ProductServices | None = None,
     ) -> None:
         self._database = database
         self._services = services
-        self.calls = calls or Calls()
+        self._calls = calls
         self._content = content
+
+    @property
+    def calls(self) -> CallStore:
+        """The calls in progress: given, or the process's (built on first use)."""
+        if self._calls is None:
+            self._calls = call_store(self._process().settings)
+        return self._calls
 
     def _process(self) -> ProductServices:
         if self._services is None:
@@ -166,8 +207,16 @@ class PhoneChannel(InputChannel):
             replies = PhoneReplies()
             # A key's intent message is parsed here: Rasa's pipeline would only replace its answer.
             parse_data = intent_parse_data(text, client_intents())
+            ids = _REQUEST_MESSAGE_IDS.get()
             await on_new_message(
-                UserMessage(text, replies, call_sid, parse_data=parse_data, input_channel=CHANNEL)
+                UserMessage(
+                    text,
+                    replies,
+                    call_sid,
+                    parse_data=parse_data,
+                    input_channel=CHANNEL,
+                    message_id=None if ids is None else ids.next(),
+                )
             )
             messages: list[dict[str, Any]] = replies.messages
             return messages
@@ -189,14 +238,18 @@ class PhoneChannel(InputChannel):
                 return checked
             params, signed = checked
             once = current_guard()
+            _REQUEST_MESSAGE_IDS.set(MessageIds(signed.idempotency_token))
             try:
                 if step == "status":
-                    once.status_request(params, signed)
+                    await once.status_request(params, signed)
                     return response.empty()
                 return _twiml(await once.handle(step, params, signed))
             except Replayed:
                 logger.warning("phone: refused a copy of a request already answered (%s)", step)
                 return _error(409, "replayed", "This request was already answered.")
+            except CallBusy:
+                logger.warning("phone: the call stayed busy with another request (%s)", step)
+                return _error(503, "busy", "Another request of this call is being answered.")
             except Exception:
                 # The caller hears an apology and where else to get help, not Twilio's
                 # "application error". (The request's fields are not logged: they hold speech.)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -56,7 +56,7 @@ from bot.devices.check_limits import FailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats
 from bot.handoff.support_centre import SupportCentre
 from bot.phone import twiml
-from bot.phone.calls import Call, Calls
+from bot.phone.calls import Call, CallStore
 from bot.phone.content import PhoneContent
 from bot.phone.contract import intent_message, payload, turn_of
 from bot.phone.device_id_entry import Ask, DeviceIdEntry, Failed, Outcome, Pass
@@ -91,7 +91,7 @@ NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
 class CallFlow:
     content: PhoneContent
     formats: DeviceIdFormats
-    calls: Calls
+    calls: CallStore
     registry: RegisteredIds
     store: CaseStore
     centre: SupportCentre
@@ -109,21 +109,34 @@ class CallFlow:
     def entry(self) -> DeviceIdEntry:
         return DeviceIdEntry(self.content, self.formats, self.registry, self.limiter)
 
-    async def voice(self, params: Mapping[str, str], turn: str | None = None) -> VoiceResponse:
+    async def voice(
+        self,
+        params: Mapping[str, str],
+        call: Call | None,
+        turn: str | None = None,
+        *,
+        retrying: bool = False,
+    ) -> tuple[VoiceResponse, Call | None]:
+        """A gather's answer (or the call coming in) to ``call`` as loaded: the answer, and the
+        call to save (a new one on the call's first request)."""
         sid = params.get("CallSid", "")
-        call = self.calls.get(sid)
         if call is None:
             if turn is not None:
-                # A turn of a call this process does not know: it ended long ago (a replay), or
-                # the server restarted mid-call. Nothing reaches the dialogue either way.
-                logger.info("phone: a request for a call this server does not know")
-                return self.technical_problem()
-            if self.store.latest_for_conversation(sid) is not None:
+                # A turn of a call the store does not know: it ended long ago (a replay), or its
+                # state expired. Nothing reaches the dialogue either way.
+                logger.info("phone: a request for a call the store does not know")
+                return self.technical_problem(), None
+            if not retrying and self.store.latest_for_conversation(sid) is not None:
                 # The first request of a call that already has a case: a replay, long after.
-                return twiml.hang_up()
+                # (Twilio's retry of it finds the case its first attempt opened before its
+                # instance died: that one is answered.)
+                return twiml.hang_up(), None
             call = self.calls.start(sid, params.get("From") or None)
             messages = await self.dialogue(sid, intent_message(self.content.first_intent))
-            return self._answer(call, messages, before=[self.content.welcome])
+            return self._answer(call, messages, before=[self.content.welcome]), call
+        return await self._gathered(call, params), call
+
+    async def _gathered(self, call: Call, params: Mapping[str, str]) -> VoiceResponse:
         # Speech is never an intent message: only the channel sends "/intent" (keys, the ID).
         speech = (params.get("SpeechResult") or "").strip().lstrip("/").strip()
         digits = (params.get("Digits") or "").strip()
@@ -179,14 +192,14 @@ class CallFlow:
             return await self._failed_turn(call)
         return await self._to_dialogue(call, intent_message(intent))
 
-    async def wait(self, params: Mapping[str, str]) -> VoiceResponse:
-        """The ``<Enqueue>`` wait URL: where the caller stands, or ``<Leave/>`` when it's time."""
+    async def wait(self, params: Mapping[str, str], call: Call | None) -> VoiceResponse:
+        """The ``<Enqueue>`` wait URL: where the caller stands, or ``<Leave/>`` when it's time.
+        Changes nothing on the call."""
         sid = params.get("CallSid", "")
-        call = self.calls.get(sid)
         case = self.store.latest_for_conversation(sid)
         if call is None or case is None:
             return twiml.leave()
-        if call.pending or case.status not in ON_HOLD:
+        if call.has_pending or case.status not in ON_HOLD:
             return twiml.leave()
         queue = self.content.queue
         now = self.now()
@@ -203,14 +216,13 @@ class CallFlow:
                 saying = queue.position.format(position=position, minutes=minutes)
         return twiml.hold(self.content, [saying])
 
-    async def after_queue(self, params: Mapping[str, str]) -> VoiceResponse:
+    async def after_queue(self, params: Mapping[str, str], call: Call | None) -> VoiceResponse:
         """The ``<Enqueue>`` action URL: the caller is back from hold."""
         sid = params.get("CallSid", "")
-        call = self.calls.get(sid)
         if call is None or params.get("QueueResult") == "hangup":
             return twiml.empty()
         call.enqueued = False
-        pending = self.calls.take_pending(sid)
+        pending = call.take_pending()
         if pending:
             call.checks_after_queue = 0
             return self._answer(call, pending)
@@ -235,14 +247,12 @@ class CallFlow:
         saying = self.content.handoff.whisper.format(case_code=code)
         return twiml.goodbye(self.content, [saying], farewell=False, hang_up=False)
 
-    async def after_dial(self, params: Mapping[str, str]) -> VoiceResponse:
+    async def after_dial(self, params: Mapping[str, str], call: Call | None) -> VoiceResponse:
         """Dial mode: the agent's leg ended; the caller is back with the assistant. What the
         assistant has to say meanwhile (the released password, the steps) is said now."""
-        sid = params.get("CallSid", "")
-        call = self.calls.get(sid)
         if call is None:
             return twiml.empty()
-        pending = self.calls.take_pending(sid)
+        pending = call.take_pending()
         if pending:
             return self._answer(call, pending, before=[self.content.handoff.back_from_agent])
         sayings = [self.content.handoff.back_from_agent, *call.last_prompt]
@@ -461,12 +471,14 @@ class CallFlow:
         self, call: Call, sayings: list[str], message: dict[str, Any]
     ) -> VoiceResponse:
         revealed = reveal(message, call.sid)
-        value = revealed["custom"]["data"]["temporary_password"].get("value")
+        shown = revealed["custom"]["data"]["temporary_password"]
+        value, until = shown.get("value"), _moment(shown.get("expires_at"))
         text = message.get("text")
         if not isinstance(value, str):
             call.after_password = []
             return self._prompt(call, [*sayings, self.content.password.unavailable], "default")
-        call.password = value
+        # Kept for repeating while it is valid (and no longer than the call: the store's part).
+        call.password, call.password_until = value, until
         call.reading_password = True
         if isinstance(text, str) and text.strip():
             sayings.append(for_the_ear(text))
@@ -508,6 +520,18 @@ class CallFlow:
             return
         self.store.set_caller_phone(case.code, call.caller, actor="assistant")
         call.caller_recorded = True
+
+
+def _moment(value: object) -> datetime | None:
+    """A release's validity as the vault gives it (ISO 8601; UTC without an offset); None if not
+    one (the password is then not kept past this request)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _yes_no(content: PhoneContent, speech: str, digits: str) -> bool | None:

@@ -1,26 +1,37 @@
-"""Each of Twilio's requests answered once: the phone channel's guard against replays.
+"""Each of Twilio's requests answered once, by whichever instance it reaches: the phone channel's
+guard against replays, and where a call is loaded from and saved to its store.
 
 Every answer's URLs carry a fresh turn token, and a call's next request must carry the latest
-one, so a legitimate request never repeats a signature. A signature seen before is a copy
-(:class:`Replayed`), unless it brings the same ``I-Twilio-Idempotency-Token``: that is Twilio
-retrying a request it got no answer to, and it gets the answer already given (where that was the
-temporary password, only the offer to hear it again) with no new turn. A request for a call that
-has ended gets a hang-up: an ended call never comes back, and never opens a case. What a request
-means for the call is :class:`bot.phone.flow.CallFlow`'s.
+one, so a legitimate request never repeats a signature. A signature seen before (on any instance:
+the store remembers it) is a copy (:class:`Replayed`), unless it brings the same
+``I-Twilio-Idempotency-Token``: that is Twilio retrying a request it got no answer to. The retry
+waits for the call's lock (:mod:`bot.phone.call_lock`) and gets the answer already given (where
+that was the temporary password, only the offer to hear it again) with no new turn; if the first
+attempt was never answered (its instance died before saving the call), the retry is answered in
+its place. A request for a call that has ended gets a hang-up: an ended call never comes back,
+and never opens a case.
+
+A request of a call is served under the call's lock: the call is loaded, the flow works on it,
+and it is saved with the answer. The wait URL, which Twilio asks again and again while the caller
+is on hold, only reads the call. What a request means for the call is
+:class:`bot.phone.flow.CallFlow`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.cases.status import CaseStatus
 from bot.phone import twiml
-from bot.phone.calls import Call, Seen, new_turn
+from bot.phone.call_lock import holding
+from bot.phone.calls import Call, CallStore, Seen, new_turn
 from bot.phone.flow import CallFlow
+
+logger = logging.getLogger(__name__)
 
 # Requests about the call itself (the whisper is the agent's leg), and those that move it on (a
 # retry of one of these gets the answer already given, never a second turn).
@@ -43,80 +54,84 @@ class SignedRequest:
 @dataclass
 class OnceOnly:
     flow: CallFlow
-    # The answers being worked out, by signature: Twilio's retry of one waits for it.
-    _in_progress: dict[str, asyncio.Future[str]] = field(default_factory=dict, init=False)
+
+    @property
+    def calls(self) -> CallStore:
+        return self.flow.calls
 
     async def handle(
         self, step: str, params: Mapping[str, str], request: SignedRequest
     ) -> str:
         """The TwiML answering one of Twilio's requests (signature already checked), once.
 
-        Raises :class:`Replayed` for a copy of a request already answered.
+        Raises :class:`Replayed` for a copy of a request already answered, and
+        :class:`~bot.phone.call_lock.CallBusy` when the call's lock cannot be had in time.
         """
         sid = params.get("CallSid", "")
-        seen = self.flow.calls.seen(request.signature, request.idempotency_token)
-        if step in CALL_STEPS and self.flow.calls.has_ended(sid):
+        seen = self.calls.seen(request.signature, request.idempotency_token)
+        if step in CALL_STEPS and self.calls.has_ended(sid):
             return _xml(twiml.hang_up())
         if seen is Seen.REPLAY:
             raise Replayed(step)
         if step == "whisper":
             return _xml(await self.flow.whisper(params))
-        call = self.flow.calls.get(sid)
-        if call is not None and request.turn != call.turn and seen is Seen.FIRST:
-            raise Replayed(step)  # from an earlier turn (its signature since forgotten)
         if step == "wait":
-            return _xml(await self.flow.wait(params))
-        if seen is Seen.RETRY:
-            return await self._answer_again(call, request.signature)
-        if call is not None:
-            call.turn = new_turn()  # before any wait: a second copy now finds a stale turn
-        answering: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._in_progress[request.signature] = answering
-        try:
-            answer = await self._turn(step, params, request.turn)
-        except Exception:
-            answering.set_result(_xml(self.flow.technical_problem()))
-            raise
-        finally:
-            self._in_progress.pop(request.signature, None)
-        call = self.flow.calls.get(sid)
-        again = _xml(answer)
-        if call is not None:
-            if call.reading_password:  # a retry hears how to get it again, never the password
-                again = _xml(self.flow.password_offer(call))
-            call.answered_request, call.answer_again = request.signature, again
-        answering.set_result(again)
-        return _xml(answer)
-
-    async def _answer_again(self, call: Call | None, signature: str) -> str:
-        in_progress = self._in_progress.get(signature)
-        if in_progress is not None:
-            return await asyncio.shield(in_progress)
-        if call is not None and call.answered_request == signature:
-            return call.answer_again
-        raise Replayed("an earlier turn")  # Twilio retries only its latest request
+            call = self.calls.get(sid)
+            if call is not None and request.turn != call.turn and seen is Seen.FIRST:
+                raise Replayed(step)  # from an earlier turn (its signature since forgotten)
+            return _xml(await self.flow.wait(params, call))
+        async with holding(self.calls, sid):
+            call = self.calls.get(sid)
+            if call is None and self.calls.has_ended(sid):  # ended while this one waited
+                return _xml(twiml.hang_up())
+            if seen is Seen.RETRY:
+                if call is not None and call.answered_request == request.signature:
+                    return call.answer_again
+                if request.turn != (None if call is None else call.turn):
+                    raise Replayed("an earlier turn")  # Twilio retries only its latest request
+                # Its first attempt was never answered (the instance died): answered here.
+            elif call is not None and request.turn != call.turn:
+                raise Replayed(step)  # from an earlier turn (its signature since forgotten)
+            if call is not None:
+                call.turn = new_turn()  # the answer's URLs: the call's next request carries it
+            answer, call = await self._turn(step, params, call, request, seen is Seen.RETRY)
+            if call is not None:
+                again = answer
+                if call.reading_password:  # a retry hears how to get it again, never it
+                    again = self.flow.password_offer(call)
+                call.answered_request, call.answer_again = request.signature, _xml(again)
+                if not self.calls.save(call):
+                    # Ended meanwhile, or saved by a request that outlived this one's lock.
+                    logger.warning("phone: a call changed while a request was answered (%s)", step)
+            return _xml(answer)
 
     async def _turn(
-        self, step: str, params: Mapping[str, str], turn: str | None
-    ) -> VoiceResponse:
+        self,
+        step: str,
+        params: Mapping[str, str],
+        call: Call | None,
+        request: SignedRequest,
+        retrying: bool,
+    ) -> tuple[VoiceResponse, Call | None]:
         if step == "voice":
-            return await self.flow.voice(params, turn)
+            return await self.flow.voice(params, call, request.turn, retrying=retrying)
         if step == "after_queue":
-            return await self.flow.after_queue(params)
-        return await self.flow.after_dial(params)
+            return await self.flow.after_queue(params, call), call
+        return await self.flow.after_dial(params, call), call
 
-    def status_request(
+    async def status_request(
         self, params: Mapping[str, str], request: SignedRequest
     ) -> CaseStatus | None:
         """The status callback, once: a copy of it is :class:`Replayed`; for a call that has
-        already ended it changes nothing."""
+        already ended it changes nothing. It waits for a request of the call being answered."""
         sid = params.get("CallSid", "")
-        seen = self.flow.calls.seen(request.signature, request.idempotency_token)
-        if self.flow.calls.has_ended(sid):
+        seen = self.calls.seen(request.signature, request.idempotency_token)
+        if self.calls.has_ended(sid):
             return None
         if seen is Seen.REPLAY:
             raise Replayed("status")
-        return self.flow.status(params)
+        async with holding(self.calls, sid):
+            return self.flow.status(params)
 
 
 def _xml(response: VoiceResponse) -> str:
