@@ -10,15 +10,23 @@ before. The dialogue is that file's stand-in, shared by both (as Rasa's tracker 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import requests
 
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
@@ -26,6 +34,7 @@ from bot.devices.registry import DeviceRegistry
 from bot.phone.calls import Seen
 from bot.phone.redis_calls import RedisCalls
 from tests.conftest import REDIS_URL, WriteCsv
+from tests.console_server import free_port
 from tests.test_phone_channel import (
     PUBLIC,
     TOKEN,
@@ -37,7 +46,8 @@ from tests.test_phone_channel import (
     spoken,
 )
 
-VAULT_KEY = bytes(range(32))
+VAULT_KEY = bytes(range(32))  # (tests/phone_instance.py's too)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -169,3 +179,95 @@ def test_the_status_callback_racing_a_gather_loses_nothing(
         assert instance.calls.get(phone.call_sid) is None  # the gather did not bring it back
     case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
     assert case is not None and case.status is CaseStatus.ABANDONED
+
+
+@contextmanager
+def instance_process(
+    database_url: str, prefix: str, hang_on: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """tests/phone_instance.py in a process of its own; its URL once it answers, and the
+    process."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "tests.phone_instance",
+            str(port), database_url, REDIS_URL, prefix, hang_on,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PUBLIC_BASE_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # (importing Rasa takes seconds)
+            assert process.poll() is None, "the instance did not start"
+            try:
+                if requests.get(url + "/webhooks/phone/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def test_a_call_goes_on_when_its_instance_is_killed_mid_turn(cluster: Cluster) -> None:
+    """Instance 0 is a process of its own; killed (SIGKILL) while it answers a request, before
+    saving the call. Twilio's retry of that request reaches instance 1, which waits out the dead
+    instance's lock, answers the request (the same message to the dialogue: Twilio's token as its
+    message id), and serves the rest of the call."""
+    survivor = cluster.instances[1]
+    prefix = survivor.calls._prefix
+    database_url = survivor.phone.dialogue.database.url
+    with instance_process(database_url, prefix, hang_on="help") as (doomed_url, doomed):
+        cluster.instances[0] = Instance(doomed_url, survivor.calls, survivor.phone)
+        phone = cluster.on(0)
+        assert "Device ID" in spoken(phone.ring())
+        assert "Settings, then Device Info" in spoken(cluster.on(1).say("where do I find it"))
+        turn = phone.channel.calls.get(phone.call_sid)
+        assert turn is not None
+
+        cut_off: list[BaseException] = []
+
+        def hanging_request() -> None:
+            try:
+                cluster.on(0).post("/webhooks/phone/voice", {"SpeechResult": "help"})
+            except requests.RequestException as lost:  # the instance died under it
+                cut_off.append(lost)
+
+        request = threading.Thread(target=hanging_request)
+        request.start()
+        client = redis.Redis.from_url(REDIS_URL)
+        lock = f"{prefix}call-lock:{phone.call_sid}"
+        for _ in range(200):
+            if client.exists(lock):
+                break
+            time.sleep(0.05)
+        assert client.exists(lock), "the doomed instance never took the call"
+        time.sleep(0.2)  # (into the dialogue turn)
+        doomed.send_signal(signal.SIGKILL)
+        request.join(30)
+        assert cut_off, "the killed instance answered"
+        client.close()
+
+    killed = phone.sent[-1]
+    turns = len(phone.dialogue.received)
+    retried = phone.resend(killed, url=survivor.url)  # Twilio's retry: same token
+    assert retried.status_code == 200, retried.text
+    assert "label" in retried.text  # the help, answered by the survivor
+    assert phone.dialogue.received[-1].text == "help"
+    assert phone.dialogue.received[-1].message_id == "client:" + killed.headers[
+        "I-Twilio-Idempotency-Token"
+    ]
+    assert len(phone.dialogue.received) == turns + 1
+    phone.follow(ET.fromstring(retried.text))
+    copy = phone.resend(killed, url=survivor.url, idempotency_token="copy")
+    assert copy.status_code == 409
+    read_back = cluster.on(1).press("634810273945597")
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in spoken(read_back)
+    cluster.on(1).press("1")
+    assert phone.dialogue.received[-1].text == provided("ND4810273945KXQ")
+    assert cluster.on(1).hang_up().status_code == 204

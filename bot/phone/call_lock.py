@@ -40,10 +40,13 @@ async def holding(
     store: CallStore,
     sid: str,
     *,
-    lifetime: float = LOCK_LIFETIME,
-    wait: float = LOCK_WAIT,
+    lifetime: float | None = None,
+    wait: float | None = None,
 ) -> AsyncIterator[None]:
-    """Hold ``sid``'s lock (waiting for it, up to ``wait`` seconds) for the ``async with``."""
+    """Hold ``sid``'s lock (waiting for it, up to ``wait`` seconds) for the ``async with``
+    (default: :data:`LOCK_LIFETIME` and :data:`LOCK_WAIT`, read at the call)."""
+    lifetime = LOCK_LIFETIME if lifetime is None else lifetime
+    wait = LOCK_WAIT if wait is None else wait
     owner = secrets.token_hex(8)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + wait
