@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
+    from socketio import AsyncManager  # type: ignore[import-untyped]
 
     from bot.agents.throttle import LoginThrottle
+    from bot.channels.socket_rooms import ChatRooms
     from bot.cluster.conversation_lock import RedisConversationLocks
     from bot.cluster.turn_records import TurnRecords
     from bot.cases.conversation import ConversationCases
@@ -77,6 +79,41 @@ def redis_client(settings: Settings) -> redis.Redis:
 
     return redis.Redis.from_url(
         settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+    )
+
+
+def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """An asyncio client (its own connection pool) for the Redis at ``REDIS_URL``; its
+    connections belong to the event loop that first uses them."""
+    import redis.asyncio  # type: ignore[import-untyped]
+
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+    )
+
+
+def chat_rooms(settings: Settings, prefix: str | None = None) -> ChatRooms:
+    """What the web chat's instances share about each conversation's sockets
+    (:mod:`bot.channels.socket_rooms`): in this process's memory, or on Redis if ``REDIS_URL``
+    is set."""
+    from bot.channels.socket_rooms import DEFAULT_PREFIX, MemoryRooms, RedisRooms
+
+    if not settings.redis_url:
+        return MemoryRooms()
+    return RedisRooms(async_redis_client(settings), prefix=prefix or DEFAULT_PREFIX)
+
+
+def socketio_manager(settings: Settings, channel: str) -> AsyncManager | None:
+    """python-socketio's Redis manager when ``REDIS_URL`` is set (an emit to a room reaches its
+    sockets on every instance), else None (its in-process one)."""
+    if not settings.redis_url:
+        return None
+    from socketio import AsyncRedisManager  # type: ignore[import-untyped]
+
+    return AsyncRedisManager(
+        settings.redis_url,
+        channel=channel,
+        redis_options={"socket_connect_timeout": REDIS_TIMEOUT},
     )
 
 

@@ -24,12 +24,16 @@ Rasa's ``/intent`` text naming an intent a client may not send: the console's ``
 :func:`bot.channels.chat_input.intent_message_problem`) gets a ``chat_error`` event
 ``{"error": ..., "message": ...}`` instead of reaching NLU. Each message
 carries the client's address (:mod:`bot.channels.client`), from the request that opened the
-socket.
+socket. Each ``user_uttered`` is acknowledged once its turn was answered; the widget's id for
+it (``message_id``, a short ``[A-Za-z0-9_-]`` id; anything else is ignored) becomes the
+UserMessage's ``client:<id>``, so a message the widget sends again after reconnecting is
+recognised (:mod:`bot.channels.turns`).
 
 Messages pushed from outside a user's request (the agent released a password: Rasa's
 ``trigger_intent`` with ``output_channel=latest``) go through :meth:`get_output_channel`, whose
 output reveals the password (:mod:`bot.channels.password_delivery`). A message for a
-conversation with no open socket (the owner closed the page) is kept, not sent into an empty
+conversation with no open socket on this instance (the owner closed the page, or is
+connected to another instance) is kept, not sent into an empty
 room, and sent when a socket is confirmed into that conversation again, to that socket, one
 message at a time, each asking the socket to acknowledge it (the widget does once it has shown
 it). A message leaves the keep, and a password in it counts as delivered, only once
@@ -38,6 +42,15 @@ next socket, and a password goes to no one else meanwhile. A socket that stays o
 acknowledging (a widget from before acknowledgements) has still read the message once it has
 answered the server's next ping: see :class:`Answers`. One conversation's kept messages are sent
 to one socket at a time.
+
+Several instances (``REDIS_URL`` set) share the keep (the database), and on Redis
+(:mod:`bot.channels.socket_rooms`): socket.io's rooms (python-socketio's Redis manager, so a
+reply or push emitted to a conversation's room reaches its sockets on every instance), the
+news that a message was kept (the instances holding a socket of that conversation send it, as
+above: acknowledged, the password given once), the one-sender-at-a-time lock, and presence.
+Acknowledgements stay with the instance holding the socket: only it sends what must be
+acknowledged. Session tokens are signed, so any instance with the same ``CHAT_SESSION_SECRET``
+confirms one: a socket that reconnects to another instance continues its conversation.
 
 A password sent to open sockets is acknowledged the same way (:meth:`SocketIOPushOutput.hand_over`):
 a page can die without its socket closing at once (the server notices only when pings go
@@ -48,8 +61,9 @@ A step's text arrives as Rasa sends it (one event per paragraph), each paragraph
 ``"part_of": "reset_step"``, then the step card's payload: the widget draws the card from the
 payload's parts and skips the marked text, without reading it.
 
-Presence: when a conversation's last socket closes, its case notes that the owner left (the
-console shows it); a socket confirmed into it again notes the return.
+Presence: when a conversation's last socket closes, on any instance (or vanishes with its
+instance), its case notes that the owner left (the console shows it); a socket confirmed into it
+again notes the return.
 """
 
 from __future__ import annotations
@@ -58,17 +72,16 @@ import asyncio
 import functools
 import json
 import logging
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
-from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
+from rasa.core.channels.socketio import SocketIOInput
 from sanic import Blueprint
 from socketio import AsyncServer
 
-from bot.bootstrap import rasa_process
+from bot.bootstrap import chat_rooms, rasa_process, socketio_manager
 from bot.channels.chat_input import (
     client_intents,
     intent_message_problem,
@@ -80,241 +93,24 @@ from bot.channels.client import with_client_address
 from bot.channels.password_delivery import (
     arrived,
     deliver_once,
-    keep_for_later,
     kept_for,
-    password_reference,
-    reveal,
 )
+from bot.channels.socket_output import (
+    AcknowledgedOutput,
+    Answers,
+    SocketIOPushOutput,
+    open_sockets,
+)
+from bot.channels.socket_rooms import DEFAULT_PREFIX, ChatRooms
 from bot.channels.turns import limit_turns
 
-AGENT_MESSAGE = "agent_message"
 ERROR_EVENT = "chat_error"
 SESSION = "conversation_id"  # the conversation a socket was confirmed into (server-side)
-STEP_CARD = "reset_step"
-DEFAULT_NAMESPACE = "/"
+# A message id the widget draws (it sends a message again with the same id after reconnecting);
+# bot.channels.turns answers each "client:" id once.
+CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 logger = logging.getLogger(__name__)
-
-
-def has_participant(sio: AsyncServer, room: str, namespace: str | None, but: str = "") -> bool:
-    """Whether a connected socket (other than ``but``) is in ``room``."""
-    return any(sid != but for sid in open_sockets(sio, room, namespace))
-
-
-def open_sockets(sio: AsyncServer, room: str, namespace: str | None) -> list[str]:
-    """The connected sockets in ``room``."""
-    namespace = namespace or DEFAULT_NAMESPACE
-    return [
-        sid
-        for sid, _ in list(sio.manager.get_participants(namespace, room))
-        if sio.manager.is_connected(sid, namespace)
-    ]
-
-
-_settling: set[asyncio.Task[None]] = set()  # passwords on their way (kept from the collector)
-
-
-def _settled(task: asyncio.Task[None]) -> None:
-    _settling.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        error = task.exception()
-        logger.error("could not settle a temporary password's delivery: %s", type(error).__name__)
-
-
-class SocketIOPushOutput(SocketIOOutput):
-    """Replies and pushes to a conversation's room; kept for later when nobody is in it."""
-
-    def __init__(
-        self,
-        sio: AsyncServer,
-        bot_message_evt: str,
-        namespace: str | None = None,
-        answers: Answers | None = None,
-    ) -> None:
-        super().__init__(sio, bot_message_evt)
-        self.namespace = namespace
-        self.answers = answers
-
-    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        if not has_participant(self.sio, recipient_id, self.namespace):
-            # The owner closed the page: what they would miss (a released password) waits.
-            await keep_for_later(recipient_id, message, "socketio")
-            return
-        if self.answers is not None and password_reference(message) is not None:
-            await self.hand_over(recipient_id, message, self.answers)
-            return
-        await self.deliver(recipient_id, message)
-
-    async def hand_over(self, recipient_id: str, message: dict[str, Any], answers: Answers) -> None:
-        """A password, to each open socket of the conversation, each asked to acknowledge it.
-
-        It is sent before this returns (what follows it comes after it); whether it arrived is
-        settled meanwhile, without holding up the turn: delivered once a socket acknowledged it;
-        if every one closed first, it goes to the sockets open then, or is kept for the next.
-        """
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        async def send(revealed: dict[str, Any]) -> bool:
-            outputs = [
-                AcknowledgedOutput(self.sio, self.bot_message_evt, self.namespace, sid, answers)
-                for sid in open_sockets(self.sio, recipient_id, self.namespace)
-            ]
-            try:
-                for output in outputs:
-                    await output.emit_events(recipient_id, revealed)
-            finally:
-                if not sent.done():
-                    sent.set_result(None)
-            given = await asyncio.gather(*(output.all_acknowledged() for output in outputs))
-            return any(given)
-
-        async def settle() -> None:
-            if not await deliver_once(message, recipient_id, send, channel="socketio"):
-                await self.send_response(recipient_id, message)  # to whoever is there now
-
-        task = asyncio.create_task(settle())
-        _settling.add(task)
-        task.add_done_callback(_settled)
-        await asyncio.wait({task, sent}, return_when=asyncio.FIRST_COMPLETED)
-
-    async def deliver(self, recipient_id: str, message: dict[str, Any]) -> None:
-        await self.send_events(recipient_id, reveal(message, recipient_id))
-
-    async def send_events(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """``message`` as the widget's events (a password in it already revealed)."""
-        data = (message.get("custom") or {}).get("data")
-        if isinstance(data, dict) and data.get("type") == STEP_CARD and message.get("text"):
-            for part in str(message["text"]).strip().split("\n\n"):
-                await self._send_message(recipient_id, {"text": part, "part_of": STEP_CARD})
-            message = {key: value for key, value in message.items() if key != "text"}
-        if isinstance(data, dict) and data.get("type") == AGENT_MESSAGE:
-            # A person's words: one event with the text and who wrote it, so the chat window
-            # can label it (Rasa would send text and payload as two events).
-            await self._send_message(
-                recipient_id, {"text": message.get("text") or "", "agent": data.get("agent")}
-            )
-            return
-        await super().send_response(recipient_id, message)
-
-
-class Answers:
-    """The acknowledgements awaited from each socket; a socket that closes gives no more.
-
-    A socket that neither acknowledges nor closes within :meth:`window` has still read what it
-    was sent: engine.io keeps a socket open only while it answers the server's pings (one every
-    ``ping_interval``, each to be answered within ``ping_timeout``), and it reads a ping sent
-    after the message only after the message.
-    """
-
-    def __init__(self, sio: AsyncServer, namespace: str | None) -> None:
-        self.sio = sio
-        self.namespace = namespace or DEFAULT_NAMESPACE
-        self._awaited: dict[str, set[asyncio.Future[bool]]] = {}
-
-    def window(self) -> float:
-        interval = float(getattr(self.sio.eio, "ping_interval", 25))
-        timeout = float(getattr(self.sio.eio, "ping_timeout", 20))
-        return interval + 2 * timeout + 5  # a ping outstanding, the next one, and a margin
-
-    def expect(self, sid: str) -> asyncio.Future[bool]:
-        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._awaited.setdefault(sid, set()).add(answer)
-        return answer
-
-    def socket_closed(self, sid: str) -> None:
-        for answer in self._awaited.pop(sid, set()):
-            if not answer.done():
-                answer.set_result(False)
-
-    async def all_given(self, sid: str, answers: list[asyncio.Future[bool]]) -> bool:
-        """Whether ``sid`` acknowledged every one of ``answers`` (or read them: see above)."""
-        if not self.sio.manager.is_connected(sid, self.namespace):
-            self.socket_closed(sid)  # it closed before its events were even sent
-        try:
-            if answers:
-                await asyncio.wait(answers, timeout=self.window())
-        finally:
-            awaited = self._awaited.get(sid)
-            if awaited is not None:
-                awaited.difference_update(answers)
-                if not awaited:
-                    del self._awaited[sid]
-        if all(answer.done() for answer in answers):
-            return all(answer.result() for answer in answers)
-        return bool(self.sio.manager.is_connected(sid, self.namespace))
-
-
-class AcknowledgedOutput(SocketIOPushOutput):
-    """Events to one socket, each to be acknowledged (:meth:`arrived` says whether they were)."""
-
-    def __init__(
-        self,
-        sio: AsyncServer,
-        bot_message_evt: str,
-        namespace: str | None,
-        sid: str,
-        answers: Answers,
-    ) -> None:
-        super().__init__(sio, bot_message_evt, namespace, answers)
-        self.sid = sid
-        self.awaited = answers
-        self._sent: list[asyncio.Future[bool]] = []
-
-    async def arrived(self, recipient_id: str, message: dict[str, Any]) -> bool:
-        await self.emit_events(recipient_id, message)
-        return await self.all_acknowledged()
-
-    async def emit_events(self, recipient_id: str, message: dict[str, Any]) -> None:
-        self._sent = []
-        await self.send_events(recipient_id, message)
-
-    async def all_acknowledged(self) -> bool:
-        return await self.awaited.all_given(self.sid, self._sent)
-
-    async def _send_message(self, socket_id: str, response: Any) -> None:
-        await self._emit(response)
-
-    async def send_custom_json(
-        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
-    ) -> None:
-        await self._emit(json_message.get("data"))  # what Rasa's emits: the payload's "data"
-
-    async def _emit(self, data: Any) -> None:
-        answer = self.awaited.expect(self.sid)
-        self._sent.append(answer)
-
-        def acknowledged(*_: Any) -> None:
-            if not answer.done():
-                answer.set_result(True)
-
-        await self.sio.emit(
-            self.bot_message_evt,
-            data,
-            to=self.sid,
-            namespace=self.namespace,
-            callback=acknowledged,
-        )
-
-
-class OneAtATime:
-    """An asyncio lock per key, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: Counter[str] = Counter()
-
-    @asynccontextmanager
-    async def __call__(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key]
-                del self._locks[key]
 
 
 class SocketIOChannel(SocketIOInput):
@@ -323,20 +119,37 @@ class SocketIOChannel(SocketIOInput):
     Sessions are always on: ``session_persistence`` in credentials.yml is not consulted.
     """
 
+    key_prefix = DEFAULT_PREFIX  # its keys and channels on Redis (tests give each their own)
+    rooms: ChatRooms | None = None
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         settings = rasa_process().settings
         handle = limit_turns(on_new_message, at_once=settings.rasa_turns_at_once)
         socketio_webhook: Blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
+        manager = socketio_manager(settings, channel=f"{self.key_prefix}socketio")
+        if manager is not None:
+            # Rasa builds the server inside its blueprint, with no way to hand it a manager;
+            # nothing has used the in-process one yet.
+            sio.manager = manager
+            manager.set_server(sio)
+            if not settings.chat_session_secret:
+                logger.warning(
+                    "REDIS_URL is set but CHAT_SESSION_SECRET is not: web chat sessions are "
+                    "signed with this machine's var/chat-session.key; give every instance the "
+                    "same CHAT_SESSION_SECRET so that a chat continues on any of them."
+                )
         if settings.chat_ping is not None:
             sio.eio.ping_interval, sio.eio.ping_timeout = settings.chat_ping
         session_tokens = SessionTokens(session_key(settings.chat_session_secret))
         allowed_intents = client_intents()
         answers = self._answers = Answers(sio, self.namespace)
-        resending = OneAtATime()
+        rooms = self.rooms = chat_rooms(settings, prefix=self.key_prefix)
+        waiting_to_resend: set[str] = set()  # conversations a notice's resend waits for
 
         async def session_request(sid: str, data: Any) -> None:
+            await rooms.start(on_kept=kept_elsewhere, on_gone=gone_with_instance)
             token = data.get("session_id") if isinstance(data, dict) else None
             conversation_id = session_tokens.conversation_of(token)
             if conversation_id is None:
@@ -346,43 +159,67 @@ class SocketIOChannel(SocketIOInput):
             previous = socket.get(SESSION)
             if previous is not None and previous != conversation_id:
                 await sio.leave_room(sid, previous, namespace=self.namespace)
-                if not has_participant(sio, previous, self.namespace):
+                if await rooms.left(previous, sid):
                     await _note_presence(previous, returned=False)
             socket[SESSION] = conversation_id
             await sio.save_session(sid, socket, namespace=self.namespace)
             await sio.enter_room(sid, conversation_id, namespace=self.namespace)
-            await sio.emit("session_confirm", token, room=sid, namespace=self.namespace)
+            await rooms.joined(conversation_id, sid)
+            await sio.emit(
+                "session_confirm", token, room=sid, namespace=self.namespace, ignore_queue=True
+            )
             await _note_presence(conversation_id, returned=True)
             await resend_kept(sid, conversation_id)
 
-        async def resend_kept(sid: str, conversation_id: str) -> None:
+        async def kept_elsewhere(conversation_id: str) -> None:
+            """An instance kept a message for ``conversation_id``: sent from here if a socket of
+            it is here (the newest)."""
+            sids = open_sockets(sio, conversation_id, self.namespace)
+            if sids and conversation_id not in waiting_to_resend:
+                await resend_kept(sids[-1], conversation_id, notice=True)
+
+        async def gone_with_instance(conversation_id: str) -> None:
+            await _note_presence(conversation_id, returned=False)
+
+        async def resend_kept(sid: str, conversation_id: str, notice: bool = False) -> None:
             """What was kept for the conversation, to this socket; each message stays kept
-            until the socket acknowledged it."""
+            until the socket acknowledged it. One sender per conversation, on any instance."""
             output = AcknowledgedOutput(sio, self.bot_message_evt, self.namespace, sid, answers)
             send = functools.partial(output.arrived, conversation_id)
-            async with resending(conversation_id):
-                for kept in await kept_for(conversation_id):
-                    if await _conversation_of(sio, sid, self.namespace) != conversation_id:
-                        return  # closed, or moved to another conversation, meanwhile
-                    if not await deliver_once(kept.message, conversation_id, send):
-                        return  # the socket closed: this one and the rest wait for the next
-                    await arrived(kept)
+            if notice:  # later notices are covered by this one: it reads what is kept then
+                waiting_to_resend.add(conversation_id)
+            try:
+                async with rooms.one_at_a_time(conversation_id) as held:
+                    if notice:
+                        waiting_to_resend.discard(conversation_id)
+                    for kept in await kept_for(conversation_id):
+                        if await _conversation_of(sio, sid, self.namespace) != conversation_id:
+                            return  # closed, or moved to another conversation, meanwhile
+                        await held.renew()
+                        if not await deliver_once(kept.message, conversation_id, send):
+                            return  # the socket closed: this one and the rest wait for the next
+                        await arrived(kept)
+            finally:
+                if notice:
+                    waiting_to_resend.discard(conversation_id)
 
         async def disconnect(sid: str, reason: Any = None) -> None:
             answers.socket_closed(sid)
             conversation_id = (await sio.get_session(sid, namespace=self.namespace)).get(SESSION)
             if conversation_id is None:
                 return
-            if not has_participant(sio, conversation_id, self.namespace, but=sid):
+            if await rooms.left(conversation_id, sid):
                 await _note_presence(conversation_id, returned=False)
 
-        async def user_uttered(sid: str, data: Any) -> None:
+        async def user_uttered(sid: str, data: Any) -> bool:
+            """The turn; its acknowledgement (True once answered) tells the widget not to send
+            the message again."""
             conversation_id = (await sio.get_session(sid, namespace=self.namespace)).get(SESSION)
             if conversation_id is None:
                 await _refuse(
                     sio, sid, "no_session", "Send session_request first and wait for its answer."
                 )
-                return
+                return False
             data = data if isinstance(data, dict) else {}
             text = data.get("message", "")
             problem = (
@@ -390,36 +227,55 @@ class SocketIOChannel(SocketIOInput):
             )
             if problem is not None:
                 await _refuse(sio, sid, "invalid_text", _sentence(problem))
-                return
+                return False
             problem = intent_message_problem(text, allowed_intents)
             if problem is not None:
                 await _refuse(sio, sid, "intent_not_allowed", _sentence(problem))
-                return
+                return False
             request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
             metadata = _client_metadata(data.get(self.metadata_key))
             await handle(
                 UserMessage(
                     text,
-                    SocketIOPushOutput(sio, self.bot_message_evt, self.namespace, answers),
+                    SocketIOPushOutput(sio, self.bot_message_evt, self.namespace, answers, rooms),
                     conversation_id,  # the socket's own, never one the message names
                     input_channel=self.name(),
                     metadata=with_client_address(metadata, request) if request else metadata,
                     parse_data=intent_parse_data(text, allowed_intents),  # a button's: no NLU
+                    message_id=client_message_id(data.get("message_id")),
                 )
             )
+            return True
 
         # Replace the handlers SocketIOInput registered for the same events.
         sio.on("session_request", handler=session_request, namespace=self.namespace)
         sio.on(self.user_message_evt, handler=user_uttered, namespace=self.namespace)
         sio.on("disconnect", handler=disconnect, namespace=self.namespace)
+
+        @socketio_webhook.listener("after_server_stop")
+        async def close_rooms(*_: Any) -> None:
+            await rooms.close()
+
         return socketio_webhook
 
     def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:
             return None
         return SocketIOPushOutput(
-            self.sio, self.bot_message_evt, self.namespace, getattr(self, "_answers", None)
+            self.sio,
+            self.bot_message_evt,
+            self.namespace,
+            getattr(self, "_answers", None),
+            self.rooms,
         )
+
+
+def client_message_id(raw: Any) -> str | None:
+    """The widget's id of a message, as the id of its Rasa UserMessage (``client:<id>``); None
+    (Rasa draws one) when missing or not a short id of letters, digits, ``_`` and ``-``."""
+    if isinstance(raw, str) and CLIENT_MESSAGE_ID.fullmatch(raw):
+        return f"client:{raw}"
+    return None
 
 
 async def _note_presence(conversation_id: str, *, returned: bool) -> None:
@@ -450,7 +306,7 @@ async def _conversation_of(sio: AsyncServer, sid: str, namespace: str | None) ->
 
 
 async def _refuse(sio: AsyncServer, sid: str, error: str, message: str) -> None:
-    await sio.emit(ERROR_EVENT, {"error": error, "message": message}, room=sid)
+    await sio.emit(ERROR_EVENT, {"error": error, "message": message}, room=sid, ignore_queue=True)
 
 
 def _sentence(problem: str) -> str:
