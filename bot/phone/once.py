@@ -116,8 +116,8 @@ class OnceOnly:
         if step == "voice":
             return await self.flow.voice(params, call, request.turn, retrying=retrying)
         if step == "after_queue":
-            return await self.flow.after_queue(params, call), call
-        return await self.flow.after_dial(params, call), call
+            return await self.flow.after_queue(params, call)
+        return await self.flow.after_dial(params, call)
 
     async def status_request(
         self, params: Mapping[str, str], request: SignedRequest

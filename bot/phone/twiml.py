@@ -13,6 +13,17 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.phone.content import PhoneContent
+from bot.phone.steps import (
+    CheckAgain,
+    Dial,
+    Enqueue,
+    Goodbye,
+    HangUp,
+    Hold,
+    Leave,
+    Prompt,
+    Reply,
+)
 
 PATHS = {
     "voice": "/webhooks/phone/voice",
@@ -163,3 +174,28 @@ def hang_up() -> VoiceResponse:
     response = VoiceResponse()
     response.hangup()
     return response
+
+
+def render(reply: Reply, content: PhoneContent, urls: Urls) -> VoiceResponse:
+    """The TwiML for a reply of the call's state machine (:mod:`bot.phone.steps`), its URLs
+    carrying the call's turn token."""
+    if isinstance(reply, Prompt):
+        sayings = list(reply.sayings)
+        return prompt(content, urls, sayings, reply.kind, pause_between=reply.pause_between)
+    if isinstance(reply, Enqueue):
+        return enqueue(content, urls, list(reply.sayings))
+    if isinstance(reply, Dial):
+        return dial(content, urls, list(reply.sayings), reply.case_code)
+    if isinstance(reply, Goodbye):
+        sayings = list(reply.sayings)
+        return goodbye(content, sayings, farewell=reply.farewell, hang_up=reply.hang_up)
+    if isinstance(reply, Hold):
+        return hold(content, list(reply.sayings))
+    if isinstance(reply, CheckAgain):
+        sayings = list(reply.sayings)
+        return say_and_redirect(content, sayings, urls["after_queue"], pause=reply.pause)
+    if isinstance(reply, Leave):
+        return leave()
+    if isinstance(reply, HangUp):
+        return hang_up()
+    return empty()

@@ -1,0 +1,417 @@
+"""A phone call as a state machine: pure transitions from the call's stored state and an event to
+its new state and what comes next (:mod:`bot.phone.steps`).
+
+The state is the :class:`~bot.phone.call_state.Call` the store keeps between two webhooks; a
+transition never changes the call it is given (it works on a copy, returned) and does no I/O:
+what needs I/O (the dialogue, the vault, Device ID lookups, the case) is a command the shell
+(:class:`bot.phone.flow.CallFlow`) carries out, handing the result back as the next event.
+
+===============================  ========================  ======================================
+Where the call is (its state)    Event                     What follows
+===============================  ========================  ======================================
+anywhere                         star, or "agent" said     the dialogue's agent intent
+                                 during a channel question
+reading the password             "ready" / "again"         what came after it / the password again
+  (``reading_password``)
+reading back IDs                 yes / no / neither        Device ID entry confirms, reads the
+  (``candidates``)                                         next one, or asks again
+asking (``prompt_kind``)         silence                   a reprompt (rephrased, keypad, agent),
+                                                           then the agent intent
+at a step (``steps``)            silence, "hold on"        a gentle wait (``waits``)
+                                 "ready" after waiting     the dialogue's repeat intent
+asking for the Device ID         speech or keys            Device ID entry (pieces, read-back)
+  (or a case proof like one)
+asking anything else             keys                      the keymap's intent (or the number)
+                                 speech                    the dialogue, written as typed
+after the dialogue's turn        understood                its answer: a prompt, the queue
+                                                           (``enqueued``), the password, goodbye
+                                 not understood            its re-ask once, then the reprompts
+on hold (``enqueued``)           the wait URL              position and wait, or leave
+back from hold or the agent      messages pushed meanwhile their answer; nothing: back in line,
+                                                           a short wait, or the last prompt
+===============================  ========================  ======================================
+
+The hang-up (the status callback) is the shell's: it ends the call in the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from bot.channels.password_delivery import password_reference
+from bot.devices.formats import DeviceIdFormats
+from bot.phone.call_state import Call
+from bot.phone.content import PhoneContent
+from bot.phone.contract import intent_message, payload, turn_of
+from bot.phone.device_id_entry import Ask, Failed, Pass
+from bot.phone.speech import (
+    for_the_ear,
+    says,
+    says_only,
+    spell_password,
+    without_repeats,
+    written_email,
+    written_number,
+)
+from bot.phone.spoken import hear
+from bot.phone.steps import (
+    Answered,
+    AskDialogue,
+    BackFromAgent,
+    BackFromQueue,
+    CallerRecorded,
+    CheckAgain,
+    ConfirmReading,
+    Dial,
+    Enqueue,
+    EnterDeviceId,
+    EntryDecided,
+    Event,
+    Gathered,
+    Goodbye,
+    Hold,
+    Leave,
+    Nothing,
+    Prompt,
+    QueueFacts,
+    RecordCaller,
+    Reply,
+    Reveal,
+    Revealed,
+    Step,
+)
+
+MAX_CHECKS_AFTER_QUEUE = 5
+# Prompt kinds at a reset step: "private_step" is where the caller types the new password on the
+# recorder, so only keys are listened to (speech would be transcribed and stored).
+STEP_KINDS = frozenset({"steps", "private_step"})
+# Where speech is written as typed: an email address, a phone number (a returning owner's proof
+# may be either).
+EMAIL_KINDS = frozenset({"owner_email", "case_proof"})
+NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
+
+
+@dataclass(frozen=True)
+class CallMachine:
+    """The transitions, given the call's content (wording, keys) and the Device ID formats."""
+
+    content: PhoneContent
+    formats: DeviceIdFormats
+    dial_mode: bool = False  # phone.yml's handoff mode: dial the centre instead of queueing
+
+    def transition(self, call: Call, event: Event) -> tuple[Call, Step]:
+        """The call's new state (a copy) and what comes next, after ``event``."""
+        call = dataclasses.replace(call)
+        if isinstance(event, Gathered):
+            return call, self._gathered(call, event.speech, event.digits)
+        if isinstance(event, Answered):
+            return call, self._answered(call, event)
+        if isinstance(event, Revealed):
+            return call, self._revealed(call, event)
+        if isinstance(event, EntryDecided):
+            return call, self._entry_decided(call, event)
+        if isinstance(event, CallerRecorded):
+            call.caller_recorded = call.caller_recorded or event.recorded
+            return call, event.then
+        if isinstance(event, BackFromQueue):
+            return call, self._back_from_queue(call, event)
+        return call, self._back_from_agent(call, event)
+
+    def first_turn(self) -> AskDialogue:
+        """The call comes in: the dialogue's first intent, after the welcome."""
+        content = self.content
+        return AskDialogue(intent_message(content.first_intent), (content.welcome,), checked=False)
+
+    def on_hold(self, call: Call | None, facts: QueueFacts) -> Reply:
+        """The wait URL: where the caller stands, or leave when it's time (no change)."""
+        if call is None or facts.case is None or call.has_pending or not facts.case.on_hold:
+            return Leave()
+        queue = self.content.queue
+        if facts.closed_until is not None:
+            saying = queue.closed.format(opening=facts.closed_until)
+        elif facts.position == 0:
+            saying = queue.agent_has_case
+        else:
+            saying = queue.position.format(position=facts.position, minutes=facts.minutes)
+        return Hold((saying,))
+
+    def password_offer(self) -> Prompt:
+        """What a retry of the answer that spelt the password hears instead: how to hear it."""
+        return Prompt((self.content.password.offer_repeat,), "password")
+
+    # --- a gather's answer ---------------------------------------------------------------------
+
+    def _gathered(self, call: Call, speech: str, digits: str) -> Step:
+        content = self.content
+        own_question = call.reading_password or bool(call.candidates or call.id_pieces)
+        if digits == content.agent_key or (own_question and says(speech, content.agent_words)):
+            # While the channel asks its own question, "agent" is the channel's to hear; anywhere
+            # else speech goes to the dialogue as it was said.
+            call.reset_device_id()
+            call.reading_password = False
+            return AskDialogue(intent_message(content.agent_intent))
+        if call.reading_password:
+            return self._password_turn(call, speech, digits)
+        if call.candidates:
+            return ConfirmReading(_yes_no(content, speech, digits))
+        if not speech and not digits:
+            return self._failed_turn(call, silence=True)
+        if call.prompt_kind in STEP_KINDS and speech and not digits:
+            if says_only(speech, content.hold_phrases):
+                # "Hold on": the caller is busy at the recorder. Wait, gently, as for silence.
+                call.waits += 1
+                return _prompt(call, [content.holding], call.prompt_kind, remember=False)
+            if says(speech, content.ready_phrases) and call.waits:
+                # Back from waiting: say the step again rather than guess it was done.
+                call.waits = 0
+                return AskDialogue(intent_message(content.after_waiting_intent))
+        call.waits = 0
+        if call.prompt_kind == "device_id" or (
+            call.prompt_kind == "case_proof" and self._device_id_proof(call, speech, digits)
+        ):
+            # A returning caller's proof may be the Device ID: heard (or keyed) and read back as
+            # in gathering, and only the ID the caller confirms is compared with the case's.
+            return EnterDeviceId(speech, digits)
+        if digits:
+            return self._keys(call, digits)
+        return AskDialogue(self._written(call, speech))
+
+    def _keys(self, call: Call, digits: str) -> Step:
+        """Keys pressed outside Device ID entry: the intent the expectation's keymap names."""
+        number = digits.rstrip("#")
+        if call.prompt_kind in NUMBER_KINDS and number.isdigit() and 7 <= len(number) <= 15:
+            # The phone number question says it may be keyed in.
+            return AskDialogue(written_number(number))
+        expects = "step" if call.prompt_kind in STEP_KINDS else call.prompt_kind
+        intent = (self.content.keys.get(expects) or {}).get(digits)
+        if intent is None:
+            return self._failed_turn(call)
+        return AskDialogue(intent_message(intent))
+
+    def _device_id_proof(self, call: Call, speech: str, digits: str) -> bool:
+        """Whether a case proof is a Device ID (or more of one), not an email address or a phone
+        number: letters among what was heard (every Device ID has some; a phone number has
+        none), or as many keys as a Device ID has (the keypad reads letters as their keys)."""
+        if call.id_pieces or call.keys:
+            return True
+        if digits:
+            return len(digits.rstrip("#")) in self.formats.device_id_lengths()
+        if "@" in speech or written_email(speech) != speech:
+            return False
+        heard = "".join(piece.heard for piece in hear(speech, self.content).pieces)
+        return any(character.isalpha() for character in heard)
+
+    def _written(self, call: Call, speech: str) -> str:
+        """Speech as the dialogue expects it typed, where the assistant expects an email address
+        or a phone number ("dana at example dot com", "four one six five five five ...")."""
+        if call.prompt_kind in EMAIL_KINDS:
+            written = written_email(speech)
+            if written != speech:
+                return written
+        if call.prompt_kind in NUMBER_KINDS:
+            digits = "".join(piece.heard for piece in hear(speech, self.content).pieces)
+            if digits.isdigit() and 7 <= len(digits) <= 15:
+                return written_number(digits)
+        return speech
+
+    def _failed_turn(self, call: Call, *, silence: bool = False, saying: str | None = None) -> Step:
+        content = self.content
+        if silence and call.prompt_kind in STEP_KINDS and call.waits < content.max_step_waits:
+            # At the recorder, silence is work, not confusion: wait, and ask gently again.
+            call.waits += 1
+            return _prompt(call, [content.step_waiting], call.prompt_kind, remember=False)
+        call.reprompts += 1
+        if call.reprompts > len(content.reprompts):
+            call.reprompts = 0
+            call.reset_device_id()
+            return AskDialogue(intent_message(content.agent_intent))
+        if saying is None:
+            saying = content.reprompts[call.reprompts - 1].format(
+                prompt=" ".join(call.last_prompt), keypad_help=content.keypad.help
+            )
+        return _prompt(call, [saying], call.prompt_kind, remember=False)
+
+    def _entry_decided(self, call: Call, event: EntryDecided) -> Step:
+        """Carry out what Device ID entry decided."""
+        outcome = event.outcome
+        if isinstance(outcome, Ask):
+            return _prompt(call, list(outcome.sayings), outcome.kind, remember=False)
+        if isinstance(outcome, Pass):
+            return AskDialogue(outcome.message)
+        if isinstance(outcome, Failed):
+            return self._failed_turn(call, saying=outcome.saying)
+        # A failed-check limit is reached: nothing more is looked up or read back for this call;
+        # the caller hears why and is put through to an agent, as after repeated failed turns.
+        call.reset_device_id()
+        call.device_id_limited = True
+        call.reprompts = 0
+        agent = intent_message(self.content.agent_intent)
+        return AskDialogue(agent, (self.content.device_id.too_many,))
+
+    def _password_turn(self, call: Call, speech: str, digits: str) -> Step:
+        wording = self.content.password
+        ready = digits == self.content.yes_key or says(speech, wording.ready_words)
+        again = digits == self.content.no_key or says(speech, wording.repeat_words)
+        if ready and not again:
+            call.reading_password = False
+            call.reprompts = 0
+            sayings, call.after_password = call.after_password, []
+            return _prompt(call, sayings or call.last_prompt, call.prompt_kind)
+        if not again:
+            call.reprompts += 1
+            if call.reprompts > len(self.content.reprompts):
+                call.reading_password = False
+                return self._failed_turn(call)
+        return self._password(call, again=True)
+
+    # --- the dialogue's answer -----------------------------------------------------------------
+
+    def _answered(self, call: Call, event: Answered) -> Step:
+        messages, before = list(event.messages), list(event.before)
+        turn = turn_of(messages)
+        if not event.checked or turn is None or turn.understood:
+            return self._answer(call, messages, before, event)
+        # The dialogue's own short re-ask is the first rephrasing; after that, the reprompts
+        # escalate (keypad, then an agent) instead of repeating it.
+        sayings, kind = _speakable(call, messages, remember=False)
+        call.prompt_kind = kind  # what is expected still comes from the payload
+        if call.reprompts == 0:
+            call.reprompts = 1
+            return _prompt(call, [*before, *sayings], kind, remember=False)
+        return self._failed_turn(call)
+
+    def _answer(
+        self, call: Call, messages: list[dict[str, Any]], before: list[str], event: Answered
+    ) -> Step:
+        """What follows the dialogue's ``messages``: spoken, then listen; the queue; the password
+        (first time or again); or goodbye."""
+        for index, message in enumerate(messages):
+            again = payload(message, "temporary_password_again") is not None
+            if again or password_reference(message) is not None:
+                sayings, _ = _speakable(call, messages[: index + 1])
+                _speakable(call, messages[index + 1 :])  # what follows, for later
+                call.after_password = list(call.last_prompt)
+                sayings = without_repeats([*before, *sayings])
+                if again:
+                    return self._password_again(call, sayings)
+                return Reveal(message, tuple(sayings))
+        sayings, kind = _speakable(call, messages)
+        sayings = without_repeats([*before, *sayings])
+        call.reprompts = 0
+        case = event.case
+        if case is not None and case.on_hold and not call.enqueued:
+            call.enqueued = True
+            call.checks_after_queue = 0
+            handoff, queue = self.content.handoff, self.content.queue
+            if self.dial_mode:
+                held: Reply = Dial(tuple(without_repeats([*sayings, handoff.dialling])), case.code)
+            else:
+                held = Enqueue(tuple(without_repeats([*sayings, queue.placed])))
+            if call.caller and not call.caller_recorded:
+                return RecordCaller(held)
+            return held
+        if kind == "finished":
+            # The guide said its own goodbye; after a rejection or a closed case the caller has
+            # heard what they can do next, and the call ends politely.
+            return Goodbye(tuple(sayings), farewell=call.state != "finished")
+        if kind == "private_step":
+            sayings = [*sayings, self.content.private_step_note]
+        return _prompt(call, sayings, kind)
+
+    def _revealed(self, call: Call, event: Revealed) -> Step:
+        sayings = list(event.sayings)
+        if event.value is None:
+            call.after_password = []
+            return _prompt(call, [*sayings, self.content.password.unavailable], "default")
+        # Kept for repeating while it is valid (and no longer than the call: the store's part).
+        call.password, call.password_until = event.value, event.valid_until
+        call.reading_password = True
+        if event.text is not None and event.text.strip():
+            sayings.append(for_the_ear(event.text))
+        return self._password(call, again=False, before=sayings)
+
+    def _password_again(self, call: Call, sayings: list[str]) -> Step:
+        """The owner asked for the password again: read from the call's state, if it holds it."""
+        if call.password is None:
+            after, call.after_password = call.after_password, []
+            saying = self.content.password.not_on_this_call
+            return _prompt(call, [*sayings, saying, *after], call.prompt_kind)
+        call.reading_password = True
+        return self._password(call, again=False, before=sayings)
+
+    def _password(self, call: Call, *, again: bool, before: list[str] | None = None) -> Prompt:
+        wording = self.content.password
+        password = call.password or ""
+        characters = spell_password(password, self.content)
+        if again:
+            lead = [wording.again]
+        else:
+            lead = [*(before or []), wording.intro.format(length=len(password))]
+        return Prompt((*lead, *characters, wording.offer_repeat), "password", pause_between=True)
+
+    # --- back from hold or from the agent ------------------------------------------------------
+
+    def _back_from_queue(self, call: Call, event: BackFromQueue) -> Step:
+        if event.queue_result == "hangup":
+            return Nothing()
+        call.enqueued = False
+        pending = call.take_pending()
+        if pending:
+            call.checks_after_queue = 0
+            return self._answer(call, pending, [], Answered((), (), False, event.case))
+        if event.case is not None and event.case.on_hold and call.checks_after_queue == 0:
+            # Left the queue while still waiting (queue full, an error): back in line.
+            call.enqueued = True
+            return Enqueue((self.content.queue.placed,))
+        # Released or rejected, and the assistant's message is on its way: wait briefly for it.
+        call.checks_after_queue += 1
+        if call.checks_after_queue <= MAX_CHECKS_AFTER_QUEUE:
+            first = call.checks_after_queue == 1
+            return CheckAgain((self.content.queue.back_with_nothing,) if first else (), pause=2)
+        call.checks_after_queue = 0
+        return _prompt(call, call.last_prompt, call.prompt_kind)
+
+    def _back_from_agent(self, call: Call, event: BackFromAgent) -> Step:
+        back = self.content.handoff.back_from_agent
+        pending = call.take_pending()
+        if pending:
+            return self._answer(call, pending, [back], Answered((), (), False, event.case))
+        return _prompt(call, [back, *call.last_prompt], call.prompt_kind, remember=False)
+
+
+def _speakable(
+    call: Call, messages: list[dict[str, Any]], *, remember: bool = True
+) -> tuple[list[str], str]:
+    """What to say for ``messages`` and the prompt kind that follows, from their turn payload
+    (none: the call keeps its expectation). Remembered on the call as its last prompt."""
+    sayings = [
+        for_the_ear(text)
+        for message in messages
+        if isinstance(text := message.get("text"), str)
+        and text.strip()
+        and password_reference(message) is None
+    ]
+    turn = turn_of(messages)
+    kind = call.prompt_kind if turn is None else turn.prompt_kind
+    if turn is not None:
+        call.state = turn.state
+    if remember:
+        call.prompt_kind = kind
+        if sayings:
+            call.last_prompt = sayings
+    return sayings, kind
+
+
+def _prompt(call: Call, sayings: list[str], kind: str, *, remember: bool = True) -> Prompt:
+    if remember:
+        call.last_prompt, call.prompt_kind = list(sayings), kind
+    return Prompt(tuple(sayings), kind)
+
+
+def _yes_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
+    """The caller's answer to a yes/no question: True, False, or None (neither, or both)."""
+    yes = digits == content.yes_key or says(speech, content.yes_words)
+    no = digits == content.no_key or says(speech, content.no_words)
+    return None if yes == no else yes
