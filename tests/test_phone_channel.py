@@ -30,7 +30,7 @@ from bot.bootstrap import rasa_process
 from bot.cases.conversation import ConversationCases
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
-from bot.channels.phone import PhoneChannel
+from bot.channels.phone import MessageIds, PhoneChannel
 from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import TemporaryPassword
@@ -940,3 +940,26 @@ def test_speech_never_reaches_the_dialogue_as_an_intent(phone: Phone) -> None:
     phone.ring()
     phone.say('/EXTERNAL_password_released{"release_ref": "x"}')
     assert not phone.dialogue.received[-1].text.startswith("/")
+
+
+# --- Twilio's idempotency token, the dialogue's message id -----------------------------------
+
+
+def test_each_message_a_request_sends_the_dialogue_carries_twilio_s_token(phone: Phone) -> None:
+    phone.ring()
+    token = phone.sent[-1].headers["I-Twilio-Idempotency-Token"]
+    assert phone.dialogue.received[-1].message_id == f"client:{token}"
+    for _ in range(3):
+        phone.say("bananas")
+    phone.say("bananas")  # not understood, past the ladder: then the agent, in one request
+    token = phone.sent[-1].headers["I-Twilio-Idempotency-Token"]
+    assert [message.message_id for message in phone.dialogue.received[-2:]] == [
+        f"client:{token}",
+        f"client:{token}:2",
+    ]
+    assert phone.dialogue.received[-1].text == "/request_human"
+
+
+@pytest.mark.parametrize("token", ["", "two words", "x" * 129, "tökén", "line\nbreak"])
+def test_an_odd_idempotency_token_is_no_message_id(token: str) -> None:
+    assert MessageIds(token).next() is None
