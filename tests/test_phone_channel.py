@@ -34,6 +34,7 @@ from bot.channels.phone import MessageIds, PhoneChannel
 from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry
 from bot.handoff.temporary_password import TemporaryPassword
+from bot.phone import call_lock
 from bot.phone.calls import CallStore
 from bot.phone.content import PhoneContent, load_phone_content
 from tests.conftest import SAMPLE_DEVICES, WriteCsv
@@ -963,3 +964,18 @@ def test_each_message_a_request_sends_the_dialogue_carries_twilio_s_token(phone:
 @pytest.mark.parametrize("token", ["", "two words", "x" * 129, "tökén", "line\nbreak"])
 def test_an_odd_idempotency_token_is_no_message_id(token: str) -> None:
     assert MessageIds(token).next() is None
+
+
+def test_a_request_whose_call_stays_busy_gets_503_and_its_retry_is_answered(
+    phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone.ring()
+    monkeypatch.setattr(call_lock, "LOCK_WAIT", 0.2)
+    assert phone.channel.calls.lock(phone.call_sid, "another request", 30)
+    turns = len(phone.dialogue.received)
+    busy = phone.post("/webhooks/phone/voice", {"SpeechResult": "help"})
+    assert busy.status_code == 503 and busy.json()["error"] == "busy"
+    assert len(phone.dialogue.received) == turns
+    phone.channel.calls.unlock(phone.call_sid, "another request")
+    retried = phone.resend(phone.sent[-1])  # Twilio's retry: same token
+    assert retried.status_code == 200 and "label" in retried.text
