@@ -979,3 +979,15 @@ def test_a_request_whose_call_stays_busy_gets_503_and_its_retry_is_answered(
     phone.channel.calls.unlock(phone.call_sid, "another request")
     retried = phone.resend(phone.sent[-1])  # Twilio's retry: same token
     assert retried.status_code == 200 and "label" in retried.text
+
+
+def test_a_hang_up_ends_the_call_even_while_a_request_of_it_is_stuck(
+    phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone.ring()
+    monkeypatch.setattr(call_lock, "LOCK_WAIT", 0.2)
+    assert phone.channel.calls.lock(phone.call_sid, "a stuck request", 30)
+    assert phone.hang_up().status_code == 204
+    assert phone.channel.calls.has_ended(phone.call_sid)
+    case = CaseStore(phone.dialogue.database).latest_for_conversation(phone.call_sid)
+    assert case is not None and case.status is CaseStatus.ABANDONED

@@ -27,7 +27,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from bot.cases.status import CaseStatus
 from bot.phone import twiml
-from bot.phone.call_lock import holding
+from bot.phone.call_lock import CallBusy, holding
 from bot.phone.calls import Call, CallStore, Seen, new_turn
 from bot.phone.flow import CallFlow
 
@@ -123,14 +123,21 @@ class OnceOnly:
         self, params: Mapping[str, str], request: SignedRequest
     ) -> CaseStatus | None:
         """The status callback, once: a copy of it is :class:`Replayed`; for a call that has
-        already ended it changes nothing. It waits for a request of the call being answered."""
+        already ended it changes nothing. It waits for a request of the call being answered
+        (for as long as a request may wait)."""
         sid = params.get("CallSid", "")
         seen = self.calls.seen(request.signature, request.idempotency_token)
         if self.calls.has_ended(sid):
             return None
         if seen is Seen.REPLAY:
             raise Replayed("status")
-        async with holding(self.calls, sid):
+        try:
+            async with holding(self.calls, sid):
+                return self.flow.status(params)
+        except CallBusy:
+            # A request of the call holds on to it: the call ends all the same (that request's
+            # save is then refused), rather than stay open until it expires.
+            logger.warning("phone: a call ended while one of its requests was stuck")
             return self.flow.status(params)
 
 
