@@ -17,10 +17,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 MODEL := models/lorex.tar.gz
 TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/rules/*.yml) $(wildcard bot/nlu/*.py)
 
-.PHONY: help install browser db run test lint validate train clean
+.PHONY: help install browser haproxy db run cluster test lint validate train clean
 
 help:
 	@echo "make run    start the assistant (installs, migrates, seeds, trains if needed)"
+	@echo "make cluster  the same as two Rasa instances behind HAProxy, on PostgreSQL and Redis"
 	@echo "make test   install, then run every test"
 	@echo "make train  retrain the model if config or training data changed"
 
@@ -53,12 +54,25 @@ $(BROWSER):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
+# `make cluster` puts Debian's HAProxy in front of its Rasa instances.
+HAPROXY := /usr/sbin/haproxy
+
+haproxy: $(HAPROXY)
+
+$(HAPROXY):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends haproxy
+
 db: install
 	$(PY) -m bot.cli migrate
 	$(PY) -m bot.cli seed
 
 run: install db train
 	$(PY) -m bot.cli run
+
+# Migrates and seeds PostgreSQL itself (creating the databases if missing): see bot/cluster/.
+cluster: install train haproxy
+	$(PY) -m bot.cli cluster
 
 # No --fail-on-warnings: the intents the agent console triggers (EXTERNAL_*) are rightly absent
 # from the NLU data. tests/test_rasa_model.py checks every warning instead.
@@ -69,7 +83,7 @@ lint: install
 	$(VENV)/bin/ruff check bot actions tests
 	$(VENV)/bin/mypy
 
-test: install train browser
+test: install train browser haproxy
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 

@@ -4,6 +4,8 @@
     seed [--csv PATH]   add or update registered devices from a CSV (default data/devices.csv)
     run                 start the action server, the Rasa server and the agent console, and
                         start again any that dies (what `make run` ends in; Ctrl-C stops)
+    cluster             as run, with several Rasa instances behind HAProxy, on PostgreSQL and
+                        Redis (what `make cluster` ends in; see bot/cluster/deployment.py)
     announce            wait until the servers answer, then print their URLs (for scripts)
     agent add USERNAME --name "Display Name" [--password-stdin]
                         create a support agent's console account (asks for the password twice)
@@ -125,6 +127,26 @@ def _add_run(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "run", help="start the assistant's servers and the agent console (Ctrl-C stops)"
     )
     parser.set_defaults(run=_run_run)
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    from bot.cluster import deployment
+
+    environ = dict(os.environ)
+    if args.database_url_given:
+        environ["DATABASE_URL"] = args.database_url
+    try:
+        return deployment.run(environ)
+    except ValueError as exc:  # a setting that cannot be used, named in the message
+        raise CommandError(str(exc)) from exc
+
+
+def _add_cluster(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "cluster",
+        help="start several Rasa instances behind HAProxy on PostgreSQL and Redis (Ctrl-C stops)",
+    )
+    parser.set_defaults(run=_run_cluster)
 
 
 def _run_announce(args: argparse.Namespace) -> int:
@@ -267,6 +289,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: 
     _add_migrate,
     _add_seed,
     _add_run,
+    _add_cluster,
     _add_announce,
     _add_agent,
     _add_report,
@@ -293,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.database_url_given = args.database_url is not None
     if args.database_url is None:
         args.database_url = database_url()
     try:

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -98,29 +98,38 @@ def _health_checks(settings: Settings) -> list[str]:
     ]
 
 
-def _all_answer(settings: Settings) -> bool:
-    return all(_answers(url) for url in _health_checks(settings))
+def _all_answer(settings: Settings, checks: Sequence[str] | None = None) -> bool:
+    return all(_answers(url) for url in checks or _health_checks(settings))
 
 
-def wait_until_ready(settings: Settings, timeout: float = 300.0) -> bool:
-    """Poll the servers (Rasa, actions, console) until they answer, or ``timeout`` seconds pass."""
+def wait_until_ready(
+    settings: Settings, timeout: float = 300.0, checks: Sequence[str] | None = None
+) -> bool:
+    """Poll the servers (Rasa, actions, console; or the ``checks`` URLs) until they answer, or
+    ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _all_answer(settings):
+        if _all_answer(settings, checks):
             return True
         time.sleep(1.0)
     return False
 
 
 async def announce_when_ready(
-    settings: Settings, say: Callable[[str], None], timeout: float = 300.0
+    settings: Settings,
+    say: Callable[[str], None],
+    timeout: float = 300.0,
+    *,
+    checks: Sequence[str] | None = None,
+    more: Sequence[str] = (),
 ) -> None:
     """Say where everything is once the servers answer (polled off the event loop, so stopping
-    the product never waits for a poll longer than one request's timeout)."""
+    the product never waits for a poll longer than one request's timeout). ``checks``: the
+    health URLs (default: `make run`'s servers); ``more``: lines the announcement adds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await asyncio.to_thread(_all_answer, settings):
-            for line in announcement(settings).splitlines():
+        if await asyncio.to_thread(_all_answer, settings, checks):
+            for line in announcement(settings, more).splitlines():
                 say(line)
             return
         await asyncio.sleep(1.0)
@@ -135,7 +144,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def announcement(settings: Settings) -> str:
+def announcement(settings: Settings, more: Sequence[str] = ()) -> str:
     rasa = settings.rasa_url
     return "\n".join(
         [
@@ -152,6 +161,7 @@ def announcement(settings: Settings) -> str:
             f"  Agent console:    {settings.console_url}",
             "                    create an agent with: "
             ".venv/bin/python -m bot.cli agent add alice --name Alice",
+            *more,
             "Press Ctrl-C to stop.",
             "",
         ]

@@ -33,6 +33,7 @@ DEFAULT_TRACKER_STORE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'tracker.db'}"
 DEFAULT_RASA_PORT = 5005
 DEFAULT_ACTIONS_PORT = 5055
 DEFAULT_CONSOLE_PORT = 5006
+DEFAULT_CLUSTER_RASA_PORTS = (5011, 5012)  # `make cluster`'s Rasa instances, behind RASA_PORT
 DEFAULT_ACTION_CALL_TIMEOUT = 10.0  # seconds: well under a chatting user's patience
 # Rasa's own limit for one call (rasa.utils.endpoints.DEFAULT_REQUEST_TIMEOUT, 5 minutes); not
 # imported, so that reading the settings does not load Rasa.
@@ -92,6 +93,7 @@ class Settings:
     rasa_port: int = DEFAULT_RASA_PORT
     actions_port: int = DEFAULT_ACTIONS_PORT
     console_port: int = DEFAULT_CONSOLE_PORT
+    cluster_rasa_ports: tuple[int, ...] = DEFAULT_CLUSTER_RASA_PORTS
     # Secrets between the processes; empty when unset (`make run` draws them: bot.serve).
     rasa_api_token: str = field(default="", repr=False)
     action_server_token: str = field(default="", repr=False)
@@ -172,6 +174,7 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
         action_server_token=_action_server_token(environ),
         database_url=database_url_from(environ),
         tracker_store_url=environ.get("TRACKER_STORE_URL", "").strip() or DEFAULT_TRACKER_STORE_URL,
+        cluster_rasa_ports=_cluster_rasa_ports(environ),
         redis_url=_redis_url(environ),
         vault_key=_vault_key(environ),
         action_call_timeout=_action_call_timeout(environ),
@@ -275,6 +278,24 @@ def _whole_number(
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     port = _whole_number(environ, name, at_most=65535, accepts="a port number from 1 to 65535")
     return default if port is None else port
+
+
+def _cluster_rasa_ports(environ: Mapping[str, str]) -> tuple[int, ...]:
+    """``CLUSTER_RASA_PORTS``: the ports of `make cluster`'s Rasa instances, comma-separated,
+    one instance each (at least one)."""
+    name = "CLUSTER_RASA_PORTS"
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return DEFAULT_CLUSTER_RASA_PORTS
+    ports = [
+        _port({name: piece}, name, 0) if piece.strip() else 0 for piece in raw.split(",")
+    ]
+    if 0 in ports or len(set(ports)) != len(ports):
+        raise ValueError(
+            f"{name} must be different port numbers separated by commas, such as 5011,5012; "
+            f"not {raw!r}"
+        )
+    return tuple(ports)
 
 
 def _at_least_one(environ: Mapping[str, str], name: str, default: int) -> int:

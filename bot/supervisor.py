@@ -16,8 +16,9 @@ Procfile (``honcho.environ.parse_procfile``) and the ``HH:MM:SS name | line`` ou
   restarted server finds its port free) and it is started again after a delay that doubles
   with each quick death (1 s, 2 s, 4 s ... at most 30 s), so a program that dies at start-up does
   not spin; a run of 30 s or more counts as a good start, and the delay starts over.
-- SIGINT (Ctrl-C) or SIGTERM stops everything: SIGTERM to every program's group, SIGKILL after
-  ``STOP_SECONDS`` (or at a second Ctrl-C). The exit code is 128 + the signal's number.
+- SIGINT (Ctrl-C) or SIGTERM stops everything: each program's stop signal (SIGTERM unless it
+  says) to its group, SIGKILL after ``STOP_SECONDS`` (or at a second Ctrl-C). The exit code is
+  128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,6 +48,12 @@ SYSTEM = "system"  # the name the supervisor's own lines carry
 class Program:
     name: str
     command: str  # a shell command line, as written in the Procfile
+    # Variables of this program's own, over the supervisor's (`make cluster` runs the Procfile's
+    # Rasa line twice, on two ports).
+    env: Mapping[str, str] = field(default_factory=dict)
+    # What asks it to stop: SIGTERM, or the signal of its own graceful stop (HAProxy's SIGUSR1
+    # finishes the requests in progress).
+    stop_signal: int = signal.SIGTERM
 
 
 def programs_from_procfile(path: Path) -> list[Program]:
@@ -162,7 +169,7 @@ class Supervisor:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=self._env,
+            env={**self._env, **program.env},
             cwd=self._cwd,
             start_new_session=True,  # its own group: Ctrl-C reaches the supervisor only
         )
@@ -170,7 +177,7 @@ class Supervisor:
         self._system(f"{program.name} started (pid={child.pid})")
         assert self._stopping is not None
         if self._stopping.is_set():  # the stop came while it was being started
-            _signal_group(child.pid, signal.SIGTERM)
+            _signal_group(child.pid, program.stop_signal)
         assert child.stdout is not None
         relay = asyncio.create_task(self._relay(program.name, child.stdout))
         returncode = await child.wait()
@@ -193,7 +200,9 @@ class Supervisor:
             self._write(name, line, self._colours.get(name))
 
     async def _stop_all(self) -> None:
-        self._signal_all(signal.SIGTERM)
+        stop_signals = {program.name: program.stop_signal for program in self._programs}
+        for name, child in self._children.items():
+            _signal_group(child.pid, stop_signals.get(name, signal.SIGTERM))
         waiting = [child.wait() for child in self._children.values()]
         if not waiting:
             return

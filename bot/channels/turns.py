@@ -102,10 +102,18 @@ def limit_turns(
         if records is None or not is_client_message_id(message.message_id):
             return await in_place(message)
         async with records.turn(message.sender_id, message.message_id) as turn:
-            if turn.replies is None and turn.earlier_attempt:
+            if turn.replies is not None:
+                logger.info("A message sent again was answered with its first copy's replies.")
+            elif turn.earlier_attempt:
                 turn.replies = await _replies_kept_by_the_dialogue(message)
                 if turn.replies is not None:
                     turn.finish(turn.replies)
+                logger.info(
+                    "A message whose first copy did not finish (its instance died) was %s.",
+                    "answered from the history it was kept in"
+                    if turn.replies is not None
+                    else "not kept by then: processed now",
+                )
             if turn.replies is not None:
                 await send_again(turn.replies, message.output_channel)
                 return None

@@ -1,0 +1,128 @@
+"""Starting `make cluster` for a test: `python -m bot.cli cluster` on free ports, on throw-away
+PostgreSQL databases and a Redis database of the tests' own, with a handle to kill one of its
+processes the way a crash would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.cluster.deployment import health_checks, instances
+from bot.serve import Settings, settings_from, wait_until_ready
+from tests.running_product import MODEL, REPO, free_port
+
+# The cluster tests' own Redis database: emptied before and after each cluster.
+CLUSTER_REDIS_DB = 3
+
+
+def free_port_pair() -> int:
+    """A port p with p + 1 free too (the action servers take ACTIONS_PORT and the next ones)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free ports in a row")
+
+
+@dataclass
+class RunningCluster:
+    settings: Settings
+    environment: dict[str, str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def pid_of(self, program: str) -> int:
+        """The pid of ``program``'s latest start (the supervisor logs each)."""
+        started = re.findall(rf"{re.escape(program)} started \(pid=(\d+)\)", self.log())
+        if not started:
+            raise LookupError(f"{program} has not started")
+        return int(started[-1])
+
+    def kill(self, program: str) -> int:
+        """SIGKILL ``program`` (no chance to finish anything); its pid."""
+        pid = self.pid_of(program)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait_until_restarted(self, program: str, old_pid: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with suppress(LookupError):
+                if self.pid_of(program) != old_pid and wait_until_ready(
+                    self.settings, timeout=5, checks=health_checks(self.settings)
+                ):
+                    return
+            time.sleep(0.5)
+        pytest.fail(f"{program} was not started again:\n" + self.log()[-3000:])
+
+
+@contextmanager
+def running_cluster(
+    folder: Path,
+    *,
+    database_url: str,
+    tracker_store_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[RunningCluster]:
+    if not MODEL.is_file():
+        pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
+    if not Path("/usr/sbin/haproxy").is_file():
+        pytest.fail("HAProxy is missing: `make test` installs it (Debian's haproxy package)")
+    redis_url = f"redis://127.0.0.1:6379/{CLUSTER_REDIS_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+    base = {
+        "RASA_PORT": str(free_port()),
+        "CLUSTER_RASA_PORTS": f"{free_port()},{free_port()}",
+        "ACTIONS_PORT": str(free_port_pair()),
+        "CONSOLE_PORT": str(free_port()),
+        "RASA_API_TOKEN": uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "TRACKER_STORE_URL": tracker_store_url,
+        "REDIS_URL": redis_url,
+        **(extra_env or {}),
+    }
+    environment = {**os.environ, **base}
+    settings = settings_from(environment)
+    log_path = folder / "cluster.log"
+    with open(log_path, "w") as log:
+        cluster = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "cluster"],
+            env=environment,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        if not wait_until_ready(settings, timeout=300, checks=health_checks(settings)):
+            pytest.fail("the cluster did not start:\n" + log_path.read_text()[-4000:])
+        assert len(instances(settings)) == 2
+        yield RunningCluster(settings, environment, log_path)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(cluster.pid, signal.SIGINT)
+        try:
+            cluster.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait()
+        redis.Redis.from_url(redis_url).flushdb()
