@@ -6,30 +6,23 @@ transition never changes the call it is given (it works on a copy, returned) and
 what needs I/O (the dialogue, the vault, Device ID lookups, the case) is a command the shell
 (:class:`bot.phone.flow.CallFlow`) carries out, handing the result back as the next event.
 
-===============================  ========================  ======================================
-Where the call is (its state)    Event                     What follows
-===============================  ========================  ======================================
-anywhere                         star, or "agent" said     the dialogue's agent intent
-                                 during a channel question
-reading the password             "ready" / "again"         what came after it / the password again
-  (``reading_password``)
-reading back IDs                 yes / no / neither        Device ID entry confirms, reads the
-  (``candidates``)                                         next one, or asks again
-asking (``prompt_kind``)         silence                   a reprompt (rephrased, keypad, agent),
-                                                           then the agent intent
-at a step (``steps``)            silence, "hold on"        a gentle wait (``waits``)
-                                 "ready" after waiting     the dialogue's repeat intent
-asking for the Device ID         speech or keys            Device ID entry (pieces, read-back)
-  (or a case proof like one)
-asking anything else             keys                      the keymap's intent (or the number)
-                                 speech                    the dialogue, written as typed
-after the dialogue's turn        understood                its answer: a prompt, the queue
-                                                           (``enqueued``), the password, goodbye
-                                 not understood            its re-ask once, then the reprompts
-on hold (``enqueued``)           the wait URL              position and wait, or leave
-back from hold or the agent      messages pushed meanwhile their answer; nothing: back in line,
-                                                           a short wait, or the last prompt
-===============================  ========================  ======================================
+============================  =========================  =========================================
+Where the call is (state)     Event                      What follows
+============================  =========================  =========================================
+anywhere                      star; "agent" (own quest.) the dialogue's agent intent
+``reading_password``          "ready" / "again"          what came after it / the password again
+``candidates`` (read-back)    yes / no / neither         Device ID entry confirms, reads on, asks
+asking (``prompt_kind``)      silence                    reprompts (rephrased, keypad), an agent
+at a step (``steps``)         silence, "hold on"         a gentle wait (``waits``)
+                              "ready" after waiting      the dialogue's repeat intent
+asking for the Device ID      speech or keys             Device ID entry (pieces, read-back)
+asking anything else          keys / speech              the keymap's intent / the dialogue
+after the dialogue's turn     understood                 a prompt, the queue, the password, goodbye
+                              not understood             its re-ask once, then the reprompts
+on hold (``enqueued``)        the wait URL               position and wait, or leave
+back from hold or the agent   messages pushed meanwhile  their answer; else back in line, a short
+                                                         wait, or the last prompt
+============================  =========================  =========================================
 
 The hang-up (the status callback) is the shell's: it ends the call in the store.
 """
@@ -54,6 +47,7 @@ from bot.phone.speech import (
     without_repeats,
     written_email,
     written_number,
+    yes_or_no,
 )
 from bot.phone.spoken import hear
 from bot.phone.steps import (
@@ -155,7 +149,7 @@ class CallMachine:
         if call.reading_password:
             return self._password_turn(call, speech, digits)
         if call.candidates:
-            return ConfirmReading(_yes_no(content, speech, digits))
+            return ConfirmReading(yes_or_no(content, speech, digits))
         if not speech and not digits:
             return self._failed_turn(call, silence=True)
         if call.prompt_kind in STEP_KINDS and speech and not digits:
@@ -409,9 +403,3 @@ def _prompt(call: Call, sayings: list[str], kind: str, *, remember: bool = True)
         call.last_prompt, call.prompt_kind = list(sayings), kind
     return Prompt(tuple(sayings), kind)
 
-
-def _yes_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
-    """The caller's answer to a yes/no question: True, False, or None (neither, or both)."""
-    yes = digits == content.yes_key or says(speech, content.yes_words)
-    no = digits == content.no_key or says(speech, content.no_words)
-    return None if yes == no else yes

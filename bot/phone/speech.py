@@ -133,3 +133,10 @@ def says_only(text: str, phrases: tuple[str, ...], *, other_words: int = 2) -> b
     for phrase in phrases:
         cleaned = cleaned.replace(f" {phrase} ", " ")
     return len(cleaned.split()) <= other_words
+
+
+def yes_or_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
+    """The caller's answer to a yes/no question: True, False, or None (neither, or both)."""
+    yes = digits == content.yes_key or says(speech, content.yes_words)
+    no = digits == content.no_key or says(speech, content.no_words)
+    return None if yes == no else yes
