@@ -30,8 +30,10 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+from playwright.async_api import async_playwright
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
+from sanic.response import HTTPResponse, html
 
 from bot.bootstrap import rasa_process
 from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
@@ -45,6 +47,8 @@ from tests.conftest import WriteCsv
 from tests.running_product import free_port
 from tests.test_delivery import password_message, released
 
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 30.0  # seconds anything asynchronous may take on a busy machine before the test fails
 
@@ -246,7 +250,10 @@ class Instance:
 
 
 @asynccontextmanager
-async def running_instance(prefix: str) -> AsyncIterator[Instance]:
+async def running_instance(
+    prefix: str, hold: asyncio.Event | None = None
+) -> AsyncIterator[Instance]:
+    """An instance; with ``hold``, the turn of a message saying "hold on" waits for it."""
     channel = SocketIOChannel.from_credentials(
         {"user_message_evt": "user_uttered", "bot_message_evt": "bot_uttered"}
     )
@@ -256,10 +263,19 @@ async def running_instance(prefix: str) -> AsyncIterator[Instance]:
 
     async def echo(message: UserMessage) -> None:
         heard.append(message)
+        if hold is not None and message.text == "hold on":
+            await hold.wait()
         await message.output_channel.send_text_message(message.sender_id, f"echo: {message.text}")
 
     app = Sanic(f"instance_{uuid.uuid4().hex}")
     app.blueprint(channel.blueprint(echo), url_prefix="/webhooks/socketio")
+    # The widget, and a page embedding it.
+    app.static("/webhooks/widget", str(REPO / "widget"))
+
+    @app.get("/page")
+    async def page(_: Any) -> HTTPResponse:
+        return html('<!doctype html><script src="/webhooks/widget/widget.js" defer></script>')
+
     port = free_port()
     server = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
@@ -509,3 +525,76 @@ def test_one_instance_without_redis_pushes_keeps_and_passes_message_ids(
 )
 def test_a_client_message_id_is_passed_on_only_when_well_formed(raw: Any, expected: Any) -> None:
     assert client_message_id(raw) == expected
+
+
+# Keeps the widget's socket where the test can reach it (to drop its connection).
+KEEP_THE_SOCKET = """
+Object.defineProperty(window, "io", {
+  configurable: true,
+  get: function () { return window.__io; },
+  set: function (io) {
+    window.__io = function () {
+      window.__widgetSocket = io.apply(this, arguments);
+      return window.__widgetSocket;
+    };
+  },
+});
+"""
+
+
+def test_the_widget_sends_a_message_again_with_its_id_when_the_socket_dropped_before_the_answer(
+    shared_database: Database,
+) -> None:
+    """The widget's socket is a WebSocket; a message whose turn was not acknowledged when the
+    connection dropped goes again, with the same id, once it is back."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `make test` installs it")
+
+    async def scenario() -> None:
+        hold = asyncio.Event()
+        async with running_instance("unused:", hold) as only, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
+            page = await browser.new_page()
+            await page.add_init_script(KEEP_THE_SOCKET)
+            await page.goto(f"http://127.0.0.1:{only.port}/page")
+            await page.get_by_role("button", name="Chat: reset my recorder password").click()
+            await page.locator(".lw-log").get_by_text("echo: /greet").wait_for()
+            sio = only.channel.sio
+            assert sio is not None
+            assert [sio.eio.transport(sid) for sid in sio.eio.sockets] == ["websocket"]
+
+            # What reaches the channel's handler, as sent (the exactly-once layer behind it
+            # answers a copy without running its turn again).
+            sent: list[dict[str, Any]] = []
+            handler = sio.handlers["/"]["user_uttered"]
+
+            async def recording(sid: str, data: Any) -> Any:
+                sent.append(dict(data))
+                return await handler(sid, data)
+
+            sio.on("user_uttered", handler=recording)
+            await page.get_by_role("textbox", name="Message").fill("hold on")
+            await page.keyboard.press("Enter")
+
+            async def held() -> bool:
+                return [m.text for m in only.heard].count("hold on") == 1
+
+            await until(held, "the message reaching the dialogue")
+            await page.evaluate("window.__widgetSocket.io.engine.close()")  # the network drops
+
+            async def again() -> bool:
+                return [m["message"] for m in sent].count("hold on") == 2
+
+            await until(again, "the message sent again after reconnecting")
+            first, second = [m["message_id"] for m in sent if m["message"] == "hold on"]
+            assert first == second
+            # (Whether the copy runs a turn again is bot.channels.turns's call.)
+            assert {m.message_id for m in only.heard if m.text == "hold on"} == {f"client:{first}"}
+            hold.set()
+            await page.locator(".lw-log").get_by_text("echo: hold on").first.wait_for()
+            await browser.close()
+
+    asyncio.run(scenario())

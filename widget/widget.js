@@ -666,16 +666,31 @@
   var socket = null;
   var typingTimer = null;
   var confirmed = false; // the server confirmed this socket's session: messages may go
-  var outbox = []; // messages typed before that, sent in order once it has
+  // Messages whose turn the server has not acknowledged yet ({ id, message }, in order): sent
+  // once the session is confirmed, and sent again with the same id after a reconnection (the
+  // server answers each id once, on whichever instance it lands).
+  var unanswered = [];
+  function messageId() {
+    var bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+  }
+  function emitMessage(pending) {
+    socket.emit("user_uttered", { message: pending.message, message_id: pending.id }, function () {
+      var at = unanswered.indexOf(pending);
+      if (at >= 0) unanswered.splice(at, 1);
+    });
+  }
   // Sends `message` (what the visitor typed, or a button's `/intent`) and shows `shown` as the
   // visitor's (nothing when null: the opening greeting).
   function send(message, shown) {
     retireChoices();
     var toAgent = takenOver(); // a person answers by hand: no typing dots
     if (shown !== null) show(record({ kind: "user", text: shown, time: now(), toAgent: toAgent }));
+    var pending = { id: messageId(), message: message };
+    unanswered.push(pending);
     connect();
-    if (confirmed) socket.emit("user_uttered", { message: message });
-    else outbox.push(message);
+    if (confirmed) emitMessage(pending);
     if (!toAgent) {
       typing.hidden = false;
       clearTimeout(typingTimer);
@@ -740,7 +755,9 @@
       return;
     }
     connection.textContent = t("connecting");
-    socket = window.io(options.server, { path: "/socket.io" });
+    // WebSocket only: long-polling's requests must all reach the instance holding the session,
+    // and the load balancer in front of several instances does not keep them together.
+    socket = window.io(options.server, { path: "/socket.io", transports: ["websocket"] });
     socket.on("connect", function () {
       confirmed = false;
       socket.emit("session_request", { session_id: sessionId });
@@ -754,9 +771,7 @@
       save("session", sessionId);
       confirmed = true;
       connection.textContent = "";
-      outbox.splice(0).forEach(function (message) {
-        socket.emit("user_uttered", { message: message });
-      });
+      unanswered.slice().forEach(emitMessage);
     });
     socket.on("chat_error", function (error) {
       stopTyping();
