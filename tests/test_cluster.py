@@ -10,11 +10,13 @@ message kept once), and the killed instance started again by the supervisor.
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,17 +124,17 @@ def balancer_stats(cluster: RunningCluster) -> dict[str, dict[str, str]]:
     return {row["svname"]: row for row in table if row.get("pxname") == "rasa_instances"}
 
 
-def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
-    cluster: RunningCluster,
-) -> None:
+def converse_in_rounds(
+    cluster: RunningCluster, interrupt: Callable[[], None], at_round: int = 2
+) -> list[tuple[Owner, list[str]]]:
+    """CONVERSATIONS owners, each round every owner sending their next message at the same
+    moment (so the instances have turns in progress), and ``interrupt`` called 0.15 s into round
+    ``at_round`` (by default the third message: the Device ID, whose turn calls the action
+    server). Checks that every message was answered once and kept once, in order."""
     devices = registered_devices()[:CONVERSATIONS]
     owners = [Owner(cluster.settings.rasa_url) for _ in devices]
     scripts = [owner_script(device) for device in devices]
-    rounds = len(scripts[0])
-    kill_round = 2  # the third message: the Device ID, whose turn calls the action server
     failures: list[BaseException] = []
-    # Each round, every owner sends their next message at the same moment: the instances have
-    # turns in progress when one of them is killed.
     start_round = threading.Barrier(CONVERSATIONS + 1)
 
     def converse(owner: Owner, script: list[str]) -> None:
@@ -140,7 +142,7 @@ def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
             for text in script:
                 start_round.wait(timeout=GIVE_UP_AFTER * 2)
                 owner.say(text)
-        except BaseException as error:  # reported by the test below
+        except BaseException as error:  # reported below
             failures.append(error)
             start_round.abort()
 
@@ -150,13 +152,13 @@ def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
     ]
     for thread in threads:
         thread.start()
-    killed = 0
-    for round_number in range(rounds):
+    for round_number in range(len(scripts[0])):
         start_round.wait(timeout=GIVE_UP_AFTER * 2)
-        if round_number == kill_round:
+        if round_number == at_round:
             time.sleep(0.15)  # the round's turns are under way on both instances
-            killed = cluster.kill("rasa-1")
-        time.sleep(0.5 if round_number != kill_round else 0)
+            interrupt()
+        else:
+            time.sleep(0.5)
     for thread in threads:
         thread.join(timeout=GIVE_UP_AFTER * 2)
     assert not failures, failures
@@ -174,14 +176,31 @@ def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
             "u" if e["event"] == "user" else "b" for e in events if e["event"] in ("user", "bot")
         )
         assert "uu" not in turns and turns.endswith("b"), f"{owner.sender}: {turns}"
+    return list(zip(owners, scripts, strict=True))
+
+
+def retried(cluster: RunningCluster) -> int:
+    backend = balancer_stats(cluster)["BACKEND"]
+    return int(backend["wretr"]) + int(backend["wredis"])
+
+
+def unfinished_copies(cluster: RunningCluster) -> int:
+    return cluster.log().count("whose first copy did not finish")
+
+
+def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
+    cluster: RunningCluster,
+) -> None:
+    killed: list[int] = []
+    retried_before, unfinished_before = retried(cluster), unfinished_copies(cluster)
+    converse_in_rounds(cluster, lambda: killed.append(cluster.kill("rasa-1")))
 
     # The kill met turns in progress: HAProxy sent them again to the other instance, which
     # found their first copies unfinished.
-    stats = balancer_stats(cluster)
-    assert int(stats["BACKEND"]["wretr"]) + int(stats["BACKEND"]["wredis"]) > 0, stats["BACKEND"]
-    assert "whose first copy did not finish" in cluster.log()
+    assert retried(cluster) > retried_before
+    assert unfinished_copies(cluster) > unfinished_before
 
-    cluster.wait_until_restarted("rasa-1", killed)
+    cluster.wait_until_restarted("rasa-1", killed[0])
     assert "rasa-1 exited (rc=-9)" in cluster.log()
     # Both instances serve again, round-robin.
     late = Owner(cluster.settings.rasa_url)
@@ -189,3 +208,19 @@ def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
         assert late.say(text)
     stats = balancer_stats(cluster)
     assert stats["rasa-1"]["status"] == "UP" and stats["rasa-2"]["status"] == "UP"
+
+
+def test_an_instance_being_stopped_finishes_its_turns_first(cluster: RunningCluster) -> None:
+    stopped: list[int] = []
+    unfinished_before = unfinished_copies(cluster)
+
+    def stop_rasa_2() -> None:
+        pid = cluster.pid_of("rasa-2")
+        os.kill(pid, signal.SIGTERM)
+        stopped.append(pid)
+
+    converse_in_rounds(cluster, stop_rasa_2)
+    # Drained: no turn was left half-done for another instance to pick up.
+    assert unfinished_copies(cluster) == unfinished_before
+    cluster.wait_until_restarted("rasa-2", stopped[0])
+    assert "rasa-2 exited (rc=0)" in cluster.log()
