@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     from socketio import AsyncManager  # type: ignore[import-untyped]
 
     from bot.agents.throttle import LoginThrottle
+    from bot.cases.conversation import ConversationCases
+    from bot.cases.store import CaseStore
     from bot.channels.socket_rooms import ChatRooms
     from bot.cluster.conversation_lock import RedisConversationLocks
     from bot.cluster.turn_records import TurnRecords
-    from bot.cases.conversation import ConversationCases
-    from bot.cases.store import CaseStore
     from bot.console.app import Console
     from bot.db import Database
     from bot.devices.check_limits import Limits, SqlFailedCheckLimiter
@@ -134,7 +134,10 @@ def password_vault(settings: Settings) -> PasswordVault:
             "Redis. No other Rasa instance can open them, nor this one after a restart; give "
             "every instance the same VAULT_KEY."
         )
-    return RedisVault(redis_client(settings), key)
+    vault = RedisVault(redis_client(settings), key)
+    if settings.vault_key:  # (a drawn key was warned about above)
+        vault.check_key_is_shared()
+    return vault
 
 
 def call_store(settings: Settings) -> CallStore:

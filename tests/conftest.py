@@ -16,6 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,19 @@ def redis_prefix() -> Iterator[str]:
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_vault_key_check() -> Iterator[None]:
+    """Each test's Rasa processes may draw their own VAULT_KEY: the mark the previous test's key
+    left on the test Redis (bot/handoff/redis_vault.py) is removed around each test."""
+
+    def forget() -> None:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        with suppress(redis.RedisError):
+            client.delete("lorex:vault:key-check")
+        client.close()
+
+    forget()
+    yield
+    forget()

@@ -366,3 +366,35 @@ def test_with_redis_url_a_password_deposited_on_one_instance_is_delivered_by_ano
     again = reveal(message, "chat-1", channel="rest")
     assert again["custom"]["data"]["temporary_password"] == {"unavailable": True}
     other_instance.close()
+
+
+def test_an_instance_with_another_vault_key_refuses_to_start(redis_prefix: str) -> None:
+    first = RedisVault(redis.Redis.from_url(REDIS_URL), new_vault_key(), prefix=redis_prefix)
+    first.check_key_is_shared()
+    same_key = RedisVault(
+        redis.Redis.from_url(REDIS_URL), first_key := new_vault_key(), prefix=f"{redis_prefix}b:"
+    )
+    same_key.check_key_is_shared()
+    RedisVault(
+        redis.Redis.from_url(REDIS_URL), first_key, prefix=f"{redis_prefix}b:"
+    ).check_key_is_shared()  # a second instance with the same key: welcome
+    with pytest.raises(ValueError, match="VAULT_KEY differs"):
+        RedisVault(
+            redis.Redis.from_url(REDIS_URL), new_vault_key(), prefix=redis_prefix
+        ).check_key_is_shared()
+
+
+def test_a_new_vault_key_is_accepted_once_the_old_ones_passwords_have_expired(
+    redis_prefix: str,
+) -> None:
+    old = RedisVault(
+        redis.Redis.from_url(REDIS_URL), new_vault_key(), hold_for=0.3, prefix=redis_prefix
+    )
+    old.check_key_is_shared()
+    new = RedisVault(
+        redis.Redis.from_url(REDIS_URL), new_vault_key(), hold_for=0.3, prefix=redis_prefix
+    )
+    with pytest.raises(ValueError, match="VAULT_KEY differs"):
+        new.check_key_is_shared()
+    time.sleep(0.4)
+    new.check_key_is_shared()

@@ -15,6 +15,13 @@ Lua script or command, so two instances asking at the same moment cannot both ge
 instance with another ``VAULT_KEY`` names conversations differently: it finds nothing, and takes
 nothing away from the others.
 
+Every instance must hold the same key. One given ``VAULT_KEY`` checks it when it starts
+(:meth:`RedisVault.check_key_is_shared`): it leaves a keyed mark of its key on Redis (which tells
+nothing of the key), and refuses to start if the mark there is another key's. The mark lives as
+long as a password sealed under it can (:data:`~bot.handoff.vault.HOLD_FOR`, renewed by each
+deposit), so a new key is accepted once every password sealed under the old one has expired; to
+change the key at once, stop every instance and delete ``lorex:vault:key-check``.
+
 A deposit lent by an instance that dies before settling stays out of reach until it expires
 (it may have reached the user: giving it again is not this vault's call); the agent can release
 a new one.
@@ -92,6 +99,22 @@ class RedisVault:
         self._prefix = prefix
         self._take = client.register_script(_TAKE)
         self._lend = client.register_script(_LEND)
+        self._key_check = f"{prefix}vault:key-check"
+
+    def check_key_is_shared(self) -> None:
+        """Raise ValueError if the instances already on this Redis seal with another key."""
+        mark = hmac.new(self._naming_key, b"key check", hashlib.sha256).hexdigest()
+        hold_ms = math.ceil(self._hold_for * 1000)
+        if self._redis.set(self._key_check, mark, nx=True, px=hold_ms):
+            return
+        if (self._redis.get(self._key_check) or b"").decode() != mark:
+            raise ValueError(
+                "VAULT_KEY differs from the key the other Rasa instances on this Redis use: "
+                "give every instance the same VAULT_KEY (passwords sealed under one key cannot "
+                f"be opened under another). To change it, stop every instance and delete "
+                f"{self._key_check} on Redis"
+            )
+        self._redis.pexpire(self._key_check, hold_ms)
 
     def deposit(
         self,
@@ -114,6 +137,8 @@ class RedisVault:
                     },
                 )
                 deposit.pexpire(key, lifetime_ms)
+                # The key's mark lives as long as what was sealed under it.
+                deposit.pexpire(self._key_check, math.ceil(self._hold_for * 1000))
             deposit.execute()
 
     def take(self, reference: str, conversation_id: str) -> Deposit | None:
