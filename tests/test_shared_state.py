@@ -398,3 +398,18 @@ def test_a_new_vault_key_is_accepted_once_the_old_ones_passwords_have_expired(
         new.check_key_is_shared()
     time.sleep(0.4)
     new.check_key_is_shared()
+
+
+def test_a_password_lent_by_an_instance_that_died_can_be_given_after_the_lend(
+    redis_prefix: str,
+) -> None:
+    key = new_vault_key()
+    dying = RedisVault(redis.Redis.from_url(REDIS_URL), key, prefix=redis_prefix, lent_for=0.3)
+    survivor = RedisVault(redis.Redis.from_url(REDIS_URL), key, prefix=redis_prefix, lent_for=0.3)
+    dying.deposit("ref-1", "chat-1", TemporaryPassword(PASSWORD), _later(3600))
+    assert dying.lend("ref-1", "chat-1") is not None  # then SIGKILL: never settled
+    assert survivor.take("ref-1", "chat-1") is None  # its message may be arriving
+    time.sleep(0.4)
+    given = survivor.take("ref-1", "chat-1")
+    assert given is not None and given.password.value == PASSWORD
+    assert survivor.take("ref-1", "chat-1") is None

@@ -7,7 +7,8 @@ Each deposit is one hash, ``<prefix>vault:<reference>``, holding:
   (associated data: a sealed value moved to another key or conversation does not open);
 * ``for``: a keyed hash (HMAC-SHA256) of the conversation id, so that Redis can check whose it is
   without holding the id;
-* ``lent``: present while a channel waits to learn whether the message arrived.
+* ``lent``: present while a channel waits to learn whether the message arrived: until when (Redis
+  time, in milliseconds), :data:`LENT_FOR` after it was lent.
 
 The hash expires after :data:`~bot.handoff.vault.HOLD_FOR` or when the release stops being
 valid, whichever comes first. Depositing, taking, lending and settling are each one transaction,
@@ -22,9 +23,9 @@ long as a password sealed under it can (:data:`~bot.handoff.vault.HOLD_FOR`, ren
 deposit), so a new key is accepted once every password sealed under the old one has expired; to
 change the key at once, stop every instance and delete ``lorex:vault:key-check``.
 
-A deposit lent by an instance that dies before settling stays out of reach until it expires
-(it may have reached the user: giving it again is not this vault's call); the agent can release
-a new one.
+A deposit lent by an instance that dies before settling is out of reach for :data:`LENT_FOR`
+(it may have reached the user: a channel learns that within its acknowledgement window), then can
+be given again.
 """
 
 from __future__ import annotations
@@ -53,19 +54,31 @@ logger = logging.getLogger(__name__)
 NONCE_BYTES = 12
 DEFAULT_PREFIX = "lorex:"
 
+# Seconds a lent password stays out of reach unless settled: longer than a channel waits to learn
+# whether its message arrived (the web chat's acknowledgement window is under a minute).
+LENT_FOR = 120.0
+
+# Whether KEYS[1]'s deposit is lent now (a lend past its time is over: its instance died).
+_LENT_NOW = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local function lent_now(deadline)
+  return tonumber(deadline or '') ~= nil and tonumber(deadline) > ms
+end
+"""
 # KEYS[1]: the deposit; ARGV[1]: the keyed hash of the asking conversation.
 # Gives the sealed value if the deposit is that conversation's and not lent, and removes it.
-_TAKE = """
+_TAKE = _LENT_NOW + """
 local held = redis.call('HMGET', KEYS[1], 'for', 'lent', 'sealed')
-if held[1] ~= ARGV[1] or held[2] then return false end
+if held[1] ~= ARGV[1] or lent_now(held[2]) then return false end
 redis.call('DEL', KEYS[1])
 return held[3]
 """
-# As _TAKE, but marks it lent instead of removing it.
-_LEND = """
+# As _TAKE, but marks it lent (for ARGV[2] milliseconds) instead of removing it.
+_LEND = _LENT_NOW + """
 local held = redis.call('HMGET', KEYS[1], 'for', 'lent', 'sealed')
-if held[1] ~= ARGV[1] or held[2] then return false end
-redis.call('HSET', KEYS[1], 'lent', '1')
+if held[1] ~= ARGV[1] or lent_now(held[2]) then return false end
+redis.call('HSET', KEYS[1], 'lent', ms + tonumber(ARGV[2]))
 return held[3]
 """
 
@@ -85,6 +98,7 @@ class RedisVault:
         *,
         hold_for: float = HOLD_FOR,
         prefix: str = DEFAULT_PREFIX,
+        lent_for: float = LENT_FOR,
     ) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError(f"the vault's key must be {KEY_BYTES} bytes")
@@ -100,6 +114,7 @@ class RedisVault:
         self._take = client.register_script(_TAKE)
         self._lend = client.register_script(_LEND)
         self._key_check = f"{prefix}vault:key-check"
+        self._lent_for_ms = math.ceil(lent_for * 1000)
 
     def check_key_is_shared(self) -> None:
         """Raise ValueError if the instances already on this Redis seal with another key."""
@@ -146,7 +161,9 @@ class RedisVault:
         return self._opened(sealed, reference, conversation_id)
 
     def lend(self, reference: str, conversation_id: str) -> Deposit | None:
-        sealed = self._lend(keys=[self._key(reference)], args=[self._name(conversation_id)])
+        sealed = self._lend(
+            keys=[self._key(reference)], args=[self._name(conversation_id), self._lent_for_ms]
+        )
         return self._opened(sealed, reference, conversation_id)
 
     def settle(self, reference: str, *, given: bool) -> None:
