@@ -13,12 +13,22 @@ from typing import Any
 
 import pytest
 
+from bot.devices.check_limits import Reservation, subjects_for
 from bot.devices.formats import load_formats
 from bot.phone.call_state import Call
 from bot.phone.content import load_phone_content
 from bot.phone.contract import intent_message
-from bot.phone.device_id_entry import Ask, Limited, Pass
+from bot.phone.device_id_entry import (
+    CountReadBack,
+    Forgive,
+    Forgiven,
+    LookedUp,
+    Lookup,
+    Pass,
+    ReadBackCounted,
+)
 from bot.phone.machine import MAX_CHECKS_AFTER_QUEUE, CallMachine
+from bot.phone.spoken import Resolution, hear
 from bot.phone.steps import (
     Answered,
     AskDialogue,
@@ -27,11 +37,8 @@ from bot.phone.steps import (
     CallerRecorded,
     CaseFacts,
     CheckAgain,
-    ConfirmReading,
     Dial,
     Enqueue,
-    EnterDeviceId,
-    EntryDecided,
     Event,
     Gathered,
     Goodbye,
@@ -112,11 +119,11 @@ def test_star_asks_for_an_agent_whatever_was_asked() -> None:
 @pytest.mark.parametrize(
     ("kind", "gathered", "command"),
     [
-        ("device_id", Gathered("N D 4 8", ""), EnterDeviceId("N D 4 8", "")),
+        ("device_id", Gathered("N D 4 8", ""), Lookup(pieces=hear("N D 4 8", CONTENT).pieces)),
         ("owner_email", Gathered("dana at example dot com", ""), AskDialogue("dana@example.com")),
         ("owner_phone", Gathered("", "2025550110#"), AskDialogue("202 555 0110")),
         ("yes_no", Gathered("", "1"), AskDialogue("/affirm")),
-        ("case_proof", Gathered("", "634810273945597"), EnterDeviceId("", "634810273945597")),
+        ("case_proof", Gathered("", "634810273945597"), Lookup(keys="634810273945597")),
     ],
 )
 def test_what_is_asked_decides_where_an_answer_goes(
@@ -125,23 +132,40 @@ def test_what_is_asked_decides_where_an_answer_goes(
     assert step(asking(kind), gathered)[1] == command
 
 
-def test_a_read_back_is_confirmed_by_entry() -> None:
-    call = asking("confirm", candidates=("ND4810273945KXQ",))
-    assert step(call, Gathered("yes", ""))[1] == ConfirmReading(True)
-    assert step(call, Gathered("", "2"))[1] == ConfirmReading(False)
-    assert step(call, Gathered("bananas", ""))[1] == ConfirmReading(None)
+COUNTED = Reservation(subjects_for(conversation=SID), datetime(2026, 12, 4, tzinfo=timezone.utc))
+PROVIDED = AskDialogue('/provide_device_id{"device_id": "ND4810273945KXQ"}')
 
 
-def test_entry_s_outcomes() -> None:
-    call = asking()
-    asked = step(call, EntryDecided(Ask(("Go on.",), "device_id")))[1]
-    assert asked == Prompt(("Go on.",), "device_id")
-    assert step(call, EntryDecided(Pass("/provide_device_id")))[1] == AskDialogue(
-        "/provide_device_id"
-    )
-    limited, command = step(call, EntryDecided(Limited()))
-    assert command == AskDialogue(AGENT, (CONTENT.device_id.too_many,))
-    assert limited.device_id_limited
+def test_a_reading_the_registry_holds_is_read_back_and_only_a_yes_passes_it_on() -> None:
+    pieces = hear("N D 4 8 1 0 2 7 3 9 4 5 K X Q", CONTENT).pieces
+    call, command = step(asking(), Gathered("N D 4 8 1 0 2 7 3 9 4 5 K X Q", ""))
+    assert command == Lookup(pieces=pieces)
+    found = Resolution("ND4810273945KXQ", ("ND4810273945KXQ", "NB4810273945KXQ"), True, False)
+    call, read_back = step(call, LookedUp(Lookup(pieces=pieces), found, COUNTED))
+    assert isinstance(read_back, Prompt) and read_back.kind == "confirm"
+    assert "N D 4 8, 1 0 2 7, 3 9 4 5, K X Q" in read_back.sayings[0]
+    assert call.counted == COUNTED and call.candidates == found.found
+    _, forgive = step(call, Gathered("yes", ""))  # confirmed: its counted failure taken back
+    assert isinstance(forgive, Forgive) and forgive.counted == COUNTED
+    assert step(call, Gathered("yes", ""), Forgiven(forgive.then))[1] == PROVIDED
+    no, count = step(call, Gathered("no", ""))  # the next reading is counted before it is read
+    assert count == CountReadBack() and no.counted is None and no.candidate == 1
+    _, next_one = step(no, ReadBackCounted(COUNTED))
+    assert isinstance(next_one, Prompt) and "N B 4 8" in next_one.sayings[0]
+    limited, agent = step(no, ReadBackCounted(None))
+    assert agent == AskDialogue(AGENT, (CONTENT.device_id.too_many,))
+    assert limited.device_id_limited and limited.candidates == ()
+
+
+def test_what_entry_passes_on_reaches_the_dialogue() -> None:
+    lookup = Lookup(pieces=hear("X X 1 2 3 4 5 6 7 8 9 0 X X X", CONTENT).pieces)
+    missing = Resolution("XX1234567890XXX", (), True, False)
+    call, forgive = step(asking(), LookedUp(lookup, missing, COUNTED))
+    assert forgive == Forgive(COUNTED, Pass("XX1234567890XXX"))  # the dialogue counts it
+    assert step(call, Forgiven(forgive.then))[1] == AskDialogue("XX1234567890XXX")
+    refused, agent = step(asking(), LookedUp(lookup, None, None))  # past a failed-check limit
+    assert agent == AskDialogue(AGENT, (CONTENT.device_id.too_many,))
+    assert refused.device_id_limited
 
 
 def test_a_turn_the_dialogue_could_not_handle_is_its_re_ask_once_then_the_ladder() -> None:

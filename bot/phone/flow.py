@@ -65,7 +65,7 @@ from bot.handoff.support_centre import SupportCentre
 from bot.phone import twiml
 from bot.phone.calls import Call, CallStore
 from bot.phone.content import PhoneContent
-from bot.phone.device_id_entry import DeviceIdEntry
+from bot.phone.lookup import DeviceIdLookups
 from bot.phone.machine import CallMachine
 from bot.phone.speech import for_the_ear
 from bot.phone.spoken import RegisteredIds
@@ -77,12 +77,10 @@ from bot.phone.steps import (
     CallerRecorded,
     CaseFacts,
     Command,
-    ConfirmReading,
-    EnterDeviceId,
-    EntryDecided,
     Event,
     Gathered,
     QueueFacts,
+    RecordCaller,
     Reveal,
     Revealed,
     Step,
@@ -120,8 +118,8 @@ class CallFlow:
         return ConversationCases(self.store)
 
     @property
-    def entry(self) -> DeviceIdEntry:
-        return DeviceIdEntry(self.content, self.formats, self.registry, self.limiter)
+    def lookups(self) -> DeviceIdLookups:
+        return DeviceIdLookups(self.registry, self.limiter, self.formats, self.content)
 
     @property
     def machine(self) -> CallMachine:
@@ -264,12 +262,9 @@ class CallFlow:
                 text if isinstance(text, str) else None,
                 command.sayings,
             )
-        # Device ID entry does its lookups itself, and keeps what it heard on ``call``.
-        if isinstance(command, EnterDeviceId):
-            return EntryDecided(self.entry.turn(call, command.speech, command.digits))
-        if isinstance(command, ConfirmReading):
-            return EntryDecided(self.entry.confirm(call, command.answer))
-        return CallerRecorded(command.then, self._record_caller(call))
+        if isinstance(command, RecordCaller):
+            return CallerRecorded(command.then, self._record_caller(call))
+        return self.lookups.carry_out(call.sid, command)  # Device ID entry's
 
     def _case(self, sid: str) -> CaseFacts | None:
         case = self.store.latest_for_conversation(sid)

@@ -4,15 +4,43 @@ Every lookup the phone channel makes is a Device ID check an enumeration could u
 answers for up to :data:`bot.phone.spoken.MAX_CANDIDATES` readings, and its hits are read back),
 so :class:`CountedLookups` counts it with the failed-check limiter
 (:mod:`bot.devices.check_limits`) before it is made, against the call and the registry overall.
+
+:class:`DeviceIdLookups` carries out the commands of Device ID entry
+(:mod:`bot.phone.device_id_entry`, whose transitions do no I/O): the lookups, the counting of a
+reading read back, and taking a counted failure back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from bot.devices.check_limits import FailedCheckLimiter, Reservation, Subject
+from bot.devices.check_limits import FailedCheckLimiter, Reservation, Subject, subjects_for
+from bot.devices.formats import DeviceIdFormats
 from bot.devices.registry import DeviceRegistry
-from bot.phone.spoken import RegisteredIds
+from bot.phone.call_state import Call
+from bot.phone.content import PhoneContent
+from bot.phone.device_id_entry import (
+    Ask,
+    CountReadBack,
+    DeviceIdEntry,
+    EntryCommand,
+    EntryEvent,
+    EntryStep,
+    Failed,
+    Forgive,
+    Forgiven,
+    Limited,
+    LookedUp,
+    Outcome,
+    Pass,
+    ReadBackCounted,
+)
+from bot.phone.keypad import resolve_keys
+from bot.phone.spoken import RegisteredIds, resolve
+
+# Commands one turn of Device ID entry carries out at most (a lookup, then taking it back).
+MAX_ENTRY_COMMANDS = 4
 
 
 class RegistryIds:
@@ -55,3 +83,40 @@ class CountedLookups:
             raise
         self.counted = counted
         return found
+
+
+@dataclass(frozen=True)
+class DeviceIdLookups:
+    """What Device ID entry needs done, for a call: on the registry, counted by the limiter."""
+
+    registry: RegisteredIds
+    limiter: FailedCheckLimiter
+    formats: DeviceIdFormats
+    content: PhoneContent
+
+    def carry_out(self, sid: str, command: EntryCommand) -> EntryEvent:
+        if isinstance(command, Forgive):
+            self.limiter.forgive(command.counted)
+            return Forgiven(command.then)
+        subjects = subjects_for(conversation=sid)
+        if isinstance(command, CountReadBack):
+            return ReadBackCounted(self.limiter.reserve(subjects))
+        lookups = CountedLookups(self.registry, self.limiter, subjects)
+        try:
+            if command.keys:
+                resolution = resolve_keys(command.keys, self.formats, self.content.keypad, lookups)
+            else:
+                max_swaps = self.content.max_confusable_swaps
+                resolution = resolve(command.pieces, self.formats, lookups, max_swaps=max_swaps)
+        except TooManyFailures:
+            return LookedUp(command, None, None)
+        return LookedUp(command, resolution, lookups.counted)
+
+    def settle(self, entry: DeviceIdEntry, call: Call, step: EntryStep) -> Outcome:
+        """Carry out ``step``'s commands until entry decides (for entry on its own, as in its
+        tests; the call flow hands them to the shell with the rest)."""
+        for _ in range(MAX_ENTRY_COMMANDS):
+            if isinstance(step, (Ask, Pass, Failed, Limited)):
+                return step
+            step = entry.on(call, self.carry_out(call.sid, step))
+        raise RuntimeError("Device ID entry did not decide")

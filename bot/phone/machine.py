@@ -5,6 +5,7 @@ The state is the :class:`~bot.phone.call_state.Call` the store keeps between two
 transition never changes the call it is given (it works on a copy, returned) and does no I/O:
 what needs I/O (the dialogue, the vault, Device ID lookups, the case) is a command the shell
 (:class:`bot.phone.flow.CallFlow`) carries out, handing the result back as the next event.
+Device ID entry's transitions (:mod:`bot.phone.device_id_entry`) are part of it, pure as well.
 
 ============================  =========================  =========================================
 Where the call is (state)     Event                      What follows
@@ -38,18 +39,28 @@ from bot.devices.formats import DeviceIdFormats
 from bot.phone.call_state import Call
 from bot.phone.content import PhoneContent
 from bot.phone.contract import intent_message, payload, turn_of
-from bot.phone.device_id_entry import Ask, Failed, Pass
+from bot.phone.device_id_entry import (
+    Ask,
+    DeviceIdEntry,
+    EntryStep,
+    Failed,
+    Forgiven,
+    Limited,
+    LookedUp,
+    Outcome,
+    Pass,
+    ReadBackCounted,
+)
 from bot.phone.speech import (
     for_the_ear,
     says,
     says_only,
     spell_password,
     without_repeats,
-    written_email,
+    written_as_typed,
     written_number,
     yes_or_no,
 )
-from bot.phone.spoken import hear
 from bot.phone.steps import (
     Answered,
     AskDialogue,
@@ -57,11 +68,8 @@ from bot.phone.steps import (
     BackFromQueue,
     CallerRecorded,
     CheckAgain,
-    ConfirmReading,
     Dial,
     Enqueue,
-    EnterDeviceId,
-    EntryDecided,
     Event,
     Gathered,
     Goodbye,
@@ -81,9 +89,7 @@ MAX_CHECKS_AFTER_QUEUE = 5
 # Prompt kinds at a reset step: "private_step" is where the caller types the new password on the
 # recorder, so only keys are listened to (speech would be transcribed and stored).
 STEP_KINDS = frozenset({"steps", "private_step"})
-# Where speech is written as typed: an email address, a phone number (a returning owner's proof
-# may be either).
-EMAIL_KINDS = frozenset({"owner_email", "case_proof"})
+# Where keys may be a phone number (a returning owner's proof may be one).
 NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
 
 
@@ -104,14 +110,18 @@ class CallMachine:
             return call, self._answered(call, event)
         if isinstance(event, Revealed):
             return call, self._revealed(call, event)
-        if isinstance(event, EntryDecided):
-            return call, self._entry_decided(call, event)
+        if isinstance(event, LookedUp | ReadBackCounted | Forgiven):
+            return call, self._entry_step(call, self.entry.on(call, event))
         if isinstance(event, CallerRecorded):
             call.caller_recorded = call.caller_recorded or event.recorded
             return call, event.then
         if isinstance(event, BackFromQueue):
             return call, self._back_from_queue(call, event)
         return call, self._back_from_agent(call, event)
+
+    @property
+    def entry(self) -> DeviceIdEntry:
+        return DeviceIdEntry(self.content, self.formats)
 
     def first_turn(self) -> AskDialogue:
         """The call comes in: the dialogue's first intent, after the welcome."""
@@ -149,7 +159,8 @@ class CallMachine:
         if call.reading_password:
             return self._password_turn(call, speech, digits)
         if call.candidates:
-            return ConfirmReading(yes_or_no(content, speech, digits))
+            answer = yes_or_no(content, speech, digits)
+            return self._entry_step(call, self.entry.confirm(call, answer))
         if not speech and not digits:
             return self._failed_turn(call, silence=True)
         if call.prompt_kind in STEP_KINDS and speech and not digits:
@@ -163,14 +174,14 @@ class CallMachine:
                 return AskDialogue(intent_message(content.after_waiting_intent))
         call.waits = 0
         if call.prompt_kind == "device_id" or (
-            call.prompt_kind == "case_proof" and self._device_id_proof(call, speech, digits)
+            call.prompt_kind == "case_proof" and self.entry.is_proof(call, speech, digits)
         ):
             # A returning caller's proof may be the Device ID: heard (or keyed) and read back as
             # in gathering, and only the ID the caller confirms is compared with the case's.
-            return EnterDeviceId(speech, digits)
+            return self._entry_step(call, self.entry.turn(call, speech, digits))
         if digits:
             return self._keys(call, digits)
-        return AskDialogue(self._written(call, speech))
+        return AskDialogue(written_as_typed(speech, call.prompt_kind, self.content))
 
     def _keys(self, call: Call, digits: str) -> Step:
         """Keys pressed outside Device ID entry: the intent the expectation's keymap names."""
@@ -183,32 +194,6 @@ class CallMachine:
         if intent is None:
             return self._failed_turn(call)
         return AskDialogue(intent_message(intent))
-
-    def _device_id_proof(self, call: Call, speech: str, digits: str) -> bool:
-        """Whether a case proof is a Device ID (or more of one), not an email address or a phone
-        number: letters among what was heard (every Device ID has some; a phone number has
-        none), or as many keys as a Device ID has (the keypad reads letters as their keys)."""
-        if call.id_pieces or call.keys:
-            return True
-        if digits:
-            return len(digits.rstrip("#")) in self.formats.device_id_lengths()
-        if "@" in speech or written_email(speech) != speech:
-            return False
-        heard = "".join(piece.heard for piece in hear(speech, self.content).pieces)
-        return any(character.isalpha() for character in heard)
-
-    def _written(self, call: Call, speech: str) -> str:
-        """Speech as the dialogue expects it typed, where the assistant expects an email address
-        or a phone number ("dana at example dot com", "four one six five five five ...")."""
-        if call.prompt_kind in EMAIL_KINDS:
-            written = written_email(speech)
-            if written != speech:
-                return written
-        if call.prompt_kind in NUMBER_KINDS:
-            digits = "".join(piece.heard for piece in hear(speech, self.content).pieces)
-            if digits.isdigit() and 7 <= len(digits) <= 15:
-                return written_number(digits)
-        return speech
 
     def _failed_turn(self, call: Call, *, silence: bool = False, saying: str | None = None) -> Step:
         content = self.content
@@ -227,9 +212,13 @@ class CallMachine:
             )
         return _prompt(call, [saying], call.prompt_kind, remember=False)
 
-    def _entry_decided(self, call: Call, event: EntryDecided) -> Step:
-        """Carry out what Device ID entry decided."""
-        outcome = event.outcome
+    def _entry_step(self, call: Call, step: EntryStep) -> Step:
+        """Carry out what Device ID entry decided (a command of its own goes to the shell)."""
+        if not isinstance(step, Ask | Pass | Failed | Limited):
+            return step
+        return self._entry_decided(call, step)
+
+    def _entry_decided(self, call: Call, outcome: Outcome) -> Step:
         if isinstance(outcome, Ask):
             return _prompt(call, list(outcome.sayings), outcome.kind, remember=False)
         if isinstance(outcome, Pass):

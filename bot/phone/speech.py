@@ -12,6 +12,7 @@ import re
 
 from bot.devices.formats import DeviceIdFormats
 from bot.phone.content import PhoneContent
+from bot.phone.spoken import hear
 
 _URL = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+\.(?:com|ca|net|org)\b\S*", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+", re.MULTILINE)
@@ -140,3 +141,23 @@ def yes_or_no(content: PhoneContent, speech: str, digits: str) -> bool | None:
     yes = digits == content.yes_key or says(speech, content.yes_words)
     no = digits == content.no_key or says(speech, content.no_words)
     return None if yes == no else yes
+
+
+# Where speech is written as typed: an email address, a phone number (a returning owner's proof
+# may be either).
+EMAIL_KINDS = frozenset({"owner_email", "case_proof"})
+NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
+
+
+def written_as_typed(speech: str, prompt_kind: str, content: PhoneContent) -> str:
+    """Speech as the dialogue expects it typed, where the assistant expects an email address
+    or a phone number ("dana at example dot com", "four one six five five five ...")."""
+    if prompt_kind in EMAIL_KINDS:
+        written = written_email(speech)
+        if written != speech:
+            return written
+    if prompt_kind in NUMBER_KINDS:
+        digits = "".join(piece.heard for piece in hear(speech, content).pieces)
+        if digits.isdigit() and 7 <= len(digits) <= 15:
+            return written_number(digits)
+    return speech

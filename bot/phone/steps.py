@@ -3,10 +3,10 @@ is told back.
 
 A transition ends with a **reply** (what to say to Twilio, as data: :func:`bot.phone.twiml.render`
 turns it into TwiML with the call's URLs) or a **command**: something only the shell
-(:class:`bot.phone.flow.CallFlow`) can do, because it is I/O (ask the dialogue, reveal the password
-from the vault, look a Device ID up, write the caller's number on the case). The shell does it
-and hands the machine the result as an **event**; the machine's next transition goes on from
-there.
+(:class:`bot.phone.flow.CallFlow`) can do, because it is I/O (ask the dialogue, reveal the
+password from the vault, look a Device ID up or count it, write the caller's number on the case).
+The shell does it and hands the machine the result as an **event**; the machine's next
+transition goes on from there.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.phone.device_id_entry import Outcome
+from bot.phone.device_id_entry import EntryCommand, EntryEvent
 
 # -- replies ---------------------------------------------------------------------------------
 
@@ -131,27 +131,6 @@ class Revealed:
 
 
 @dataclass(frozen=True)
-class EnterDeviceId:
-    """A turn of Device ID entry (registry lookups, counted); answered by :class:`EntryDecided`."""
-
-    speech: str
-    digits: str
-
-
-@dataclass(frozen=True)
-class ConfirmReading:
-    """The caller's answer to a read-back (None: neither yes nor no); answered by
-    :class:`EntryDecided`."""
-
-    answer: bool | None
-
-
-@dataclass(frozen=True)
-class EntryDecided:
-    outcome: Outcome
-
-
-@dataclass(frozen=True)
 class RecordCaller:
     """Write the caller's number on the queued case (for the agent's verification card), then
     say ``then``; answered by :class:`CallerRecorded`."""
@@ -165,7 +144,8 @@ class CallerRecorded:
     recorded: bool
 
 
-Command = AskDialogue | Reveal | EnterDeviceId | ConfirmReading | RecordCaller
+# (Device ID entry's own: Lookup, CountReadBack, Forgive; bot.phone.device_id_entry.)
+Command = AskDialogue | Reveal | RecordCaller | EntryCommand
 Step = Reply | Command
 
 
@@ -206,5 +186,5 @@ class QueueFacts:
 
 
 Event = (
-    Gathered | BackFromQueue | BackFromAgent | Answered | Revealed | EntryDecided | CallerRecorded
+    Gathered | BackFromQueue | BackFromAgent | Answered | Revealed | CallerRecorded | EntryEvent
 )
