@@ -74,12 +74,16 @@ class TurnFailed(Exception):
 
 
 class _RestConversation:
-    def __init__(self, session: aiohttp.ClientSession, url: str, sender: str) -> None:
-        self._session, self._url, self._sender = session, url, sender
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, sender: str, keyed: bool
+    ) -> None:
+        self._session, self._url, self._sender, self._keyed = session, url, sender, keyed
 
     async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]:
+        # A fresh key per message, as the widget sends one (the server's Idempotency-Key).
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if self._keyed else {}
         async with self._session.post(
-            self._url, json={"sender": self._sender, "message": text}
+            self._url, json={"sender": self._sender, "message": text}, headers=headers
         ) as response:
             if response.status != 200:
                 body = (await response.text())[:200]
@@ -92,13 +96,15 @@ class _RestConversation:
 
 
 class RestChannel:
-    """Rasa's REST channel; one HTTP connection pool shared by every simulated user."""
+    """Rasa's REST channel; one HTTP connection pool shared by every simulated user.
+    ``idempotency_keys``: each message carries a fresh ``Idempotency-Key`` header."""
 
     name = "REST"
     start_spread_s = 0.1
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, idempotency_keys: bool = False) -> None:
         self._url = f"{base_url}/webhooks/rest/webhook"
+        self._keyed = idempotency_keys
         self._session: aiohttp.ClientSession | None = None
 
     def pause_before(self, text: str, turn_index: int) -> float:
@@ -113,7 +119,7 @@ class RestChannel:
         return self._session
 
     async def open(self, sender: str, script: Script) -> Conversation:
-        return _RestConversation(self._client(), self._url, sender)
+        return _RestConversation(self._client(), self._url, sender, self._keyed)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import matplotlib  # type: ignore[import-untyped]
 
+from bench import cluster_report
 from bench.ablation import ALL_ON, NONE_ON, gains
 
 matplotlib.use("Agg")
@@ -43,6 +44,7 @@ PHASE_NAMES = {
     "cross-validation": "cross-validation",
     "extraction": "Device ID extraction",
     "ablation": "ablation",
+    "cluster": "cluster",
 }
 
 
@@ -905,6 +907,7 @@ def markdown(results: Results, images: dict[str, str | None]) -> str:
     lines.append("")
     lines += _speed(results, images)
     lines += _ablation(results)
+    lines += cluster_report.section(results.get("cluster"), _phase_note(results, "cluster"))
     lines += _startup_memory(results, images)
     lines += _training(results, images)
     lines += _understanding(results, images)

@@ -12,8 +12,11 @@ still run):
    loads; memory after the load.
 4. The ablation of our fixes to Rasa (``bench/ablation.py``): each fix of ``bot.patched_rasa``
    switched off alone, turns/s and CPU milliseconds per turn against every fix on, in one run.
-5. Our training time: from scratch and with nothing changed.
-6. NLU cross-validation with the real ``config.yml``.
+5. The cluster (``bench/cluster.py``): `make run`, one instance on PostgreSQL and Redis, and
+   `make cluster`'s two instances behind HAProxy, the same REST load on each in turn in three
+   rounds; turns/s and CPU milliseconds per turn of each (and of the shared stores), in one run.
+6. Our training time: from scratch and with nothing changed.
+7. NLU cross-validation with the real ``config.yml``.
 
 The load tests come first so a slow cross-validation cannot push them out. Every started server
 is stopped on the way out, also after Ctrl-C or an error. The report (Markdown, PNG plots and the
@@ -42,7 +45,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from bench import ablation, load, report, scripts, servers, training, understanding
+from bench import ablation, cluster, load, report, scripts, servers, training, understanding
 from bench.machine import describe
 from bench.paths import QUIET_RASA, REPO, RESULTS, WORK
 
@@ -67,17 +70,21 @@ class Plan:
     only: frozenset[str]
     ablation_concurrency: int
     ablation_duration_s: float
+    cluster_concurrency: int
+    cluster_duration_s: float  # per window: each deployment gets one window a round
+    cluster_rounds: int
     work: Path
     out: Path
 
 
-PHASES = ("extraction", "stock", "ours", "ablation", "training", "cross-validation")
+PHASES = ("extraction", "stock", "ours", "ablation", "cluster", "training", "cross-validation")
 # Where each phase's figures go in results.json.
 RESULT_KEYS = {
     "extraction": "extraction",
     "stock": "stock",
     "ours": "ours",
     "ablation": "ablation",
+    "cluster": "cluster",
     "training": "training",
     "cross-validation": "cross_validation",
 }
@@ -100,6 +107,12 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
         "--ablation-duration",
         type=float,
         help="seconds measured per configuration in the ablation (default 20; quick 2)",
+    )
+    parser.add_argument(
+        "--cluster-duration",
+        type=float,
+        help="seconds measured per deployment and round in the cluster phase (default 15; "
+        "quick 2)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -139,6 +152,9 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
         only=only,
         ablation_concurrency=5 if quick else 10,
         ablation_duration_s=args.ablation_duration or (2.0 if quick else 20.0),
+        cluster_concurrency=5 if quick else 10,
+        cluster_duration_s=args.cluster_duration or (2.0 if quick else 15.0),
+        cluster_rounds=3,
         work=work,
         out=args.out or (work / "results" if quick else RESULTS),
     )
@@ -336,6 +352,18 @@ def measure_ablation(plan: Plan) -> dict[str, Any]:
     )
 
 
+def measure_cluster(plan: Plan) -> dict[str, Any]:
+    return cluster.measure(
+        plan.work / "cluster",
+        concurrency=plan.cluster_concurrency,
+        warmup_s=plan.warmup_s,
+        duration_s=plan.cluster_duration_s,
+        rounds=plan.cluster_rounds,
+        seed=plan.seed,
+        say=say,
+    )
+
+
 def prepare_stock(plan: Plan) -> tuple[Path, dict[str, Any]]:
     project = training.make_stock_project(plan.work / "stock")
     train_s = training.train_stock(project, plan.quick)
@@ -451,6 +479,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["ablation"] = run_phase(results, "ablation", plan, lambda: measure_ablation(plan))
         if results["ablation"] is not None:
             results["ablation"]["machine"] = results["machine"]  # --only may run it alone
+        results["cluster"] = run_phase(results, "cluster", plan, lambda: measure_cluster(plan))
+        if results["cluster"] is not None:
+            results["cluster"]["machine"] = results["machine"]
         results["training"] = run_phase(results, "training", plan, lambda: measure_training(plan))
         results["cross_validation"] = run_phase(
             results, "cross-validation", plan, lambda: measure_cross_validation(plan)

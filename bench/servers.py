@@ -188,7 +188,8 @@ def start_lorex(folder: Path, extra_env: Mapping[str, str] | None = None) -> Ins
     Procfile), on free ports, with fresh SQLite files in ``folder``; migrated and seeded first.
     The phone channel is configured (``PUBLIC_BASE_URL``, ``TWILIO_AUTH_TOKEN``) with a fresh
     token, so signed requests from the load client are accepted. ``extra_env``: more settings
-    (``RASA_PATCHES`` for the ablation)."""
+    (``RASA_PATCHES`` for the ablation; ``DATABASE_URL``, ``REDIS_URL``... for the cluster
+    phase), which win over these."""
     from bot.serve import settings_from
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,10 +205,12 @@ def start_lorex(folder: Path, extra_env: Mapping[str, str] | None = None) -> Ins
     )
     phone = PhoneWebhook(PHONE_PUBLIC_BASE_URL, uuid.uuid4().hex)
     env = rasa_env(
-        **settings.environment(),
-        PUBLIC_BASE_URL=phone.public_base_url,
-        TWILIO_AUTH_TOKEN=phone.token,
-        **(extra_env or {}),
+        **{
+            **settings.environment(),
+            "PUBLIC_BASE_URL": phone.public_base_url,
+            "TWILIO_AUTH_TOKEN": phone.token,
+            **(extra_env or {}),  # may replace the SQLite files (DATABASE_URL, ...)
+        }
     )
     for command in ("migrate", "seed"):
         run_timed(
@@ -222,6 +225,54 @@ def start_lorex(folder: Path, extra_env: Mapping[str, str] | None = None) -> Ins
     health = (f"http://127.0.0.1:{settings.actions_port}/health",)
     return Instance(
         "our assistant", settings.rasa_url, process, started, log_path, health, phone=phone
+    )
+
+
+def free_port_pair() -> int:
+    """A free port p with p + 1 free too (the cluster's action servers take ACTIONS_PORT and the
+    next ones)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port + 1))
+            return port
+    raise RuntimeError("no two free ports in a row")
+
+
+def start_cluster(folder: Path, stores: Mapping[str, str]) -> Instance:
+    """`make cluster`'s deployment (`python -m bot.cli cluster`: two Rasa instances, each with its
+    action server, the console and HAProxy in front), on free ports, on the shared stores in
+    ``stores`` (``DATABASE_URL``, ``TRACKER_STORE_URL``, ``REDIS_URL``, ``VAULT_KEY``); the
+    command migrates and seeds them itself. Its base URL is HAProxy's."""
+    from bot.cluster.deployment import health_checks
+    from bot.serve import settings_from
+
+    folder.mkdir(parents=True, exist_ok=True)
+    phone = PhoneWebhook(PHONE_PUBLIC_BASE_URL, uuid.uuid4().hex)
+    env = rasa_env(
+        RASA_PORT=str(free_port()),
+        CLUSTER_RASA_PORTS=f"{free_port()},{free_port()}",
+        ACTIONS_PORT=str(free_port_pair()),
+        CONSOLE_PORT=str(free_port()),
+        RASA_API_TOKEN=uuid.uuid4().hex,
+        PUBLIC_BASE_URL=phone.public_base_url,
+        TWILIO_AUTH_TOKEN=phone.token,
+        **stores,
+    )
+    settings = settings_from(env)
+    log_path = folder / "cluster.log"
+    started = time.perf_counter()
+    process = _start(
+        [sys.executable, "-m", "bot.cli", "cluster"], cwd=REPO, env=env, log_path=log_path
+    )
+    return Instance(
+        "make cluster",
+        settings.rasa_url,
+        process,
+        started,
+        log_path,
+        tuple(health_checks(settings)),
+        phone=phone,
     )
 
 
@@ -262,7 +313,8 @@ class ProcessMemory:
     rss_bytes: int
 
 
-def _role(command: list[str]) -> str | None:
+def role_of(command: list[str]) -> str | None:
+    """What a process of ours is, from its command line (None: a shell wrapper, not a server)."""
     if not command:
         return None
     if os.path.basename(command[0]) in {"sh", "bash", "dash"}:
@@ -277,8 +329,10 @@ def _role(command: list[str]) -> str | None:
         return "ready announcer"
     if "honcho" in text:  # honcho itself and its one helper process per Procfile line
         return "honcho"
-    if "bot.cli run" in text:  # our supervisor (bot/supervisor.py), which replaced honcho
+    if "bot.cli run" in text or "bot.cli cluster" in text:  # our supervisor (bot/supervisor.py)
         return "supervisor"
+    if "bot.console" in text:
+        return "console"
     return os.path.basename(command[0])
 
 
@@ -292,7 +346,7 @@ def process_cpu_seconds(root_pid: int) -> dict[str, float]:
     found: dict[str, float] = {}
     for process in processes:
         try:
-            role = _role(process.cmdline())
+            role = role_of(process.cmdline())
             times = process.cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -311,7 +365,7 @@ def process_memory(root_pid: int) -> list[ProcessMemory]:
     found = []
     for process in processes:
         try:
-            role = _role(process.cmdline())
+            role = role_of(process.cmdline())
             rss = process.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
