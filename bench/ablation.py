@@ -3,11 +3,15 @@
 One server per configuration, all started first and left idle between their turns: every fix on (as
 the product runs), each speed fix off alone (``RASA_PATCHES=-name``: the others stay on), and every
 fix off (Rasa unpatched). Each takes the same REST load once unmeasured, then in turn in two
-measured rounds, the second in the reverse order, so that a machine whose speed drifts (a shared
-host) slows or speeds every configuration alike. For each window: turns answered per second, and
-the CPU time the Rasa server and the action server used in it per turn answered (psutil: user and
-system time of each process). CPU per turn is the figure to read on a saturated machine: it is what
-a turn costs whatever else is running, where turns per second also move with the load beside it.
+measured rounds (``rounds``: more), every other one in the reverse order, so that a machine whose
+speed drifts (a shared host) slows or speeds every configuration alike. A saving of a few tenths
+of a millisecond needs more rounds than two to show: on 2026-12-04 a server's CPU per turn moved
+by up to 1 ms from one round to the next, and a second server of the same configuration
+differed from the first by 0.1 ms (median of 8 rounds). For each window: turns answered per
+second, and the CPU time the Rasa server and the action server used in it per turn answered
+(psutil: user and system time of each process). CPU per turn is the figure to read on a
+saturated machine: it is what a turn costs whatever else is running, where turns per second also
+move with the load beside it.
 
 The two turn-fault fixes (``failed_action_ends_turn``, ``action_call_timeout``) change what happens
 when the action server fails, not what a turn costs: they stay on here, and
@@ -83,6 +87,13 @@ class Windows:
                 round(sum(per_turn(role) or 0.0 for role in ROLES), 2) if turns else None
             ),
             "cpu_ms_per_turn_by_window": per_window,
+            "cpu_ms_per_turn_by_role_and_window": {
+                role: [
+                    round(1000 * self.cpu_s[role][n] / t, 2) if t else None
+                    for n, t in enumerate(self.turns)
+                ]
+                for role in ROLES
+            },
             "p50_ms": latency["p50_ms"],
             "p95_ms": latency["p95_ms"],
             "errors": latency["errors"],
@@ -98,10 +109,14 @@ def measure(
     duration_s: float,
     seed: int,
     say: Callable[[str], None],
+    rounds: int = 2,
+    chosen: list[Configuration] | None = None,
 ) -> dict[str, Any]:
     """Every configuration's figures (see the module's docstring); ``duration_s`` is measured
-    per configuration, half in each round."""
-    chosen = configurations()
+    per configuration, split evenly between ``rounds`` rounds, every other one in the reverse
+    order. ``chosen``: the configurations to measure (all of :func:`configurations` unless
+    given; :func:`gains` compares each with the one named ``ALL_ON``)."""
+    chosen = chosen or configurations()
     instances: dict[str, servers.Instance] = {}
     windows = {c.name: Windows() for c in chosen}
     sources = scripts.lorex_scripts()
@@ -117,11 +132,12 @@ def measure(
         # first window of the run at 83 turns/s, the same server's later one at 127).
         for configuration in chosen:
             _window(instances[configuration.name], sources, concurrency, warmup_s, 1.0, seed)
-        for round_order in (chosen, list(reversed(chosen))):
+        for round_number in range(rounds):
+            round_order = chosen if round_number % 2 == 0 else list(reversed(chosen))
             for configuration in round_order:
                 instance = instances[configuration.name]
                 result, cpu_s = _window(
-                    instance, sources, concurrency, warmup_s, duration_s / 2, seed
+                    instance, sources, concurrency, warmup_s, duration_s / rounds, seed
                 )
                 windows[configuration.name].add(result, cpu_s)
                 used = sum(cpu_s.values())

@@ -62,7 +62,6 @@ RASA_PATCH_NAMES = (
     "action_answer_check",
     "action_call_events",
     "graph_in_process",
-    "kept_connections",
     "parse_memo",
     "failed_action_ends_turn",
     "action_call_timeout",
@@ -318,7 +317,7 @@ def _on_or_off(environ: Mapping[str, str], name: str) -> bool:
 def _rasa_patches(environ: Mapping[str, str]) -> frozenset[str]:
     """``RASA_PATCHES``: the fixes on, comma-separated, read left to right: a name turns it on,
     ``-name`` off, ``all`` and ``none`` all or none; a list that begins with ``-name`` starts
-    from all (``-kept_connections``: every fix but that one). Unset or empty: all."""
+    from all (``-parse_memo``: every fix but that one). Unset or empty: all."""
     tokens = [t.strip() for t in environ.get("RASA_PATCHES", "").split(",") if t.strip()]
     on = set(RASA_PATCH_NAMES) if not tokens or tokens[0].startswith("-") else set()
     for token in tokens:
