@@ -74,9 +74,7 @@ class TurnFailed(Exception):
 
 
 class _RestConversation:
-    def __init__(
-        self, session: aiohttp.ClientSession, url: str, sender: str, keyed: bool
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, sender: str, keyed: bool) -> None:
         self._session, self._url, self._sender, self._keyed = session, url, sender, keyed
 
     async def say(self, text: str, turn_index: int) -> list[dict[str, Any]]:

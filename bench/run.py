@@ -111,8 +111,7 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
     parser.add_argument(
         "--cluster-duration",
         type=float,
-        help="seconds measured per deployment and round in the cluster phase (default 15; "
-        "quick 2)",
+        help="seconds measured per deployment and round in the cluster phase (default 15; quick 2)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
