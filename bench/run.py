@@ -136,7 +136,8 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
     if only:
         skip |= set(PHASES) - only
     quick: bool = args.quick
-    work = WORK / ("quick" if quick else "full")
+    # A scratch folder per set of phases: an `--only` run wipes its own, not another's running.
+    work = WORK / "-".join(["quick" if quick else "full", *sorted(only)])
     levels = args.levels or ("1,5" if quick else "1,10,50")
     return Plan(
         quick=quick,
@@ -155,7 +156,7 @@ def plan_from(argv: Sequence[str] | None) -> Plan:
         cluster_duration_s=args.cluster_duration or (2.0 if quick else 15.0),
         cluster_rounds=3,
         work=work,
-        out=args.out or (work / "results" if quick else RESULTS),
+        out=args.out or (WORK / "quick" / "results" if quick else RESULTS),
     )
 
 
