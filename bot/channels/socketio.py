@@ -25,9 +25,9 @@ Rasa's ``/intent`` text naming an intent a client may not send: the console's ``
 ``{"error": ..., "message": ...}`` instead of reaching NLU. Each message
 carries the client's address (:mod:`bot.channels.client`), from the request that opened the
 socket. Each ``user_uttered`` is acknowledged once its turn was answered; the widget's id for
-it (``message_id``, a short ``[A-Za-z0-9_-]`` id; anything else is ignored) becomes the
+it (``message_id``: 8 to 128 of ``A-Z a-z 0-9 _ . : -``; anything else is ignored) becomes the
 UserMessage's ``client:<id>``, so a message the widget sends again after reconnecting is
-recognised (:mod:`bot.channels.turns`).
+processed once (:mod:`bot.cluster.turn_records`).
 
 Messages pushed from outside a user's request (the agent released a password: Rasa's
 ``trigger_intent`` with ``output_channel=latest``) go through :meth:`get_output_channel`, whose
@@ -72,7 +72,6 @@ import asyncio
 import functools
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -103,12 +102,12 @@ from bot.channels.socket_output import (
 )
 from bot.channels.socket_rooms import DEFAULT_PREFIX, ChatRooms
 from bot.channels.turns import limit_turns
+from bot.cluster.turn_records import client_message_id
 
 ERROR_EVENT = "chat_error"
 SESSION = "conversation_id"  # the conversation a socket was confirmed into (server-side)
 # A message id the widget draws (it sends a message again with the same id after reconnecting);
 # bot.channels.turns answers each "client:" id once.
-CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +122,13 @@ class SocketIOChannel(SocketIOInput):
     rooms: ChatRooms | None = None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        settings = rasa_process().settings
-        handle = limit_turns(on_new_message, at_once=settings.rasa_turns_at_once)
+        services = rasa_process()
+        settings = services.settings
+        # A message the widget sent again (same id: its socket dropped before the answer) is
+        # processed once, its copy answered with the first one's replies.
+        handle = limit_turns(
+            on_new_message, at_once=settings.rasa_turns_at_once, records=services.turn_records
+        )
         socketio_webhook: Blueprint = super().blueprint(handle)
         sio = self.sio
         assert sio is not None  # set by SocketIOInput.blueprint
@@ -268,14 +272,6 @@ class SocketIOChannel(SocketIOInput):
             getattr(self, "_answers", None),
             self.rooms,
         )
-
-
-def client_message_id(raw: Any) -> str | None:
-    """The widget's id of a message, as the id of its Rasa UserMessage (``client:<id>``); None
-    (Rasa draws one) when missing or not a short id of letters, digits, ``_`` and ``-``."""
-    if isinstance(raw, str) and CLIENT_MESSAGE_ID.fullmatch(raw):
-        return f"client:{raw}"
-    return None
 
 
 async def _note_presence(conversation_id: str, *, returned: bool) -> None:

@@ -12,7 +12,12 @@ and Redis). What the file asks of HAProxy, and why:
   is sent (:mod:`bot.cluster.turn_records`); a response that only took long is never retried;
 * the client's address goes to the instance in ``X-Forwarded-For`` (the instances trust one
   proxy: ``SANIC_PROXIES_COUNT=1``), so the per-address limits see owners, not the balancer;
-* websockets (the web chat) stay open for an hour without traffic (engine.io pings anyway).
+* the web chat (``/socket.io``): a WebSocket stays on the instance it opened on (the widget
+  speaks only that); an older client on engine.io's long-polling needs each poll to reach the
+  instance holding its engine.io session, so this path alone keeps a cookie naming the instance
+  (``LOREX_CHAT_INSTANCE``); if that instance dies, the next poll goes to another, which does not
+  know the session, and the client connects again there. WebSockets stay open for an hour without
+  traffic (engine.io pings anyway).
 
 Sizes are left to the instances, which answer each limit in words (a label photo over 10 MB, say).
 
@@ -37,6 +42,10 @@ def haproxy_config(*, listen_port: int, backends: Sequence[Backend], admin_socke
     servers = "\n".join(
         f"    server {b.name} 127.0.0.1:{b.port} check inter 1s fall 2 rise 1" for b in backends
     )
+    tracked = "\n".join(
+        f"    server {b.name} 127.0.0.1:{b.port} track rasa_instances/{b.name} cookie {b.name}"
+        for b in backends
+    )
     return f"""\
 # Written by `make cluster` (bot/cluster/haproxy.py) at each start: edit that, not this.
 global
@@ -59,6 +68,7 @@ defaults
 frontend rasa
     bind 127.0.0.1:{listen_port}
     option forwardfor
+    use_backend socketio_sessions if {{ path_beg /socket.io }}
     default_backend rasa_instances
 
 backend rasa_instances
@@ -70,4 +80,12 @@ backend rasa_instances
     option redispatch 1
     retry-on conn-failure empty-response junk-response
 {servers}
+
+backend socketio_sessions
+    balance roundrobin
+    cookie LOREX_CHAT_INSTANCE insert indirect nocache httponly
+    option redispatch 1
+    retries 3
+    retry-on conn-failure
+{tracked}
 """
