@@ -55,7 +55,7 @@ from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from bot.bootstrap import ProductServices, build_services, call_store, rasa_process
+from bot.bootstrap import ProductServices, RasaServices, build_services, call_store, rasa_process
 from bot.channels.chat_input import client_intents, intent_parse_data
 from bot.channels.turns import limit_turns
 from bot.db import Database
@@ -198,9 +198,16 @@ class PhoneChannel(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         phone = Blueprint("phone_webhook", __name__)
-        settings = self._process().settings
+        services = self._process()
+        settings = services.settings
+        # A turn Twilio asks again (its retry, maybe to another instance, after the first died
+        # having kept the turn but not the call) is answered with the first one's replies.
         on_new_message = limit_turns(
-            on_new_message, at_once=settings.rasa_turns_at_once, failed_turn="raise"
+            on_new_message,
+            at_once=settings.rasa_turns_at_once,
+            failed_turn="raise",
+            # (Tests that give the channel its own database run without records.)
+            records=services.turn_records if isinstance(services, RasaServices) else None,
         )
 
         async def dialogue(call_sid: str, text: str) -> list[dict[str, Any]]:
