@@ -16,15 +16,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
 from bot.cluster.deployment import health_checks, instances
 from bot.serve import Settings, settings_from, wait_until_ready
+from tests.conftest import REDIS_URL
 from tests.running_product import MODEL, REPO, free_port
 
-# The cluster tests' own Redis database: emptied before and after each cluster.
+# The cluster tests' own database on the test Redis (TEST_REDIS_URL): emptied before and after
+# each cluster.
 CLUSTER_REDIS_DB = 3
 
 
@@ -87,7 +90,7 @@ def running_cluster(
         pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
     if not Path("/usr/sbin/haproxy").is_file():
         pytest.fail("HAProxy is missing: `make test` installs it (Debian's haproxy package)")
-    redis_url = f"redis://127.0.0.1:6379/{CLUSTER_REDIS_DB}"
+    redis_url = urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{CLUSTER_REDIS_DB}"))
     redis.Redis.from_url(redis_url).flushdb()
     base = {
         "RASA_PORT": str(free_port()),
