@@ -80,8 +80,16 @@ def run(environ: Mapping[str, str]) -> int:
     from bot.supervisor import Supervisor, programs_from_procfile
 
     settings = settings_from(environ)
+    health = {
+        "rasa": f"{settings.rasa_url}/",
+        "actions": f"http://127.0.0.1:{settings.actions_port}/health",
+        "console": f"{settings.console_url}/health",
+    }
     supervisor = Supervisor(
-        programs_from_procfile(REPO_ROOT / "Procfile"),
+        [
+            replace(program, health_url=health.get(program.name))
+            for program in programs_from_procfile(REPO_ROOT / "Procfile")
+        ],
         # The whole environment (PATH, HOME, ...) with the settings: each program reads them back.
         env={**environ, **settings.environment()},
         cwd=REPO_ROOT,

@@ -16,6 +16,10 @@ Procfile (``honcho.environ.parse_procfile``) and the ``HH:MM:SS name | line`` ou
   restarted server finds its port free) and it is started again after a delay that doubles
   with each quick death (1 s, 2 s, 4 s ... at most 30 s), so a program that dies at start-up does
   not spin; a run of 30 s or more counts as a good start, and the delay starts over.
+- A program with a health URL is also started again when it stops answering: once it has
+  answered the URL, it is asked every ``HealthChecks.every`` seconds, and one that has not
+  answered for ``unhealthy_after`` seconds (a stuck event loop, a deadlock: alive, and useless)
+  is killed (SIGKILL to its group) and started again like one that died.
 - SIGINT (Ctrl-C) or SIGTERM stops everything: each program's stop signal (SIGTERM unless it
   says) to its group, SIGKILL after ``STOP_SECONDS`` (or at a second Ctrl-C). The exit code is
   128 + the signal's number.
@@ -30,6 +34,8 @@ import os
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +60,8 @@ class Program:
     # What asks it to stop: SIGTERM, or the signal of its own graceful stop (HAProxy's SIGUSR1
     # finishes the requests in progress).
     stop_signal: int = signal.SIGTERM
+    # Where it answers 200 when well (None: being alive is all that is checked).
+    health_url: str | None = None
 
 
 def programs_from_procfile(path: Path) -> list[Program]:
@@ -73,6 +81,16 @@ class Backoff:
         return float(min(self.first * 2 ** max(failures - 1, 0), self.longest))
 
 
+@dataclass(frozen=True)
+class HealthChecks:
+    """How programs with a health URL are watched (seconds)."""
+
+    every: float = 5.0
+    timeout: float = 5.0  # one check's request
+    # Longer than a Rasa server's slowest moment (a model loaded again, a burst of turns).
+    unhealthy_after: float = 60.0
+
+
 class Supervisor:
     """Runs ``programs`` until SIGINT or SIGTERM, starting again any that exits.
 
@@ -88,12 +106,14 @@ class Supervisor:
         cwd: Path,
         output: TextIO = sys.stdout,
         backoff: Backoff = Backoff(),
+        health: HealthChecks = HealthChecks(),
         when_started: Callable[[Callable[[str], None]], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._programs = list(programs)
         self._env = dict(env)
         self._cwd = cwd
         self._backoff = backoff
+        self._health = health
         self._when_started = when_started
         self._printer = Printer(output)
         self._printer.width = max(len(name) for name in [SYSTEM, "ready", *self._names()])
@@ -180,7 +200,14 @@ class Supervisor:
             _signal_group(child.pid, program.stop_signal)
         assert child.stdout is not None
         relay = asyncio.create_task(self._relay(program.name, child.stdout))
+        watch = (
+            asyncio.create_task(self._watch_health(program, child.pid))
+            if program.health_url
+            else None
+        )
         returncode = await child.wait()
+        if watch is not None:
+            watch.cancel()
         # Whatever the program left in its group (a helper holding its port, say) goes with it.
         _signal_group(child.pid, signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -188,6 +215,26 @@ class Supervisor:
         relay.cancel()
         del self._children[program.name]
         return returncode
+
+    async def _watch_health(self, program: Program, pid: int) -> None:
+        """Kill ``program`` (its group) if it stops answering its health URL for too long."""
+        assert program.health_url is not None
+        checks = self._health
+        while not await asyncio.to_thread(_answers, program.health_url, checks.timeout):
+            await asyncio.sleep(checks.every)  # still starting: not judged yet
+        self._system(f"{program.name} answers its health check")
+        last_answer = time.monotonic()
+        while True:
+            await asyncio.sleep(checks.every)
+            if await asyncio.to_thread(_answers, program.health_url, checks.timeout):
+                last_answer = time.monotonic()
+            elif time.monotonic() - last_answer >= checks.unhealthy_after:
+                self._system(
+                    f"{program.name} has not answered its health check for "
+                    f"{checks.unhealthy_after:g} s: killing it"
+                )
+                _signal_group(pid, signal.SIGKILL)
+                return
 
     async def _relay(self, name: str, stream: asyncio.StreamReader) -> None:
         while True:
@@ -231,3 +278,11 @@ class Supervisor:
 def _signal_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
+
+
+def _answers(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False

@@ -58,6 +58,10 @@ def test_each_instance_gets_its_ports_and_one_vault_key_is_shared() -> None:
     assert programs["rasa-2"].env["ACTION_SERVER_URL"] == "http://127.0.0.1:6101/webhook"
     assert programs["actions-2"].env == {"ACTIONS_PORT": "6101"}
     assert programs["haproxy"].stop_signal == signal.SIGUSR1
+    # Each server is watched: one that stops answering is started again.
+    assert programs["rasa-2"].health_url == "http://127.0.0.1:6002/"
+    assert programs["actions-1"].health_url == "http://127.0.0.1:6100/health"
+    assert programs["console"].health_url == f"{settings.console_url}/health"
 
 
 def test_haproxy_accepts_the_configuration(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bot.supervisor import Backoff, Program, Supervisor, programs_from_procfile
+from bot.supervisor import Backoff, HealthChecks, Program, Supervisor, programs_from_procfile
 
 QUICK = Backoff(first=0.2, longest=0.8, settled=30.0)
 
@@ -145,3 +146,73 @@ def test_the_procfile_names_the_three_servers() -> None:
 
     assert set(programs) == {"actions", "rasa", "console"}
     assert programs["actions"].endswith("-m actions.server")
+
+
+def test_a_program_that_stops_answering_its_health_check_is_started_again(
+    tmp_path: Path,
+) -> None:
+    # A server that answers /health until the file "hang" exists, then holds every request: a
+    # hung process (a stuck event loop, a deadlock) that a plain "is it alive" never notices.
+    hang = tmp_path / "hang"
+    server = textwrap.dedent(
+        f"""
+        import http.server, pathlib, time
+        class Health(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                while pathlib.Path({str(hang)!r}).exists():
+                    time.sleep(0.1)
+                self.send_response(200)
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        http.server.HTTPServer(("127.0.0.1", PORT), Health).serve_forever()
+        """
+    )
+    port = _free_port()
+    script = tmp_path / "server.py"
+    script.write_text(server.replace("PORT", str(port)))
+
+    async def scenario() -> str:
+        output = io.StringIO()
+        supervisor = Supervisor(
+            [
+                Program(
+                    "server",
+                    f"{sys.executable} {script}",
+                    health_url=f"http://127.0.0.1:{port}/health",
+                )
+            ],
+            env=os.environ,
+            cwd=tmp_path,
+            output=output,
+            backoff=QUICK,
+            health=HealthChecks(every=0.2, timeout=0.5, unhealthy_after=1.0),
+        )
+        running = asyncio.create_task(supervisor.run())
+        await _until(lambda: "server answers its health check" in output.getvalue())
+        hang.touch()
+        await _until(lambda: len(started(output.getvalue(), "server")) == 2)
+        hang.unlink()
+        await asyncio.sleep(1.0)  # answering again: left alone
+        supervisor.stop()
+        await asyncio.wait_for(running, 30)
+        return output.getvalue()
+
+    output = asyncio.run(scenario())
+    assert "server has not answered its health check for 1 s: killing it" in output, output
+    assert len(started(output, "server")) == 2, output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        await asyncio.sleep(0.05)

@@ -11,8 +11,8 @@ share ``VAULT_KEY`` (drawn here when unset) and the web chat's session secret.
 
 Stopping (Ctrl-C): HAProxy stops taking connections and finishes the requests in progress
 (SIGUSR1), each Rasa server finishes its turns in progress (Sanic's graceful stop on SIGTERM).
-An instance stopped or killed alone is started again by the supervisor; meanwhile HAProxy sends
-its requests to the others.
+An instance stopped, killed or hung (no answer to its health check for a minute) is started
+again by the supervisor alone; meanwhile HAProxy sends its requests to the others.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ def cluster_programs(settings: Settings, config_path: Path) -> list[Program]:
                 procfile["actions"],
                 name=f"actions-{instance.number}",
                 env={"ACTIONS_PORT": str(instance.actions_port)},
+                health_url=f"http://127.0.0.1:{instance.actions_port}/health",
             )
         )
         programs.append(
@@ -142,9 +143,10 @@ def cluster_programs(settings: Settings, config_path: Path) -> list[Program]:
                     # The client's address comes from HAProxy's X-Forwarded-For.
                     "SANIC_PROXIES_COUNT": "1",
                 },
+                health_url=f"{instance.rasa_url}/",
             )
         )
-    programs.append(procfile["console"])
+    programs.append(replace(procfile["console"], health_url=f"{settings.console_url}/health"))
     programs.append(
         Program("haproxy", f"{HAPROXY} -db -f {config_path}", stop_signal=signal.SIGUSR1)
     )
