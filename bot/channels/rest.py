@@ -41,7 +41,12 @@ from sanic.response import HTTPResponse
 
 from bot import conversation_ids
 from bot.bootstrap import rasa_process
-from bot.channels.chat_input import client_intents, intent_message_problem, text_problem
+from bot.channels.chat_input import (
+    client_intents,
+    intent_message_problem,
+    intent_parse_data,
+    text_problem,
+)
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
 from bot.channels.client import with_client_address
 from bot.channels.password_delivery import (
@@ -147,7 +152,7 @@ class RestChannel(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         outbox = process_outbox()
-        client_intents()  # read the domain now: a domain that cannot be read stops the server
+        allowed = client_intents()  # read now: a domain that cannot be read stops the server
         services = rasa_process()
         handle = limit_turns(
             on_new_message,
@@ -169,6 +174,8 @@ class RestChannel(RestInput):
             key = client_message_id((message.metadata or {}).pop(_KEY, None))
             if key is not None:
                 message.message_id = key
+            # A button's intent, as the web chat's and the phone's: no NLU run for it.
+            message.parse_data = intent_parse_data(message.text or "", allowed)
             answer = message.output_channel
             if isinstance(answer, QueueOutputChannel):
                 # ?stream=true: the turn is collected, then streamed after what was kept.
