@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,32 +43,13 @@ from bot.db import Database
 from bot.handoff.delivery import DeliveryState, Outbox
 from bot.settings import settings_from
 from tests.chat_user import ChatUser
-from tests.conftest import WriteCsv
+from tests.conftest import REDIS_URL, WriteCsv
 from tests.running_product import free_port
 from tests.test_delivery import password_message, released
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 30.0  # seconds anything asynchronous may take on a busy machine before the test fails
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the test Redis; its keys are removed afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail(
-            f"no Redis at {REDIS_URL} (TEST_REDIS_URL): start one, e.g. "
-            "`apt-get install redis-server && redis-server --save '' --daemonize yes`"
-        )
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(match=f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:

@@ -124,7 +124,7 @@ def test_a_turn_whose_instance_died_runs_again_told_of_the_earlier_attempt(
         dead.append(context)
         await context.__aenter__()
         for task in asyncio.all_tasks():
-            if task is not asyncio.current_task() and "_keep_renewed" in repr(task):
+            if task is not asyncio.current_task() and "keep_renewed" in repr(task):
                 task.cancel()
 
     async def main() -> None:

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
 
-logger = logging.getLogger(__name__)
+from bot.cluster.renewal import keep_renewed
 
 DEFAULT_PREFIX = "lorex:lock:"
 # Seconds without renewal after which a ticket is dropped: how long a dead instance holds up its
@@ -117,7 +116,13 @@ class RedisConversationLocks:
         queue = keys[:2]
         try:
             await self._wait_for(queue, ticket)
-            renewing = asyncio.create_task(self._keep_renewed(queue, ticket))
+            renewing = asyncio.create_task(
+                keep_renewed(
+                    lambda: int(self._look(keys=queue, args=[ticket, self._lifetime_ms])) != -1,
+                    self._renew_every,
+                    "a conversation lock",
+                )
+            )
             try:
                 yield
             finally:
@@ -136,19 +141,3 @@ class RedisConversationLocks:
             if place == -1:
                 raise LockLost(f"a turn's ticket expired while it waited (ticket {ticket})")
             await asyncio.sleep(self._poll)
-
-    async def _keep_renewed(self, queue: list[str], ticket: int) -> None:
-        while True:
-            await asyncio.sleep(self._renew_every)
-            try:
-                place = await asyncio.to_thread(
-                    self._look, keys=queue, args=[ticket, self._lifetime_ms]
-                )
-            except redis.RedisError as error:  # the next renewal may get through
-                logger.warning("Could not renew a conversation lock: %s", type(error).__name__)
-                continue
-            if int(place) == -1:
-                # Too late: the event loop was held up longer than the lifetime, and another
-                # instance may be working on the conversation now. Said, since it should not be.
-                logger.error("A conversation lock expired while its turn was running")
-                return

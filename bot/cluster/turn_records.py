@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import re
 import secrets
 import time
@@ -35,7 +34,7 @@ from typing import Any, Protocol
 
 import redis  # type: ignore[import-untyped]  # (redis-py 4.6 ships no types)
 
-logger = logging.getLogger(__name__)
+from bot.cluster.renewal import keep_renewed
 
 CLIENT_PREFIX = "client:"
 # What a client may send as a message's key: Twilio's tokens, UUIDs, the widget's random ids.
@@ -191,7 +190,13 @@ class RedisTurnRecords:
             return
         tries = await asyncio.to_thread(self._attempt, attempts)
         turn = Turn(earlier_attempt=tries > 1)
-        renewing = asyncio.create_task(self._keep_renewed(claim, token))
+        renewing = asyncio.create_task(
+            keep_renewed(
+                lambda: bool(self._renew(keys=[claim], args=[token, self._lifetime_ms])),
+                self._renew_every,
+                "a turn's claim",
+            )
+        )
         try:
             yield turn
         finally:
@@ -211,17 +216,3 @@ class RedisTurnRecords:
             pipe.expire(attempts, self._remembered)
             tries, _ = pipe.execute()
         return int(tries)
-
-    async def _keep_renewed(self, claim: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(self._renew_every)
-            try:
-                renewed = await asyncio.to_thread(
-                    self._renew, keys=[claim], args=[token, self._lifetime_ms]
-                )
-            except redis.RedisError as error:
-                logger.warning("Could not renew a turn's claim: %s", type(error).__name__)
-                continue
-            if not renewed:
-                logger.error("A turn's claim lapsed while it ran; a copy may run it again")
-                return
