@@ -15,11 +15,12 @@ default, so ``RASA_PATCHES=-parse_memo`` runs Rasa's own code for that part alon
 only: on another version, start-up stops unless every fix is off. What each saves is measured
 alone, with the others on (``python -m bench.run --only ablation``, bench/results/README.md); a
 share of time below is the Rasa server's under load when the fix was written (py-spy,
-``bench/profiling.py``). A fix that saves nothing beyond the noise and that nothing else needs is
-dropped: ``event_classes`` (a remembered ``Event.resolve_by_type``), and on 2026-12-04
-``kept_connections`` (one connection pool for the calls to the action server): it saved about
-0.2 ms of a 10.3 ms turn, in 5 of 8 alternating rounds, and needed a guard against the
-connections a restarted action server had closed.
+``bench/profiling.py``). A fix that measured no gain is dropped: ``event_classes`` (a remembered
+``Event.resolve_by_type``) saved 0.1 to 0.4 ms of a 10 ms turn on 2026-12-04. The others each
+save a few tenths of a millisecond of a 10 ms turn or more; under load, one server per
+configuration, a server's CPU per turn moves by up to 1 ms from round to round and from one
+server to another of the same configuration, so below a millisecond a fix's gain is measured in
+process as well, A against B in alternating blocks of the same process (said for each below).
 
 - ``action_answer_check``, action server answers: Rasa checks each one with
   ``jsonschema.validate``, which first checks the schema itself against the JSON Schema
@@ -46,15 +47,24 @@ connections a restarted action server had closed.
   that run one after the other was about a twentieth of the server's time. The graph below is run
   in the same process, each node once, after the nodes it needs, with the same inputs and errors.
   Rasa 3.6 loads the model with ``DaskGraphRunner`` named in its code, not in a setting. It saves
-  0.37 ms of CPU per NLU run and 0.15 ms per policy run (in process, 10 alternating blocks, every
-  one saving), about 0.3 ms of a 10.3 ms turn under load (7 of 8 rounds).
+  0.37 ms of CPU per NLU run and 0.15 ms per policy run (in process, every one of 10 alternating
+  blocks saving); under load about 0.3 ms of a 10.3 ms turn (Rasa server, 7 of 8 rounds).
+- ``kept_connections``, calls to the action server: Rasa opens a new connection for each one (a new
+  aiohttp session with a connector of its own, closed once the answer is read), and the action
+  server takes each new connection in too; that was about a twentieth of the Rasa server's time.
+  The sessions below share one connector per event loop, which keeps connections open between calls
+  (for less time than the action server keeps them, so it is never the one to drop a connection
+  that is about to be reused); it is closed when the server stops. It saves 0.41 ms of CPU per
+  call, the Rasa server's and the action server's together (rasa_sdk's server, in process, every
+  one of 10 alternating blocks saving); it brings its own hazard, which the last fix below guards.
 - ``parse_memo``: the NLU pipeline runs once per wording of the navigation messages a guided reset
   is made of ("done", "go back"), not once per step: :mod:`bot.nlu.parse_memo` says why and what is
   kept. The buttons' and keys' intents no longer reach it (the channels parse them); it still saved
   1.0 to 1.7 ms of a 10 ms turn of typed messages on 2026-12-04.
 
-Two more change what Rasa does when the action server fails (issue 13, finding 10); they can
-also be switched off together with ``RASA_TURN_FAULT_PATCHES=off``:
+Three more change what Rasa does when the action server fails (issue 13, finding 10). The first
+two can also be switched off together with ``RASA_TURN_FAULT_PATCHES=off``; the third is part of
+``kept_connections``, which needs it:
 
 - ``failed_action_ends_turn``: a failed action call ends the user's turn: inside a channel's turn,
   ``RemoteAction.run``'s error becomes :class:`bot.turn_failures.TurnFailed`, which Rasa's
@@ -66,22 +76,29 @@ also be switched off together with ``RASA_TURN_FAULT_PATCHES=off``:
 - ``action_call_timeout``: an action call is given up after ``ACTION_CALL_TIMEOUT_SECONDS`` (10 s),
   not Rasa's five minutes: a hung action server held a user (and one of the turns at once) that
   long.
-
-A restarted action server needs no fix: Rasa opens a new connection for every call (and closes
-it once answered), so no call is sent on a connection the action server has closed (that check
-went with ``kept_connections``; tests/security/test_turn_faults.py still shows the restart).
+- A kept connection the action server has closed (it was restarted while the Rasa server was
+  busy, so the close was not seen yet) is not used: a connection taken from the pool is first
+  checked for an end-of-stream from the peer, and a closed one is dropped and the call goes on
+  another. Nothing was sent on the dropped one, so no call that may have run is ever sent twice;
+  a call that fails once sent is not repeated. Rasa's own code needs no such check (it opens a
+  connection per call): this is what the turn-fault suite (tests/security/test_turn_faults.py,
+  the restarted action server) uses ``kept_connections`` for, and it goes if that fix goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
+import select
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import rasa
 import rasa.core.actions.action
+import rasa.core.run
 from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
@@ -95,6 +112,8 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+from sanic import Sanic
 
 from bot.channels.turns import waiting_elsewhere
 from bot.nlu.parse_memo import ParseMemo
@@ -233,6 +252,59 @@ def _run_graph(
         raise GraphRunError("Error running runner.") from error
 
 
+# Seconds an idle connection is kept: under Sanic's 5 (the action server closes one idle longer).
+KEEP_IDLE_CONNECTIONS = 2.0
+_connectors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.TCPConnector] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _LiveConnections(aiohttp.TCPConnector):
+    """A connector that hands out no kept connection the peer has already closed."""
+
+    async def connect(
+        self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+    ) -> Any:
+        # Each closed one is dropped from the pool; a new connection ends the search.
+        for _ in range(self.limit or 100):
+            connection = await super().connect(req, traces, timeout)
+            if not _closed_by_peer(connection.transport):
+                return connection
+            connection.close()
+        return await super().connect(req, traces, timeout)
+
+
+def _closed_by_peer(transport: asyncio.BaseTransport | None) -> bool:
+    # An idle HTTP/1.1 connection has nothing to read: anything readable is the peer's close
+    # (or a reset, or bytes no request asked for), and the connection cannot carry a call.
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
+def _session(self: EndpointConfig) -> aiohttp.ClientSession:
+    # EndpointConfig.session, on the event loop's shared connector, which it does not close.
+    loop = asyncio.get_running_loop()
+    connector = _connectors.get(loop)
+    if connector is None or connector.closed:
+        connector = _connectors[loop] = _LiveConnections(keepalive_timeout=KEEP_IDLE_CONNECTIONS)
+    auth = None
+    if self.basic_auth:
+        auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+    return aiohttp.ClientSession(
+        headers=self.headers,
+        auth=auth,
+        timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+        connector=connector,
+        connector_owner=False,
+    )
+
+
 _rasa_run_remote_action = RemoteAction.run
 
 
@@ -257,6 +329,18 @@ async def _run_remote_action(
     return events
 
 
+_rasa_close_resources = rasa.core.run.close_resources
+
+
+async def _close_resources(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+    # rasa.core.run.close_resources, the server's "after_server_stop" listener, and then the
+    # connections kept open.
+    await _rasa_close_resources(app, loop)
+    connector = _connectors.pop(loop, None)
+    if connector is not None:
+        await connector.close()
+
+
 RASA_CHECKED = "3.6.21"
 # What one fix sets: (class or module, attribute, our value).
 Patch = tuple[Any, str, Any]
@@ -275,6 +359,10 @@ def fixes() -> dict[str, list[Patch]]:
         "action_answer_check": [(RemoteAction, "_validate_action_result", _validate_action_result)],
         "action_call_events": [(RemoteAction, "_action_call_format", _action_call_format)],
         "graph_in_process": [(DaskGraphRunner, "run", _run_graph)],
+        "kept_connections": [
+            (EndpointConfig, "session", _session),
+            (rasa.core.run, "close_resources", _close_resources),
+        ],
         "parse_memo": [(MessageProcessor, "_parse_message_with_graph", _parse_message_with_graph)],
         "failed_action_ends_turn": [(RemoteAction, "run", _run_remote_action)],
         "action_call_timeout": [

@@ -62,6 +62,7 @@ RASA_PATCH_NAMES = (
     "action_answer_check",
     "action_call_events",
     "graph_in_process",
+    "kept_connections",
     "parse_memo",
     "failed_action_ends_turn",
     "action_call_timeout",

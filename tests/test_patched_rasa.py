@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import jsonschema
 import pytest
 import rasa
 import rasa.core.actions.action
+import rasa.core.run
 import rasa.engine.runner.dask
 from aiohttp import web
 from jsonschema import ValidationError
@@ -54,6 +56,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk import Tracker
+from sanic import Sanic
 
 from actions.server import MAX_BODY_BYTES
 from bot import patched_rasa
@@ -389,6 +392,60 @@ async def test_a_long_session_s_action_call_stays_under_the_action_server_s_body
     assert rasas[10] + per_turn * 600 > MAX_BODY_BYTES
 
 
+class EndpointServer:
+    """A real HTTP server on loopback that answers each request with what it saw of it."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/webhook", self._answer)
+        self._runner = web.AppRunner(app)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        seen = {
+            "client_port": request.transport.get_extra_info("peername")[1],
+            "authorization": request.headers.get("Authorization"),
+            "body": await request.json(),
+        }
+        self.requests.append(seen)
+        return web.json_response(seen)
+
+    async def __aenter__(self) -> str:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/webhook"
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._runner.cleanup()
+
+
+async def call_three_times(url: str) -> list[dict[str, Any]]:
+    endpoint = EndpointConfig(url, basic_auth={"username": "rasa", "password": "s3cret"})
+    return [await endpoint.request(json={"call": n}) for n in range(3)]
+
+
+async def test_calls_to_the_action_server_reuse_one_connection() -> None:
+    async with EndpointServer() as url:
+        rasas = await call_three_times(url)
+        with rasa_patched():
+            ours = await call_three_times(url)
+            loop = asyncio.get_running_loop()
+            connector = patched_rasa._connectors[loop]
+            app = Sanic.get_app("lorex-test", force_create=True)
+            await rasa.core.run.close_resources(app, loop)  # as the server stops
+            assert connector.closed and loop not in patched_rasa._connectors
+
+    assert len({seen["client_port"] for seen in rasas}) == 3  # Rasa: a connection per call
+    assert len({seen["client_port"] for seen in ours}) == 1
+    # The same requests and answers otherwise.
+    strip = [{**seen, "client_port": None} for seen in rasas]
+    assert [{**seen, "client_port": None} for seen in ours] == strip
+    assert [seen["body"] for seen in ours] == [{"call": n} for n in range(3)]
+    assert ours[0]["authorization"] == aiohttp.BasicAuth("rasa", "s3cret").encode()
+
+
 @contextlib.asynccontextmanager
 async def never_answering_server() -> AsyncIterator[str]:
     """A real socket on loopback that takes connections and requests in and never answers."""
@@ -496,8 +553,8 @@ def test_every_fix_has_a_name_in_the_settings() -> None:
         ("", set(RASA_PATCH_NAMES)),
         ("all", set(RASA_PATCH_NAMES)),
         ("none", set()),
-        ("parse_memo, action_call_events", {"parse_memo", "action_call_events"}),
-        ("-action_call_events", set(RASA_PATCH_NAMES) - {"action_call_events"}),
+        ("parse_memo, kept_connections", {"parse_memo", "kept_connections"}),
+        ("-kept_connections", set(RASA_PATCH_NAMES) - {"kept_connections"}),
         (
             "all,-graph_in_process,-parse_memo",
             set(RASA_PATCH_NAMES) - {"graph_in_process", "parse_memo"},
@@ -511,7 +568,7 @@ def test_rasa_patches_lists_the_fixes_on(value: str, on: set[str]) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["parse-memo", "all,-rule_matching", "everything", "-kept_connections", "event_classes"],
+    ["parse-memo", "all,-rule_matching", "everything", "-event_classes"],
 )
 def test_an_unknown_fix_is_refused_with_the_names(value: str) -> None:
     with pytest.raises(ValueError, match=r"RASA_PATCHES must list .*action_answer_check"):
@@ -532,6 +589,9 @@ async def fix_seen(name: str, agent: Agent, monkeypatch: pytest.MonkeyPatch) -> 
         dask_runs = CountedCalls(monkeypatch, rasa.engine.runner.dask.dask, "get")
         await agent.parse_message("I forgot my password")
         return dask_runs.calls == 0
+    if name == "kept_connections":  # ours shares a connector; Rasa's session owns its own
+        async with EndpointConfig("http://127.0.0.1:9/webhook").session() as session:
+            return not session.connector_owner
     if name == "parse_memo":  # ours runs the pipeline once for the same navigation message
         processor = agent.processor
         assert processor is not None
