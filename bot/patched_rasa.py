@@ -20,7 +20,8 @@ share of time below is the Rasa server's under load when the fix was written (py
 save a few tenths of a millisecond of a 10 ms turn or more; under load, one server per
 configuration, a server's CPU per turn moves by up to 1 ms from round to round and from one
 server to another of the same configuration, so below a millisecond a fix's gain is measured in
-process as well, A against B in alternating blocks of the same process (said for each below).
+process as well, A against B in alternating blocks of the same process (``python -m
+bench.fix_costs``; said for each below).
 
 - ``action_answer_check``, action server answers: Rasa checks each one with
   ``jsonschema.validate``, which first checks the schema itself against the JSON Schema
