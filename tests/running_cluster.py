@@ -60,6 +60,15 @@ class RunningCluster:
             raise LookupError(f"{program} has not started")
         return int(started[-1])
 
+    def turns_in_progress(self) -> int:
+        """Turns being worked on now, on any instance: their claims on Redis
+        (bot/cluster/turn_records.py)."""
+        client = redis.Redis.from_url(self.environment["REDIS_URL"])
+        try:
+            return sum(1 for _ in client.scan_iter(match="lorex:turn:*:claim", count=1000))
+        finally:
+            client.close()
+
     def kill(self, program: str) -> int:
         """SIGKILL ``program`` (no chance to finish anything); its pid."""
         pid = self.pid_of(program)

@@ -52,6 +52,7 @@ from tests.running_product import REPO
 pytestmark = pytest.mark.postgres
 
 REST_OWNERS, SOCKET_OWNERS, CALLERS = 10, 10, 5
+TURNS_UNDER_WAY = 6  # with round-robin, some on each instance (all on one: 1 chance in 64)
 TWILIO_TOKEN = "cluster-twilio-token-" + uuid.uuid4().hex
 TRY_AGAIN = load_mapping(CONTENT_DIR / "faults.yml").require("turn_failed", str)
 
@@ -145,9 +146,9 @@ def converse_in_rounds(
 ) -> list[tuple[Participant, list[str]]]:
     """Ten REST owners, ten web chat owners and five callers, all through the balancer, each
     round every one of them sending their next message at the same moment (so the instances
-    have turns in progress), and ``interrupt`` called 0.15 s into round ``at_round`` (by
-    default the third: the Device ID, whose turn calls the action server). Checks that every
-    message was answered once and kept once, in order."""
+    have turns in progress), and ``interrupt`` called in round ``at_round`` (by default the
+    third: the Device ID, whose turn calls the action server) once several turns are under
+    way. Checks that every message was answered once and kept once, in order."""
     url = cluster.settings.rasa_url
     devices = registered_devices()
     participants: list[tuple[Participant, list[str]]] = [
@@ -182,7 +183,11 @@ def converse_in_rounds(
     for round_number in range(len(participants[0][1])):
         start_round.wait(timeout=GIVE_UP_AFTER * 2)
         if round_number == at_round:
-            time.sleep(0.15)  # the round's turns are under way on both instances
+            # Once several turns are under way (their claims are on Redis), round-robin has put
+            # some on each instance.
+            deadline = time.monotonic() + 5
+            while cluster.turns_in_progress() < TURNS_UNDER_WAY and time.monotonic() < deadline:
+                time.sleep(0.005)
             interrupt()
         else:
             time.sleep(0.5)
