@@ -44,7 +44,7 @@ def _windows(d: dict[str, Any], field: str) -> str:
 
 
 def _roles(d: dict[str, Any]) -> str:
-    shown = {r: v for r, v in d["cpu_ms_per_turn_by_role"].items() if v}
+    shown = {r: v for r, v in d["cpu_ms_per_turn_by_role"].items() if v and v >= 0.05}
     return ", ".join(f"{role} {_f(v)}" for role, v in shown.items())
 
 
