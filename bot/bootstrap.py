@@ -18,6 +18,7 @@ around every test).
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 from dataclasses import dataclass
@@ -244,7 +245,10 @@ def turn_records(settings: Settings) -> TurnRecords:
         return MemoryTurnRecords()
     from bot.cluster.turn_records import RedisTurnRecords
 
-    return RedisTurnRecords(redis_client(settings))
+    # A claim names the instance holding it (its host and port), for whoever looks at Redis.
+    return RedisTurnRecords(
+        redis_client(settings), holder=f"{socket.gethostname()}:{settings.rasa_port}"
+    )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from bot.cluster.deployment import health_checks, instances
+from bot.cluster.deployment import balancer_files, health_checks, instances
 from bot.serve import Settings, settings_from, wait_until_ready
 from tests.conftest import REDIS_URL
 from tests.running_product import MODEL, REPO, free_port
@@ -60,12 +60,42 @@ class RunningCluster:
             raise LookupError(f"{program} has not started")
         return int(started[-1])
 
-    def turns_in_progress(self) -> int:
-        """Turns being worked on now, on any instance: their claims on Redis
-        (bot/cluster/turn_records.py)."""
+    def balancer_stats(self) -> dict[str, dict[str, str]]:
+        """HAProxy's counters per server of the Rasa backend (``show stat`` on its admin
+        socket)."""
+        _, admin_socket = balancer_files(self.settings)
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.connect(str(admin_socket))
+            connection.sendall(b"show stat\n")
+            raw = b""
+            while chunk := connection.recv(65536):
+                raw += chunk
+        header, *rows = raw.decode().lstrip("# ").splitlines()
+        names = header.split(",")
+        table = [dict(zip(names, row.split(","), strict=False)) for row in rows if row]
+        return {row["svname"]: row for row in table if row.get("pxname") == "rasa_instances"}
+
+    def wait_until_balanced(self, timeout: float = 60) -> None:
+        """Until HAProxy sends turns to every instance (its checks lag the servers by a
+        second or two: before, every turn would go to the one it saw first)."""
+        names = [i.name for i in instances(self.settings)]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = self.balancer_stats()
+            if all(stats.get(name, {}).get("status") == "UP" for name in names):
+                return
+            time.sleep(0.2)
+        pytest.fail("HAProxy did not see every instance up:\n" + self.log()[-3000:])
+
+    def turns_in_progress(self, program: str) -> int:
+        """Turns ``program`` (a Rasa instance) is working on now: the claims on Redis that name
+        it as their holder (bot/cluster/turn_records.py)."""
+        [instance] = [i for i in instances(self.settings) if i.name == program]
+        holder = f"{socket.gethostname()}:{instance.rasa_port}:".encode()
         client = redis.Redis.from_url(self.environment["REDIS_URL"])
         try:
-            return sum(1 for _ in client.scan_iter(match="lorex:turn:*:claim", count=1000))
+            claims = list(client.scan_iter(match="lorex:turn:*:claim", count=1000))
+            return sum(1 for value in client.mget(claims) if value and value.startswith(holder))
         finally:
             client.close()
 
@@ -82,6 +112,7 @@ class RunningCluster:
                 if self.pid_of(program) != old_pid and wait_until_ready(
                     self.settings, timeout=5, checks=health_checks(self.settings)
                 ):
+                    self.wait_until_balanced()
                     return
             time.sleep(0.5)
         pytest.fail(f"{program} was not started again:\n" + self.log()[-3000:])
@@ -128,7 +159,9 @@ def running_cluster(
         if not wait_until_ready(settings, timeout=300, checks=health_checks(settings)):
             pytest.fail("the cluster did not start:\n" + log_path.read_text()[-4000:])
         assert len(instances(settings)) == 2
-        yield RunningCluster(settings, environment, log_path)
+        running = RunningCluster(settings, environment, log_path)
+        running.wait_until_balanced()
+        yield running
     finally:
         with suppress(ProcessLookupError):
             os.killpg(cluster.pid, signal.SIGINT)

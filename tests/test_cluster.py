@@ -16,7 +16,6 @@ import asyncio
 import csv
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from argon2 import PasswordHasher
 
 from bot.agents.accounts import AgentAccounts
 from bot.cases.store import CaseStore
-from bot.cluster.deployment import balancer_files, instances
+from bot.cluster.deployment import instances
 from bot.content import CONTENT_DIR, load_mapping
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
@@ -52,7 +51,7 @@ from tests.running_product import REPO
 pytestmark = pytest.mark.postgres
 
 REST_OWNERS, SOCKET_OWNERS, CALLERS = 10, 10, 5
-TURNS_UNDER_WAY = 6  # with round-robin, some on each instance (all on one: 1 chance in 64)
+TURNS_UNDER_WAY = 3  # turns the instance interrupted is working on at that moment
 TWILIO_TOKEN = "cluster-twilio-token-" + uuid.uuid4().hex
 TRY_AGAIN = load_mapping(CONTENT_DIR / "faults.yml").require("turn_failed", str)
 
@@ -68,9 +67,6 @@ def cluster(
         extra_env={
             "PUBLIC_BASE_URL": PUBLIC,
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            # A web chat connection to a dead instance is noticed within seconds (engine.io's
-            # 25 s pings would make the test wait minutes).
-            "CHAT_PING_SECONDS": "3",
         },
     ) as running:
         yield running
@@ -104,21 +100,6 @@ def history(cluster: RunningCluster, sender: str) -> list[dict[str, Any]]:
     return events
 
 
-def balancer_stats(cluster: RunningCluster) -> dict[str, dict[str, str]]:
-    """HAProxy's counters per server (``show stat`` on its admin socket)."""
-    _, admin_socket = balancer_files(cluster.settings)
-    with socket.socket(socket.AF_UNIX) as connection:
-        connection.connect(str(admin_socket))
-        connection.sendall(b"show stat\n")
-        raw = b""
-        while chunk := connection.recv(65536):
-            raw += chunk
-    header, *rows = raw.decode().lstrip("# ").splitlines()
-    names = header.split(",")
-    table = [dict(zip(names, row.split(","), strict=False)) for row in rows if row]
-    return {row["svname"]: row for row in table if row.get("pxname") == "rasa_instances"}
-
-
 def call_script(device: dict[str, str]) -> list[str]:
     """A caller with this recorder: Twilio's steps (ring, keys) and what the caller says."""
     email = device["owner_email"].replace(".", " dot ").replace("@", " at ")
@@ -142,13 +123,14 @@ def lines(texts: list[str]) -> list[str]:
 
 
 def converse_in_rounds(
-    cluster: RunningCluster, interrupt: Callable[[], None], at_round: int = 2
+    cluster: RunningCluster, target: str, interrupt: Callable[[], None], at_round: int = 2
 ) -> list[tuple[Participant, list[str]]]:
     """Ten REST owners, ten web chat owners and five callers, all through the balancer, each
     round every one of them sending their next message at the same moment (so the instances
     have turns in progress), and ``interrupt`` called in round ``at_round`` (by default the
-    third: the Device ID, whose turn calls the action server) once several turns are under
-    way. Checks that every message was answered once and kept once, in order."""
+    third: the Device ID, whose turn calls the action server) once the instance ``target`` is
+    working on several turns. Checks that every message was answered once and kept once, in
+    order."""
     url = cluster.settings.rasa_url
     devices = registered_devices()
     participants: list[tuple[Participant, list[str]]] = [
@@ -183,11 +165,13 @@ def converse_in_rounds(
     for round_number in range(len(participants[0][1])):
         start_round.wait(timeout=GIVE_UP_AFTER * 2)
         if round_number == at_round:
-            # Once several turns are under way (their claims are on Redis), round-robin has put
-            # some on each instance.
+            # Once ``target`` is working on several turns (their claims on Redis name it).
             deadline = time.monotonic() + 5
-            while cluster.turns_in_progress() < TURNS_UNDER_WAY and time.monotonic() < deadline:
-                time.sleep(0.005)
+            while (
+                cluster.turns_in_progress(target) < TURNS_UNDER_WAY
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.002)
             interrupt()
         else:
             time.sleep(0.5)
@@ -229,7 +213,7 @@ def converse_in_rounds(
 
 
 def retried(cluster: RunningCluster) -> int:
-    backend = balancer_stats(cluster)["BACKEND"]
+    backend = cluster.balancer_stats()["BACKEND"]
     return int(backend["wretr"]) + int(backend["wredis"])
 
 
@@ -242,7 +226,7 @@ def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
 ) -> None:
     killed: list[int] = []
     retried_before, unfinished_before = retried(cluster), unfinished_copies(cluster)
-    converse_in_rounds(cluster, lambda: killed.append(cluster.kill("rasa-1")))
+    converse_in_rounds(cluster, "rasa-1", lambda: killed.append(cluster.kill("rasa-1")))
 
     # The kill met turns in progress: HAProxy sent them again to the other instance, which
     # found their first copies unfinished.
@@ -255,7 +239,7 @@ def test_an_instance_killed_mid_conversation_loses_and_repeats_nothing(
     late = RestOwner(cluster.settings.rasa_url)
     for text in ["hello?", "i forgot my recorder password", "what's the device id"]:
         assert late.say(text)
-    stats = balancer_stats(cluster)
+    stats = cluster.balancer_stats()
     assert stats["rasa-1"]["status"] == "UP" and stats["rasa-2"]["status"] == "UP"
 
 
@@ -268,7 +252,7 @@ def test_an_instance_being_stopped_finishes_its_turns_first(cluster: RunningClus
         os.kill(pid, signal.SIGTERM)
         stopped.append(pid)
 
-    converse_in_rounds(cluster, stop_rasa_2)
+    converse_in_rounds(cluster, "rasa-2", stop_rasa_2)
     # Drained: no turn was left half-done for another instance to pick up.
     assert unfinished_copies(cluster) == unfinished_before
     cluster.wait_until_restarted("rasa-2", stopped[0])

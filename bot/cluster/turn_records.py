@@ -155,6 +155,7 @@ class RedisTurnRecords:
         claim_lifetime: float = CLAIM_LIFETIME,
         poll: float = POLL_SECONDS,
         prefix: str = "lorex:turn:",
+        holder: str = "",
     ) -> None:
         self._redis = client
         self._remembered = remembered
@@ -162,6 +163,8 @@ class RedisTurnRecords:
         self._renew_every = claim_lifetime / 3
         self._poll = poll
         self._prefix = prefix
+        # Who holds a claim, in its value (``<holder>:<random>``): which instance works on a turn.
+        self._holder = holder
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
         self._give_up = client.register_script(_GIVE_UP)
@@ -170,7 +173,7 @@ class RedisTurnRecords:
     async def turn(self, conversation_id: str, message_id: str) -> AsyncIterator[Turn]:
         base = f"{self._prefix}{{{conversation_id}}}:{message_id}"
         claim, record, attempts = f"{base}:claim", f"{base}:done", f"{base}:attempts"
-        token = secrets.token_hex(8)
+        token = f"{self._holder}:{secrets.token_hex(8)}"
         while True:
             replies = await asyncio.to_thread(self._redis.get, record)
             if replies is not None:
