@@ -120,6 +120,17 @@ class MemoryTurnRecords:
             self._done.popitem(last=False)
 
 
+# KEYS: the claim, the record, the attempts. ARGV: the holder's token, the claim's lifetime (ms),
+# the records' expiry (s). The finished turn's record; or the claim, taken, with its attempt's
+# number; or "busy" (another copy holds it).
+_CLAIM = """
+local replies = redis.call('GET', KEYS[2])
+if replies then return {'done', replies} end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
+local tries = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {'claimed', tries}
+"""
 # KEYS: the claim. ARGV: the holder's token, lifetime (ms). Renews the claim if still held.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -165,6 +176,7 @@ class RedisTurnRecords:
         self._prefix = prefix
         # Who holds a claim, in its value (``<holder>:<random>``): which instance works on a turn.
         self._holder = holder
+        self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
         self._give_up = client.register_script(_GIVE_UP)
@@ -175,23 +187,20 @@ class RedisTurnRecords:
         claim, record, attempts = f"{base}:claim", f"{base}:done", f"{base}:attempts"
         token = f"{self._holder}:{secrets.token_hex(8)}"
         while True:
-            replies = await asyncio.to_thread(self._redis.get, record)
-            if replies is not None:
-                yield Turn(replies=json.loads(replies))
-                return
-            claimed = await asyncio.to_thread(
-                self._redis.set, claim, token, nx=True, px=self._lifetime_ms
+            # One script: the record if the turn is done, else the claim and its attempt number
+            # together (a copy must never find a claim whose attempt was not counted).
+            outcome = await asyncio.to_thread(
+                self._claim,
+                keys=[claim, record, attempts],
+                args=[token, self._lifetime_ms, self._remembered],
             )
-            if claimed:
+            if outcome[0] == b"done":
+                yield Turn(replies=json.loads(outcome[1]))
+                return
+            if outcome[0] == b"claimed":
+                tries = int(outcome[1])
                 break
             await asyncio.sleep(self._poll)
-        # Claimed: the first copy may have ended between the two looks.
-        replies = await asyncio.to_thread(self._redis.get, record)
-        if replies is not None:
-            await asyncio.to_thread(self._redis.delete, claim)
-            yield Turn(replies=json.loads(replies))
-            return
-        tries = await asyncio.to_thread(self._attempt, attempts)
         turn = Turn(earlier_attempt=tries > 1)
         renewing = asyncio.create_task(
             keep_renewed(
@@ -212,10 +221,3 @@ class RedisTurnRecords:
                 )
             else:
                 await asyncio.to_thread(self._give_up, keys=[claim, attempts], args=[token])
-
-    def _attempt(self, attempts: str) -> int:
-        with self._redis.pipeline() as pipe:
-            pipe.incr(attempts)
-            pipe.expire(attempts, self._remembered)
-            tries, _ = pipe.execute()
-        return int(tries)
