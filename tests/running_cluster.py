@@ -8,8 +8,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ import redis
 from bot.cluster.deployment import balancer_files, health_checks, instances
 from bot.serve import Settings, settings_from, wait_until_ready
 from tests.conftest import REDIS_URL
-from tests.running_product import MODEL, REPO, free_port
+from tests.running_product import MODEL, free_port, supervised
 
 # The cluster tests' own database on the test Redis (TEST_REDIS_URL): emptied before and after
 # each cluster.
@@ -146,28 +144,13 @@ def running_cluster(
     environment = {**os.environ, **base}
     settings = settings_from(environment)
     log_path = folder / "cluster.log"
-    with open(log_path, "w") as log:
-        cluster = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "cluster"],
-            env=environment,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        if not wait_until_ready(settings, timeout=300, checks=health_checks(settings)):
-            pytest.fail("the cluster did not start:\n" + log_path.read_text()[-4000:])
-        assert len(instances(settings)) == 2
-        running = RunningCluster(settings, environment, log_path)
-        running.wait_until_balanced()
-        yield running
+        with supervised("cluster", environment, log_path):
+            if not wait_until_ready(settings, timeout=300, checks=health_checks(settings)):
+                pytest.fail("the cluster did not start:\n" + log_path.read_text()[-4000:])
+            assert len(instances(settings)) == 2
+            running = RunningCluster(settings, environment, log_path)
+            running.wait_until_balanced()
+            yield running
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(cluster.pid, signal.SIGINT)
-        try:
-            cluster.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait()
         redis.Redis.from_url(redis_url).flushdb()

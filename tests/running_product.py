@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +99,22 @@ def running_product(
             check=True,
         )
     log_path = folder / "servers.log"
+    with supervised("run", env, log_path):
+        if not wait_until_ready(settings, timeout=300):
+            pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
+        yield settings, log_path
+
+
+@contextmanager
+def supervised(
+    command: str, env: Mapping[str, str], log_path: Path, stop_seconds: float = 40
+) -> Iterator[None]:
+    """``python -m bot.cli <command>`` (`run` or `cluster`: the supervisor and its servers) in a
+    process group of its own, logging to ``log_path``; stopped as Ctrl-C stops it, killed if it
+    takes longer than ``stop_seconds``."""
     with open(log_path, "w") as log:
         servers = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
+            [sys.executable, "-m", "bot.cli", command],
             env=env,
             cwd=REPO,
             stdout=log,
@@ -109,14 +122,12 @@ def running_product(
             start_new_session=True,  # its own process group, so teardown stops every server
         )
     try:
-        if not wait_until_ready(settings, timeout=300):
-            pytest.fail("the servers did not start:\n" + log_path.read_text()[-4000:])
-        yield settings, log_path
+        yield
     finally:
         with suppress(ProcessLookupError):  # a test may have stopped them already
             os.killpg(servers.pid, signal.SIGINT)
         try:
-            servers.wait(timeout=30)
+            servers.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             os.killpg(servers.pid, signal.SIGKILL)
             servers.wait()
