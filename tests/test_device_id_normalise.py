@@ -305,6 +305,56 @@ def test_extraction_corrects_lookalikes(case: tuple[str, str], prefix: str, suff
     assert found.value == device_id
 
 
+@pytest.mark.parametrize(
+    "message, device_id",
+    [
+        # Found by hypothesis: "thx" was taken as the last group of a 15-character ID.
+        ("XV2737167484 thx!!", "XVZ737167484"),
+        ("XVZ737167484 pls", "XVZ737167484"),
+        ("LRX104592837 tmb", "LRX104592837"),
+        ("ND48 1027 3945 KXQ svp", "ND4810273945KXQ"),
+        # A small word typed as a group of its own, where the ID is typed in its groups, is one.
+        ("the ID is AB12 3456 7890 THE thanks", "AB1234567890THE"),
+    ],
+)
+def test_a_small_word_joins_an_id_only_as_one_of_its_typed_groups(
+    message: str, device_id: str
+) -> None:
+    found = EXTRACTOR.find(message)
+    assert found is not None
+    assert found.value == device_id
+
+
+@pytest.mark.parametrize(
+    "message, device_id, raw_text",
+    [
+        ("mi número es nd48 1027 3945 kxq", "ND4810273945KXQ", "nd48 1027 3945 kxq"),
+        ("el id es nd48 1027 3945 kxq", "ND4810273945KXQ", "nd48 1027 3945 kxq"),
+        ("el id: LRX-104-592-837 gracias", "LRX104592837", "LRX-104-592-837"),
+        ("es el LRX104592837 q me pediste", "LRX104592837", "LRX104592837"),
+        (
+            "mi id es lrx 104 592 837 y mi correo es ana@gmail.com",
+            "LRX104592837",
+            "lrx 104 592 837",
+        ),
+        ("c'est le ND4810273945KXQ merci", "ND4810273945KXQ", "ND4810273945KXQ"),
+        ("l'ID c'est ND48 1027 3945 KXQ svp", "ND4810273945KXQ", "ND48 1027 3945 KXQ"),
+        ("mon numéro est le nd48-1027-3945-kxq", "ND4810273945KXQ", "nd48-1027-3945-kxq"),
+        # Attempts (too short): the small words before them are not part of them.
+        ("mi numero es nd4810 gracias", "ND4810", "nd4810"),
+        ("el numero de mi dvr es nd48102 xfa", "ND48102", "nd48102"),
+        ("mon id est nd48102 merci", "ND48102", "nd48102"),
+        ("c'est ND4810 pis apres je sais pas", "ND4810", "ND4810"),
+        ("le code sur l'etiquette est nd48 1027 39 oui", "ND48102739", "nd48 1027 39"),
+    ],
+)
+def test_ids_in_spanish_and_french_sentences(message: str, device_id: str, raw_text: str) -> None:
+    found = EXTRACTOR.find(message)
+    assert found is not None
+    assert (found.value, found.raw_text) == (device_id, raw_text)
+    assert message[found.start_char : found.end_char] == raw_text
+
+
 @settings(max_examples=300)
 @given(st.one_of(st.text(), ID_ISH, st.text(alphabet="ND48#@-. 🙂\n", max_size=60)))
 def test_junk_never_raises_and_what_is_found_is_where_it_says(text: str) -> None:

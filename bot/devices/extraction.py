@@ -12,13 +12,16 @@
    the serial-number pattern, look-alikes allowed. A fitting stretch is the answer; between
    several, the one needing the fewest look-alikes, then the one with fewest small words in it,
    then a Device ID over a serial number, then the longest. Its letters and digits must not come
-   only from small words: "call me at 202 555 0147" is not the ID "ATZ025550147".
+   only from small words: "call me at 202 555 0147" is not the ID "ATZ025550147"; and a small
+   word is in it only as one of its groups typed apart ("AB12 3456 7890 THE"; "XV2737167484 thx"
+   is the ID "XVZ737167484" and a thank-you).
 4. Attempts. If nothing fits, the text may still hold a mistyped ID, and the checks should be
-   able to say what is wrong with it ("too short"). Small words (spaCy's English stop words and
-   the formats file's ``not_id_words``) split the run; the longest piece is an attempt if
-   its chunks with a digit add up to at least ``extraction.min_length`` characters ("ND4810";
-   not "step 3" or "16GB") and one chunk mixes letters and digits ("ND48"; not "pin 12345678",
-   "tel 202 555 0147", and so never a phone number, date or ticket number).
+   able to say what is wrong with it ("too short"). Small words (spaCy's stop words for English,
+   Spanish and French, and every language's ``not_id_words`` in the formats files) split the
+   run; the longest piece is an attempt if its chunks with a digit add up to at least
+   ``extraction.min_length`` characters ("ND4810"; not "step 3" or "16GB") and one chunk mixes
+   letters and digits ("ND48"; not "pin 12345678", "tel 202 555 0147", and so never a phone
+   number, date or ticket number).
 
 A symbol glued between two chunks ("ND48#1027") stays inside the candidate, so the checks can
 report it as a bad character; a symbol with a space beside it only separates words.
@@ -61,6 +64,9 @@ _TOKEN = re.compile(
 )
 
 _MATCH_KEY = "DEVICE_ID_CANDIDATE"
+# Whose stop words are small words rather than ID material: the languages the assistant speaks
+# (bot.localisation.LANGUAGES). spaCy has rule-based stop words for each, no model needed.
+STOP_WORD_LANGUAGES = ("en", "es", "fr")
 # A lone UTF-16 surrogate (JSON's "\ud800") is a str character that cannot be encoded, so spaCy
 # fails on it. A Python str never holds a valid pair as surrogates, so every one is lone.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -137,9 +143,18 @@ class DeviceIdExtractor:
         self._formats = formats
         self._nlp = spacy.blank("en")
         self._nlp.tokenizer = _ChunkTokenizer(self._nlp.vocab)
-        self._stop_words = frozenset(self._nlp.Defaults.stop_words)
+        # Owners write in every language the assistant speaks: each one's small words count.
+        self._stop_words = frozenset(
+            word
+            for language in STOP_WORD_LANGUAGES
+            for word in spacy.util.get_lang_class(language).Defaults.stop_words
+        )
         self._not_id_words = frozenset(compact(word) for word in formats.not_id_words)
         self._longest_not_id_word = max((len(w) for w in self._not_id_words), default=0)
+        # How each Device ID pattern is typed in groups ("ND48 1027 3945 KXQ"), by pattern.
+        self._groups: dict[str, set[tuple[int, ...]]] = {}
+        for family in formats.families:
+            self._groups.setdefault(family.pattern, set()).add(family.groups)
         targets = (*formats.patterns, formats.serial_pattern)
         self._target_lengths = frozenset(len(p) for p in targets)
         self._longest_target = max(self._target_lengths)
@@ -267,7 +282,21 @@ class DeviceIdExtractor:
                     and (any(has_digit[first : last + 1]) or not self._needs_digit)
                 ):
                     continue
-                as_device_id = list(resolutions(value, self._formats).values())
+                as_device_id_by_pattern = resolutions(value, self._formats)
+                if any(len(run.chunks[i]) > 1 and fillers[i] for i in range(first, last + 1)):
+                    # A small word ("thx", "the") is part of an ID only as one of its groups,
+                    # typed apart in an ID typed in its groups: "AB12 3456 7890 THE" is one ID,
+                    # "XV2737167484 thx" is the ID "XVZ737167484" and a thank-you. (Single
+                    # letters are exempt: an ID spelled letter by letter has "a" and "i" in it.)
+                    typed = tuple(len(chunk) for chunk in run.chunks[first : last + 1])
+                    as_device_id_by_pattern = {
+                        pattern: resolved
+                        for pattern, resolved in as_device_id_by_pattern.items()
+                        if typed in self._groups[pattern]
+                    }
+                    if not as_device_id_by_pattern:
+                        continue
+                as_device_id = list(as_device_id_by_pattern.values())
                 as_serial = resolve_serial_number(value, self._formats)
                 readings = as_device_id or ([as_serial] if as_serial is not None else [])
                 if readings:

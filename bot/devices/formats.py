@@ -238,9 +238,14 @@ def _parse(path: Path) -> DeviceIdFormats:
     min_candidate_length = extraction.optional("min_length", int, 6)
     if min_candidate_length < 1:
         raise extraction.error("'min_length' must be at least 1")
-    not_id_words = extraction.optional("not_id_words", list, [])
-    if not all(isinstance(word, str) and word.strip() for word in not_id_words):
-        raise extraction.error("'not_id_words' must be a list of words")
+    not_id_words = _not_id_words(extraction)
+    # Owners write in every language the assistant speaks, and one extractor reads them all: the
+    # small words of each translation (<lang>/device_id_formats.yml beside this file) count too.
+    for translation in sorted(path.parent.glob(f"*/{path.name}")):
+        translated = load_mapping(translation).optional(
+            "extraction", ContentMapping, ContentMapping()
+        )
+        not_id_words += [w for w in _not_id_words(translated) if w not in not_id_words]
     return DeviceIdFormats(
         families=families,
         serial_pattern=serial_pattern,
@@ -249,8 +254,15 @@ def _parse(path: Path) -> DeviceIdFormats:
         to_letter=_lookalike_table(lookalikes, "to_letter", from_digits=True),
         max_attempts=max_attempts,
         min_candidate_length=min_candidate_length,
-        not_id_words=tuple(word.strip().lower() for word in not_id_words),
+        not_id_words=tuple(not_id_words),
     )
+
+
+def _not_id_words(extraction: ContentMapping) -> list[str]:
+    words = extraction.optional("not_id_words", list, [])
+    if not all(isinstance(word, str) and word.strip() for word in words):
+        raise extraction.error("'not_id_words' must be a list of words")
+    return [word.strip().lower() for word in words]
 
 
 @lru_cache(maxsize=1)
