@@ -107,6 +107,7 @@ def _everything_set(sid: str = SID) -> Call:
     call.reading_password = True
     call.after_password = ["Step 1 of 10."]
     call.answered_request, call.answer_again = "c2lnbmF0dXJl", "<Response><Say>Hi</Say></Response>"
+    call.language, call.language_asks = "fr", 1
     return call
 
 
@@ -124,6 +125,26 @@ def test_every_field_of_a_call_is_kept_between_two_requests(stores: Stores) -> N
     for name in {f.name for f in dataclasses.fields(Call)} - ignored:
         assert getattr(loaded, name) == getattr(call, name), name
     assert loaded.pending == [] and loaded.pending_taken == 0
+
+
+def test_a_call_s_language_is_not_chosen_until_the_caller_chooses(stores: Stores) -> None:
+    instance, other_instance = stores.new(), stores.new()
+    call = instance.start(SID, None)
+    assert (call.language, call.language_asks) == (None, 0)
+    call.language_asks = 1
+    assert instance.save(call)
+    loaded = other_instance.get(SID)
+    assert loaded is not None and (loaded.language, loaded.language_asks) == (None, 1)
+    loaded.language = "es"
+    assert other_instance.save(loaded)
+    again = instance.get(SID)
+    assert again is not None and again.language == "es"
+
+
+def test_a_call_stored_before_languages_is_in_english() -> None:
+    record = _everything_set().to_record()
+    del record["language"], record["language_asks"]
+    assert Call.from_record(record).language == "en"
 
 
 def test_a_call_is_stored_only_when_saved(stores: Stores) -> None:

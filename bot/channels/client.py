@@ -13,6 +13,12 @@ from typing import Any
 from sanic.request import Request
 
 CLIENT_ADDRESS_KEY = "client_address"
+# The language the client is in (the widget's page, the caller's choice on the phone), as a
+# message's metadata; the dialogue validates it (bot.localisation.language_or_none).
+LANGUAGE_KEY = "language"
+# The language a channel knows the owner speaks (a base code: "en", "es", "fr"), e.g. the one a
+# caller chose on the phone: the dialogue speaks it from that message on.
+LANGUAGE_KEY = "language"
 
 
 def client_address(request: Request) -> str:

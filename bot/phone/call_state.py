@@ -58,6 +58,10 @@ class Seen(Enum):
 class Call:
     sid: str
     caller: str | None
+    # The caller's language ("en", "es", "fr"): None until chosen at the menu, which has asked
+    # ``language_asks`` times (once more after silence or an unclear answer, then English).
+    language: str | None = None
+    language_asks: int = 0
     reprompts: int = 0  # failed turns in a row (silence, not understood)
     waits: int = 0  # silences in a row at a reset step (the caller is at the recorder)
     last_prompt: list[str] = field(default_factory=list)  # what was last said, expecting an answer
@@ -122,6 +126,8 @@ class Call:
             "format": RECORD_FORMAT,
             "sid": self.sid,
             "caller": self.caller,
+            "language": self.language,
+            "language_asks": self.language_asks,
             "reprompts": self.reprompts,
             "waits": self.waits,
             "last_prompt": list(self.last_prompt),
@@ -158,6 +164,9 @@ class Call:
         return cls(
             sid=record["sid"],
             caller=record["caller"],
+            # (A call stored before languages were offered is in English.)
+            language=record.get("language", "en"),
+            language_asks=record.get("language_asks", 0),
             reprompts=record["reprompts"],
             waits=record["waits"],
             last_prompt=list(record["last_prompt"]),
