@@ -14,10 +14,13 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.content import ContentError
 from bot.nlu.linear_intent_classifier import (
     DEVICE_ID_WORD,
     LinearIntentClassifier,
     classifier_text,
+    load_shorthand,
+    shorthand_files,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,6 +58,27 @@ def test_what_the_classifier_reads_hides_the_device_id_and_writes_out_shorthand(
         f"my id is {DEVICE_ID_WORD} please"
     )
     assert classifier_text("can u resend the pw?") == "can you resend the password ?"
+
+
+def test_every_languages_shorthand_is_written_out_and_accents_do_not_matter() -> None:
+    assert {path.parent.name for path in shorthand_files()} >= {"content", "es", "fr"}
+    assert classifier_text("xq tmb olvidé la contraseña del DVR?") == (
+        "porque tambien olvide la contrasena del recorder ?"
+    )
+    assert classifier_text("c’est quoi le mdp svp, jsp") == (
+        "c'est quoi le mot de passe s'il vous plait je ne sais pas"
+    )
+    assert classifier_text("el numero es ND4810273945KXQ") == classifier_text(
+        "el número es ND48 1027 3945 KXQ"
+    )
+
+
+def test_a_shorthand_word_that_means_two_things_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "es").mkdir()
+    (tmp_path / "shorthand.yml").write_text('"pq": "porque"\n"pls": "please"\n')
+    (tmp_path / "es" / "shorthand.yml").write_text('"pls": "please"\n"pq": "pourquoi"\n')
+    with pytest.raises(ContentError, match="'pq' is 'porque'"):
+        load_shorthand([tmp_path / "shorthand.yml", tmp_path / "es" / "shorthand.yml"])
 
 
 def test_a_saved_model_loads_and_ranks_intents_with_confidences(

@@ -9,8 +9,10 @@ on the same folds and on the held-out set, and trains in seconds instead of minu
 
 What it reads: the message's text in lower case, with a Device ID (found by the same rules as the
 ``device_id`` entity, :mod:`bot.devices.extraction`) replaced by one placeholder word, so an ID's
-letters and digits say nothing about the intent, and owners' shorthand ("pls", "u", "pw") written
-out from ``data/content/shorthand.yml``.
+letters and digits say nothing about the intent, without accents ("numero" and "número" are one
+word to it), and owners' shorthand ("pls", "u", "pw"; "xq", "tmb"; "svp", "mdp") written out from
+``data/content/shorthand.yml`` and every language's ``data/content/<lang>/shorthand.yml`` together:
+one model reads every language (see config.yml for why one and not one per language).
 
 Confidences: the SVM's scores are not probabilities, and Rasa's ``FallbackClassifier`` (config.yml)
 needs them to be. A softmax over the scores, with a temperature fitted at training time to the
@@ -21,6 +23,7 @@ probabilities without changing which intent wins.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -62,10 +65,38 @@ def _device_ids() -> DeviceIdExtractor:
     return DeviceIdExtractor(load_formats())
 
 
+def shorthand_files() -> list[Path]:
+    """English's shorthand and each language's (``data/content/<lang>/shorthand.yml``)."""
+    return [CONTENT_DIR / "shorthand.yml", *sorted(CONTENT_DIR.glob("*/shorthand.yml"))]
+
+
 @cache
 def _shorthand() -> dict[str, str]:
-    words = load_mapping(CONTENT_DIR / "shorthand.yml")
-    return {str(short).lower(): str(long).lower() for short, long in words.items()}
+    return load_shorthand(shorthand_files())
+
+
+def load_shorthand(paths: list[Path]) -> dict[str, str]:
+    """Every language's shorthand together: one message may mix languages ("el pw del DVR"), and
+    one classifier reads them all. A word that means two things in two files is refused."""
+    words: dict[str, tuple[str, Path]] = {}
+    for path in paths:
+        mapping = load_mapping(path)
+        for short, long in mapping.items():
+            key, value = plain(str(short)), plain(str(long))
+            if key in words and words[key][0] != value:
+                raise mapping.error(
+                    f"shorthand '{short}' is '{words[key][0]}' in {words[key][1].name} "
+                    f"of {words[key][1].parent.name}/, '{value}' here"
+                )
+            words[key] = (value, path)
+    return {short: long for short, (long, _) in words.items()}
+
+
+def plain(text: str) -> str:
+    """``text`` in lower case without accents, with typographic apostrophes as plain ones: owners
+    type "numero" as often as "número", "c\u2019est" (U+2019) as often as "c'est"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def classifier_text(text: str) -> str:
@@ -75,7 +106,7 @@ def classifier_text(text: str) -> str:
     if found is not None:
         text = f"{text[: found.start_char]} {DEVICE_ID_WORD} {text[found.end_char :]}"
     shorthand = _shorthand()
-    return " ".join(shorthand.get(word, word) for word in _WORDS.findall(text.lower()))
+    return " ".join(shorthand.get(word, word) for word in _WORDS.findall(plain(text)))
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
