@@ -15,7 +15,10 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 MODEL := models/lorex.tar.gz
-TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/rules/*.yml) $(wildcard bot/nlu/*.py)
+# data/nlu/<lang>/ holds each language's training data (Spanish, French); every language's
+# shorthand is part of what the intent classifier reads.
+TRAINING_INPUTS := config.yml $(wildcard domain/*.yml data/nlu/*.yml data/nlu/*/*.yml data/rules/*.yml) \
+  $(wildcard bot/nlu/*.py data/content/shorthand.yml data/content/*/shorthand.yml)
 
 .PHONY: help install browser haproxy db run cluster test lint validate train clean
 
