@@ -718,3 +718,31 @@ def test_a_callers_number_is_recorded_once_with_an_event(store: CaseStore) -> No
     store.transition(case.code, S.ABANDONED, actor="assistant", reason="hung up")
     with pytest.raises(CaseClosed, match="recording the caller's number is not possible"):
         store.set_caller_phone(case.code, "+14165550102", actor="assistant")
+
+
+# --- the conversation's language ----------------------------------------------------------
+
+
+def test_a_case_is_in_english_unless_opened_in_another_language(store: CaseStore) -> None:
+    assert _open(store).language == "en"
+    spanish = _open(store, "conv-2", language="es")
+    assert spanish.language == "es"
+    assert store.get(spanish.code).language == "es"
+    with pytest.raises(ValueError, match="'de' is not a language the assistant speaks"):
+        _open(store, "conv-3", language="de")
+
+
+def test_the_language_of_an_open_case_changes_with_an_event(store: CaseStore) -> None:
+    case = _open(store)
+    french = store.set_language(case.code, "fr", actor="assistant")
+    assert french.language == "fr" and french.status is case.status
+    assert store.get(case.code).language == "fr"
+    assert store.set_language(case.code, "fr", actor="assistant") == french  # no change
+    reasons = [event.reason for event in store.events(case.code)]
+    assert reasons.count("the conversation's language changed from English to French") == 1
+    with pytest.raises(ValueError, match="'es-MX' is not a language"):
+        store.set_language(case.code, "es-MX", actor="assistant")
+    store.transition(case.code, S.ABANDONED, actor="assistant", reason="gone")
+    with pytest.raises(CaseClosed, match="changing its language is not possible"):
+        store.set_language(case.code, "es", actor="assistant")
+    assert store.get(case.code).language == "fr"

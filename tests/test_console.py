@@ -55,7 +55,9 @@ def console(registry: Database) -> Iterator[RunningConsole]:
         running.stop()
 
 
-def queued_case(database: Database, device_id: str | None = DANA["device_id"]) -> CaseView:
+def queued_case(
+    database: Database, device_id: str | None = DANA["device_id"], language: str = "en"
+) -> CaseView:
     store = CaseStore(database)
     case = store.open_case(
         channel="chat",
@@ -64,6 +66,7 @@ def queued_case(database: Database, device_id: str | None = DANA["device_id"]) -
         reason="the user asked for a person",
         status=CaseStatus.QUEUED,
         device_id=device_id,
+        language=language,
     )
     store.record_owner_statement(
         case.code,
@@ -225,6 +228,36 @@ def test_the_queue_marks_returning_owners_and_owners_who_left(
     assert "returning" in rows[returning.code] and "owner has left" not in rows[returning.code]
     assert "owner has left" in rows[gone.code] and "returning" not in rows[gone.code]
     assert "The owner left at" in browser.get(f"/cases/{gone.code}").text
+
+
+LANGUAGE_BADGE = re.compile(r'<abbr class="badge language" title="(\w+)">([A-Z]{2})</abbr>')
+
+
+def test_the_queue_and_the_case_show_the_owners_language(
+    console: RunningConsole, registry: Database
+) -> None:
+    spanish = queued_case(registry, language="es")
+    english = queued_case(registry)
+    french = queued_case(registry, None, language="fr")
+    browser = logged_in(console)
+
+    rows = dict(
+        re.findall(r'<tr data-case="(LX-[A-Z0-9]{6})">(.*?)</tr>', browser.get("/").text, re.S)
+    )
+
+    assert LANGUAGE_BADGE.findall(rows[spanish.code]) == [("Spanish", "ES")]
+    assert LANGUAGE_BADGE.findall(rows[english.code]) == [("English", "EN")]
+    assert LANGUAGE_BADGE.findall(rows[french.code]) == [("French", "FR")]
+    status = browser.get(f"/cases/{spanish.code}").text
+    assert LANGUAGE_BADGE.findall(status) == [("Spanish", "ES")]
+    assert "<dt>Language</dt><dd>Spanish</dd>" in status
+
+    # The owner switches to French: the case says so (and its audit trail why).
+    CaseStore(registry).set_language(spanish.code, "fr", actor="assistant")
+    changed = browser.get(f"/cases/{spanish.code}").text
+    assert LANGUAGE_BADGE.findall(changed) == [("French", "FR")]
+    assert "the conversation&#39;s language changed from Spanish to French" in changed
+    assert ("French", "FR") in LANGUAGE_BADGE.findall(browser.get("/").text)
 
 
 def test_the_queue_updates_live_over_server_sent_events(

@@ -576,3 +576,19 @@ def test_conversations_do_not_touch_each_others_cases(
     assert store.get(mine.code).status is S.QUEUED
     assert store.get(theirs.code).status is S.ABANDONED
     assert store.get(theirs.code).device_id is None
+
+
+def test_the_case_takes_the_conversations_language(cases: ConversationCases) -> None:
+    gathering = cases.start_gathering("conv-es", "socketio", language="es")
+    assert gathering.language == "es"
+    queued = cases.queue_for_agent(
+        "conv-fr", "socketio", device_id=None, reason="a person", language="fr"
+    )
+    assert queued.case.language == "fr"
+    guiding = cases.start_guiding("conv-en", "socketio")
+    assert guiding.language == "en"
+
+    switched = cases.set_language("conv-es", "fr")
+    assert switched is not None and switched.language == "fr"
+    assert cases.current("conv-es") == switched
+    assert cases.set_language("no-case-here", "es") is None

@@ -81,8 +81,8 @@ def test_an_empty_database_differs_from_the_models(empty_database_url: str) -> N
 def test_migrate_is_repeatable_and_reports_the_head(empty_database_url: str) -> None:
     assert schema_revision(empty_database_url) is None
 
-    assert migrate(empty_database_url) == head_revision() == "0005"
-    assert migrate(empty_database_url) == "0005"
+    assert migrate(empty_database_url) == head_revision() == "0006"
+    assert migrate(empty_database_url) == "0006"
     assert _tables(empty_database_url) == TABLES
 
 
@@ -95,6 +95,28 @@ def test_downgrade_removes_everything_and_upgrade_rebuilds_it(empty_database_url
 
     migrate(empty_database_url)
     assert _schema_differences(empty_database_url) == []
+
+
+def test_cases_opened_before_languages_are_in_english(empty_database_url: str) -> None:
+    command.upgrade(_alembic_config(empty_database_url), "0005")
+    engine = create_database_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO support_cases (code, channel, conversation_id, live_chat, status,"
+                    " created_at, updated_at) VALUES ('LX-OLD123', 'chat', 'c-1', false,"
+                    " 'queued', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+        migrate(empty_database_url)
+        with engine.connect() as connection:
+            language = connection.execute(
+                text("SELECT language FROM support_cases WHERE code = 'LX-OLD123'")
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert language == "en"
 
 
 def test_migrate_works_from_any_working_directory(

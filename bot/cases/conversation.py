@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import cache
 
 from bot.cases.errors import CaseClosed, CaseNotFound
+from bot.cases.languages import DEFAULT_LANGUAGE
 from bot.cases.presence import OWNER_LEFT, OWNER_RETURNED, gone_since
 from bot.cases.resume import ProofAttempts
 from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
@@ -57,8 +58,11 @@ class ConversationCases:
         """The conversation's open case, if it has one."""
         return self._store.open_for_conversation(conversation_id)
 
-    def start_gathering(self, conversation_id: str, channel: str) -> CaseView:
-        """The case that collects the Device ID: the open one, or a new ``collecting`` case."""
+    def start_gathering(
+        self, conversation_id: str, channel: str, *, language: str = DEFAULT_LANGUAGE
+    ) -> CaseView:
+        """The case that collects the Device ID: the open one, or a new ``collecting`` case (in
+        ``language``, the conversation's: see :meth:`set_language` for a case already open)."""
         case = self.current(conversation_id)
         if case is not None and case.status in _WITH_SUPPORT | {CaseStatus.COLLECTING}:
             return case
@@ -69,10 +73,17 @@ class ConversationCases:
             conversation_id=conversation_id,
             actor=ASSISTANT,
             reason="the owner asked to reset a recorder password",
+            language=language,
         )
 
     def queue_for_agent(
-        self, conversation_id: str, channel: str, *, device_id: str | None, reason: str
+        self,
+        conversation_id: str,
+        channel: str,
+        *,
+        device_id: str | None,
+        reason: str,
+        language: str = DEFAULT_LANGUAGE,
     ) -> QueuedCase:
         """Put the conversation in the support queue.
 
@@ -91,6 +102,7 @@ class ConversationCases:
                 reason=reason,
                 status=CaseStatus.QUEUED,
                 device_id=device_id,
+                language=language,
             )
             return QueuedCase(case, self.position(case), already_queued=False)
         returning = any(
@@ -130,7 +142,9 @@ class ConversationCases:
             case.code, CaseStatus.ABANDONED, actor=ASSISTANT, reason=reason
         )
 
-    def start_guiding(self, conversation_id: str, channel: str) -> CaseView:
+    def start_guiding(
+        self, conversation_id: str, channel: str, *, language: str = DEFAULT_LANGUAGE
+    ) -> CaseView:
         """The reset steps begin: the released case moves on, or a ``guiding`` case is opened
         for an owner who got the temporary password elsewhere (phone, website)."""
         case = self.current(conversation_id)
@@ -151,9 +165,12 @@ class ConversationCases:
             actor=ASSISTANT,
             reason="the owner already had a temporary password; guiding the reset steps",
             status=CaseStatus.GUIDING,
+            language=language,
         )
 
-    def resume_guiding(self, conversation_id: str, channel: str) -> CaseView:
+    def resume_guiding(
+        self, conversation_id: str, channel: str, *, language: str = DEFAULT_LANGUAGE
+    ) -> CaseView:
         """The agent who helped with a step handed back: the same case goes on with the steps."""
         case = self.current(conversation_id)
         if case is not None and case.status is CaseStatus.ASSIGNED:
@@ -163,7 +180,15 @@ class ConversationCases:
                 actor=ASSISTANT,
                 reason="the agent handed back; the reset steps carry on",
             )
-        return self.start_guiding(conversation_id, channel)
+        return self.start_guiding(conversation_id, channel, language=language)
+
+    def set_language(self, conversation_id: str, language: str) -> CaseView | None:
+        """The conversation goes on in ``language``: its open case says so (None: it has none).
+        A case is opened in the conversation's language; this is for one already open."""
+        case = self.current(conversation_id)
+        if case is None:
+            return None
+        return self._store.set_language(case.code, language, actor=ASSISTANT)
 
     def correct_device(self, conversation_id: str, device_id: str) -> CaseView | None:
         """The owner gave the wrong recorder: a case still waiting in the queue takes the right

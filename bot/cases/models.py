@@ -31,6 +31,7 @@ from bot.cases.status import CaseStatus
 from bot.db import Base, UTCDateTime, utcnow
 
 STATUS_LENGTH = 16
+LANGUAGE_LENGTH = 8
 # "assistant", "system" or "agent:" and a username of up to 64 characters (bot/agents/accounts.py).
 ACTOR_LENGTH = 80
 
@@ -63,6 +64,9 @@ class SupportCase(Base):  # type: ignore[misc,valid-type]
     # the user live (the assistant is paused meanwhile).
     agent_id = Column(Integer, ForeignKey("agents.id"), nullable=True, index=True)
     live_chat = Column(Boolean, nullable=False, default=False)
+    # The conversation's language (a base code of bot.localisation.LANGUAGES): the console shows
+    # it, and an owner who comes back is answered in it.
+    language = Column(String(LANGUAGE_LENGTH), nullable=False, default="en", server_default="en")
     status = Column(String(STATUS_LENGTH), nullable=False, index=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow)

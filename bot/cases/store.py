@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.cases import lifecycle
 from bot.cases.codes import CodeGenerator, new_case_code, normalise_case_code
 from bot.cases.errors import CaseClosed, CaseNotFound, UnknownDevice
+from bot.cases.languages import DEFAULT_LANGUAGE, checked_language, name_in_english
 from bot.cases.lifecycle import checked_actor, checked_reason, checked_text
 from bot.cases.models import CaseEvent, SupportCase
 from bot.cases.status import CLOSED_STATUSES, CaseStatus
@@ -50,8 +51,13 @@ class CaseStore:
         status: CaseStatus = CaseStatus.COLLECTING,
         device_id: str | None = None,
         caller_phone: str | None = None,
+        language: str = DEFAULT_LANGUAGE,
     ) -> CaseView:
-        """A new case with a fresh code; its first audit event has no ``from_status``."""
+        """A new case with a fresh code; its first audit event has no ``from_status``.
+
+        ``language``: the conversation's (a base code the assistant speaks; ValueError if not).
+        """
+        language = checked_language(language)
         channel = checked_text(SupportCase, "channel", channel)
         conversation_id = checked_text(SupportCase, "conversation_id", conversation_id)
         if caller_phone is not None:
@@ -71,6 +77,7 @@ class CaseStore:
                 conversation_id=conversation_id,
                 device_id=device_id,
                 caller_phone=caller_phone,
+                language=language,
             )
             return case_view(case)
 
@@ -179,6 +186,27 @@ class CaseStore:
             lifecycle.note(
                 session, case, actor=actor, reason="the caller's number was recorded", at=utcnow()
             )
+            return case_view(case)
+
+    def set_language(self, code: str, language: str, *, actor: str) -> CaseView:
+        """The conversation of case ``code`` goes on in ``language`` (an audit event says from
+        which; the same language changes nothing). ValueError for a language the assistant does
+        not speak, :class:`CaseClosed` for a closed case."""
+        language = checked_language(language)
+        actor = checked_actor(actor)
+        with self._database.session() as session:
+            case = locked_case(session, code)
+            status = CaseStatus(case.status)
+            if status.is_closed:
+                raise CaseClosed(case.code, status.value, "changing its language")
+            if case.language == language:
+                return case_view(case)
+            reason = (
+                f"the conversation's language changed from {name_in_english(case.language)} "
+                f"to {name_in_english(language)}"
+            )
+            case.language = language
+            lifecycle.note(session, case, actor=actor, reason=reason, at=utcnow())
             return case_view(case)
 
     def get(self, code: str) -> CaseView:
@@ -408,6 +436,7 @@ def case_view(case: SupportCase) -> CaseView:
         stated_name=case.stated_name,
         stated_email=case.stated_email,
         stated_phone=case.stated_phone,
+        language=case.language,
     )
 
 

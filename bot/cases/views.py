@@ -24,6 +24,7 @@ class CaseView:
     stated_name: str | None = None
     stated_email: str | None = None
     stated_phone: str | None = None
+    language: str = "en"  # the conversation's (bot.localisation.LANGUAGES)
 
     @property
     def is_closed(self) -> bool:

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from bot.agents.accounts import AgentView
+from bot.cases.languages import name_in_english
 from bot.cases.status import ALLOWED_TRANSITIONS, CaseStatus
 from bot.cases.views import CaseView
 from bot.handoff.delivery import DeliveryState, DeliveryView
@@ -137,6 +138,7 @@ def build_environment(centre: SupportCentre) -> Environment:
     environment.filters["clock"] = clock
     environment.filters["waiting"] = waiting_words
     environment.filters["epoch_ms"] = epoch_ms
+    environment.filters["language_name"] = name_in_english
     environment.globals["status_words"] = STATUS_WORDS
     environment.globals["delivered_by"] = DELIVERED_BY
     environment.globals["waiting_for_owner"] = WAITING_FOR_OWNER
