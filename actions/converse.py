@@ -12,12 +12,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot.channels.client import CLIENT_ADDRESS_KEY
+from bot.channels.client import CLIENT_ADDRESS_KEY, LANGUAGE_KEY
 from bot.dialogue.controller import respond
+from bot.dialogue.language import settle as settle_language
 from bot.dialogue.reply import turn_payload
 from bot.dialogue.state import Conversation, State
 from bot.dialogue.turn import PHONE, Turn
 from bot.dialogue.understanding import Heard
+from bot.localisation import ENGLISH
 
 # Entities the controller reads besides the Device ID (the console's EXTERNAL_ intents).
 ENTITIES = ("release_ref", "rejection_reason")
@@ -32,23 +34,37 @@ class ActionConverse(Action):
     ) -> list[EventType]:
         before = Conversation.from_slots(tracker.current_slot_values())
         conversation = Conversation.from_slots(tracker.current_slot_values())
+        message = heard(tracker)
+        channel = channel_name(tracker)
+        asked = settle_language(
+            conversation,
+            message.text,
+            _metadata(tracker).get(LANGUAGE_KEY),
+            client_decides=channel == PHONE,
+        )
+        language = conversation.language or ENGLISH
         turn = Turn(
             conversation_id=tracker.sender_id,
-            channel=channel_name(tracker),
+            channel=channel,
             client_address=_client_address(tracker),
-            services=services.dialogue_services(),
+            services=services.dialogue_services(language),
+            language=language,
+            language_asked=asked,
         )
-        reply = respond(turn, conversation, heard(tracker))
-        for message in reply.messages:
+        reply = respond(turn, conversation, message)
+        for said in reply.messages:
             extra: dict[str, Any] = {}
-            if message.payload is not None:
+            if said.payload is not None:
                 # Rasa's socket.io channel passes a custom payload's keys to emit() as
                 # arguments, so the payload travels under `data`.
-                extra["json_message"] = {"data": message.payload}
-            if message.response:
-                dispatcher.utter_message(response=message.response, **message.variables, **extra)
+                extra["json_message"] = {"data": said.payload}
+            if said.response:
+                # The language goes with each response: the slot changes after they are rendered.
+                dispatcher.utter_message(
+                    response=said.response, language=language, **said.variables, **extra
+                )
             else:
-                dispatcher.utter_message(text=message.text, **extra)
+                dispatcher.utter_message(text=said.text, **extra)
         procedure = turn.services.procedure
         sensitive = bool(
             conversation.state is State.STEPS
@@ -92,8 +108,12 @@ def channel_name(tracker: Tracker) -> str:
     return PHONE if tracker.get_latest_input_channel() == PHONE else "chat"
 
 
+def _metadata(tracker: Tracker) -> dict[str, Any]:
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def _client_address(tracker: Tracker) -> str | None:
     """The address the chat channels put in the message's metadata; a phone call has none."""
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    address = metadata.get(CLIENT_ADDRESS_KEY) if isinstance(metadata, dict) else None
+    address = _metadata(tracker).get(CLIENT_ADDRESS_KEY)
     return str(address) if address else None

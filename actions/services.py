@@ -19,7 +19,8 @@ from bot.dialogue.turn import Services
 from bot.faq import load_faq
 from bot.guide.procedure import Procedure, load_procedure
 from bot.handoff.desk import release_expiry
-from bot.handoff.support_centre import SupportCentre
+from bot.handoff.support_centre import SupportCentre, load_support_centre
+from bot.localisation import ENGLISH
 
 
 def database() -> Database:
@@ -42,12 +43,12 @@ def formats() -> DeviceIdFormats:
     return load_formats()
 
 
-def procedure() -> Procedure:
-    return load_procedure()
+def procedure(language: str = ENGLISH) -> Procedure:
+    return load_procedure(language=language)
 
 
-def support_centre() -> SupportCentre:
-    return action_server().centre
+def support_centre(language: str = ENGLISH) -> SupportCentre:
+    return load_support_centre(language=language)
 
 
 def now() -> datetime:
@@ -55,16 +56,17 @@ def now() -> datetime:
     return utcnow()
 
 
-def dialogue_services() -> Services:
-    """What the dialogue controller works with (content loaders are cached where they load)."""
+def dialogue_services(language: str = ENGLISH) -> Services:
+    """What the dialogue controller works with, its content in ``language`` (content loaders are
+    cached where they load)."""
     return Services(
         cases=conversation_cases(),
         registry=registry(),
         limiter=check_limiter(),
         formats=formats(),
-        procedure=procedure(),
-        centre=support_centre(),
-        faq=load_faq(),
+        procedure=procedure(language),
+        centre=support_centre(language),
+        faq=load_faq(language=language),
         now=now,
         release_expiry=lambda reference: release_expiry(database(), reference),
     )

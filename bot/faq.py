@@ -19,6 +19,7 @@ from types import MappingProxyType
 from bot.content import CONTENT_DIR, ContentMapping, load_mapping
 from bot.guide.procedure import Procedure, load_procedure
 from bot.guide.wording import Channel, Wording, check_channel, voice_problems
+from bot.localisation import ENGLISH, LANGUAGES, load_localised
 
 FAQ_FILE = CONTENT_DIR / "faq.yml"
 
@@ -42,21 +43,31 @@ class Faq:
         return wording.for_channel(channel) if wording else None
 
 
-def load_faq(path: str | Path | None = None) -> Faq:
-    """The FAQ in ``path`` (default: ``data/content/faq.yml``), loaded and validated once.
+def load_faq(path: str | Path | None = None, language: str = ENGLISH) -> Faq:
+    """The FAQ in ``path`` (default: ``data/content/faq.yml`` in ``language``), loaded and
+    validated once.
 
     Raises :class:`~bot.content.ContentError` naming the file, line and entry if it is malformed.
     """
-    return _load(Path(path) if path is not None else FAQ_FILE)
+    if path is None:
+        return _load_language(language)
+    return _load_file(Path(path))
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: Path) -> Faq:
-    root = load_mapping(path)
+def _load_file(path: Path) -> Faq:
+    return _parse(load_mapping(path), load_procedure())
+
+
+@functools.lru_cache(maxsize=len(LANGUAGES))
+def _load_language(language: str) -> Faq:
+    return _parse(load_localised(FAQ_FILE.name, language), load_procedure(language=language))
+
+
+def _parse(root: ContentMapping, procedure: Procedure) -> Faq:
     questions = root.get("questions")
     if not isinstance(questions, ContentMapping):
         raise root.error("'questions' must be a mapping of intent to its answer")
-    procedure = load_procedure()
     answers = {
         str(intent): _parse_answer(questions, str(intent), entry, procedure)
         for intent, entry in questions.items()

@@ -99,9 +99,11 @@ def entity_extractor() -> DeviceIdEntityExtractor:
     return DeviceIdEntityExtractor({})
 
 
-# What rasa_sdk puts in every message besides the response's variables.
+# What rasa_sdk puts in every message besides the response's variables, and the language the
+# conversation action renders it in.
 MESSAGE_FIELDS = {
-    "text", "buttons", "elements", "custom", "template", "response", "image", "attachment"
+    "text", "buttons", "elements", "custom", "template", "response", "image", "attachment",
+    "language",
 }  # fmt: skip
 
 
@@ -456,6 +458,7 @@ async def test_a_reset_request_opens_a_collecting_case_and_asks_for_the_device_i
         "case": case.code,
         "understood": True,
         "position": None,  # only while queued
+        "language": "en",
     }
     assert said.slots["case_id"] == case.code
 
@@ -885,7 +888,7 @@ async def test_after_hours_the_owner_hears_when_support_opens(
     case = only_case(store)
     closed = said.message("utter_support_closed")
     assert closed["case_id"] == case.code
-    assert closed["opening"] == "Thursday at 8:00 AM (Eastern time)"
+    assert closed["opening"] == "Thursday at 8 AM (Eastern time)"
     assert case.status is S.QUEUED  # kept for when support opens
 
 

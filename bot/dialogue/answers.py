@@ -3,9 +3,6 @@ the state itself (case code, any update, the wait, support hours)."""
 
 from __future__ import annotations
 
-from datetime import time
-from itertools import groupby
-
 from bot.dialogue import gathering, prompts, support
 from bot.dialogue.reply import Reply
 from bot.dialogue.state import Conversation, OfferReason, State
@@ -35,7 +32,6 @@ BEFORE_SUPPORT = frozenset(
     {State.GREETING, State.CLOSED, State.DEVICE_ID, State.OWNER_NAME, State.OWNER_EMAIL,
      State.OWNER_PHONE}
 )  # fmt: skip
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
@@ -81,28 +77,14 @@ def case_code(conversation: Conversation, reply: Reply) -> None:
 def hours(turn: Turn, reply: Reply) -> None:
     centre = turn.services.centre
     now = turn.services.now()
-    reply.say("utter_support_hours", hours=hours_words(turn), zone=centre.zone_name)
+    reply.say("utter_support_hours", hours=centre.hours_words(), zone=centre.zone_name)
     if centre.is_open(now):
         reply.say("utter_support_open_now")
     else:
         reply.say(
             "utter_support_closed_now",
-            opening=support.opening_words(turn, centre.next_opening(now)),
+            opening=centre.opening_words(centre.next_opening(now)),
         )
-
-
-def hours_words(turn: Turn) -> str:
-    """ "Monday to Friday 8 AM to 8 PM, Saturday 9 AM to 5 PM": days with the same hours joined."""
-    centre = turn.services.centre
-    days = [(day, centre.hours.get(day)) for day in range(7)]
-    parts = []
-    for opening, group in groupby(days, key=lambda item: item[1]):
-        run = [day for day, _ in group]
-        if opening is None:
-            continue
-        names = WEEKDAYS[run[0]] if len(run) == 1 else f"{WEEKDAYS[run[0]]} to {WEEKDAYS[run[-1]]}"
-        parts.append(f"{names} {_clock(opening[0])} to {_clock(opening[1])}")
-    return ", ".join(parts)
 
 
 def status(turn: Turn, conversation: Conversation, reply: Reply) -> bool:
@@ -149,9 +131,5 @@ def password_validity(turn: Turn, conversation: Conversation, reply: Reply) -> N
     if expires_at <= turn.services.now():
         reply.say("utter_password_expired")
     else:
-        reply.say("utter_password_valid_until", valid_until=support.until_words(turn, expires_at))
-
-
-def _clock(value: time) -> str:
-    text = value.strftime("%-I:%M %p")
-    return text.replace(":00", "")
+        until = turn.services.centre.until_words(expires_at)
+        reply.say("utter_password_valid_until", valid_until=until)

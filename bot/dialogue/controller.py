@@ -85,6 +85,19 @@ def password_shaped(turn: Turn, conversation: Conversation, reply: Reply, heard:
     return True
 
 
+def language_request(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """ "en español por favor": said in the language asked for, then the question of the moment
+    again, whole (the owner may not have understood it the first time)."""
+    if not turn.language_asked:
+        return False
+    reply.say("utter_language_changed")
+    if conversation.state is State.GREETING:
+        reply.say("utter_greet")
+    else:
+        prompts.ask(turn, conversation, reply)
+    return True
+
+
 def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
     """A new Device ID replaces the one before and is checked; "wait, wrong one" goes back to
     the answer before."""
@@ -338,6 +351,7 @@ def cannot_handle(turn: Turn, conversation: Conversation, reply: Reply, heard: H
 
 PATTERNS: tuple[Pattern, ...] = (
     password_shaped,
+    language_request,
     returning_owner,
     correction,
     clear_answer,

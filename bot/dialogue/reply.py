@@ -53,4 +53,6 @@ def turn_payload(
         "understood": understood,
         # While queued: the place in line (1 = next; 0 = an agent has the case).
         "position": position if conversation.dialogue_state.value == "queued" else None,
+        # The language the assistant now speaks here (the widget follows it).
+        "language": conversation.language or "en",
     }

@@ -98,6 +98,11 @@ class Conversation:
     # Things said once per conversation (e.g. the no-monitor answer), so they are not repeated
     # word for word.
     said: list[str] = field(default_factory=list)
+    # The language the conversation is held in (bot/dialogue/language.py): None until the first
+    # message; settled once a clear message, a request or the phone's choice decided it.
+    language: str | None = None
+    language_settled: bool = False
+    language_pending: str | None = None
 
     @property
     def state(self) -> State:

@@ -3,8 +3,6 @@ reject, hand back), the temporary password again, and resuming a case by its cod
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot.cases.status import CaseStatus
 from bot.dialogue import prompts
 from bot.dialogue.reply import Reply
@@ -79,14 +77,14 @@ def tell_wait(
             reply.say("utter_wait_if_queued", minutes=minutes)
         else:
             reply.say(
-                "utter_support_closed_now", opening=opening_words(turn, centre.next_opening(now))
+                "utter_support_closed_now", opening=centre.opening_words(centre.next_opening(now))
             )
         return
     if not centre.is_open(now):
         reply.say(
             "utter_support_closed",
             case_id=conversation.case_id,
-            opening=opening_words(turn, centre.next_opening(now)),
+            opening=centre.opening_words(centre.next_opening(now)),
         )
     elif position == 0:
         reply.say("utter_agent_has_case")
@@ -96,11 +94,6 @@ def tell_wait(
             position=position,
             minutes=centre.expected_wait_minutes(position),
         )
-
-
-def opening_words(turn: Turn, at: datetime) -> str:
-    local = at.astimezone(turn.services.centre.time_zone)
-    return f"{local:%A} at {local:%-I:%M %p} ({turn.services.centre.zone_name})"
 
 
 def deliver_password(turn: Turn, conversation: Conversation, reply: Reply, ref: str | None) -> None:
@@ -113,7 +106,7 @@ def deliver_password(turn: Turn, conversation: Conversation, reply: Reply, ref: 
     reply.say(
         "utter_temporary_password",
         payload={"type": "temporary_password", "temporary_password": {"reference": ref}},
-        valid_until=until_words(turn, expires_at),
+        valid_until=turn.services.centre.until_words(expires_at),
     )
     conversation.release_ref = ref
     conversation.return_state = None
@@ -140,7 +133,7 @@ def password_again(turn: Turn, conversation: Conversation, reply: Reply) -> None
             "reference": ref,
             "valid_until": expires_at.isoformat(),
         },
-        valid_until=until_words(turn, expires_at),
+        valid_until=turn.services.centre.until_words(expires_at),
     )
     prompts.reask(turn, conversation, reply)
 
@@ -339,9 +332,3 @@ def prove_case(turn: Turn, conversation: Conversation, reply: Reply, proof: str)
     else:
         conversation.move(State.OWNER_NAME)
         prompts.ask(turn, conversation, reply)
-
-
-def until_words(turn: Turn, expires_at: datetime) -> str:
-    centre = turn.services.centre
-    local = expires_at.astimezone(centre.time_zone)
-    return f"{local:%-I:%M %p} tonight ({centre.zone_name})"

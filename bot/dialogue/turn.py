@@ -40,7 +40,9 @@ class Turn:
     conversation_id: str
     channel: str  # "chat" or "phone": the case's channel
     client_address: str | None  # the chat client's address (the failed-check limits)
-    services: Services
+    services: Services  # with the content in the conversation's language
+    language: str = "en"  # the conversation's language this turn (bot/dialogue/language.py)
+    language_asked: bool = False  # the owner asked for that language in this message
 
     @property
     def wording(self) -> Channel:

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from bot.content import CONTENT_DIR, ContentError, ContentMapping, load_mapping
 from bot.guide.navigation import GuideTurn, Navigation, navigate
 from bot.guide.wording import Channel, Wording, voice_problems
+from bot.localisation import ENGLISH, LANGUAGES, load_localised
 
 __all__ = [
     "DEFAULT_PATH",
@@ -117,23 +118,23 @@ class Procedure:
         )
 
 
-def load_procedure(path: str | Path | None = None) -> Procedure:
-    """The procedure in ``path`` (default: ``data/content/reset_steps.yml``, loaded once).
+def load_procedure(path: str | Path | None = None, language: str = ENGLISH) -> Procedure:
+    """The procedure in ``path`` (default: ``data/content/reset_steps.yml`` in ``language``,
+    loaded once).
 
     Raises :class:`~bot.content.ContentError` (``file:line: problem``) if the file is malformed.
     """
     if path is None:
-        return _load_default()
-    return _load(Path(path))
+        return _load_default(language)
+    return _parse(load_mapping(Path(path)))
 
 
-@functools.lru_cache(maxsize=1)
-def _load_default() -> Procedure:
-    return _load(DEFAULT_PATH)
+@functools.lru_cache(maxsize=len(LANGUAGES))
+def _load_default(language: str) -> Procedure:
+    return _parse(load_localised(DEFAULT_PATH.name, language))
 
 
-def _load(path: Path) -> Procedure:
-    root = load_mapping(path)
+def _parse(root: ContentMapping) -> Procedure:
     _reject_unknown_keys(root, _TOP_KEYS, "the top level")
     steps = _parse_steps(root)
     messages = _parse_messages(root)

@@ -8,10 +8,14 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import groupby
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_time, get_day_names
+
 from bot.content import CONTENT_DIR, ContentMapping, load_mapping
+from bot.localisation import ENGLISH, LOCALES, load_localised
 
 SUPPORT_FILE = CONTENT_DIR / "support.yml"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -40,20 +44,71 @@ class Route:
 
 
 @dataclass(frozen=True)
+class TimeWords:
+    """How times are said in one language (support.yml's ``when``; patterns are CLDR's)."""
+
+    locale: str
+    clock: str
+    clock_on_the_hour: str
+    opening: str
+    opening_spoken: str
+    tonight: str
+    day_range: str
+    day_hours: str
+
+
+@dataclass(frozen=True)
 class SupportCentre:
     time_zone: ZoneInfo
-    time_zone_name: str  # as said after a time: "Eastern"
+    zone_name: str  # as said after a time: "Eastern time"
     phone: str
     minutes_per_case: int
     hours: dict[int, tuple[time, time]]  # weekday (0 = Monday) -> opening, closing
     rejection_reasons: dict[str, RejectionReason]
     routes: dict[str, Route]
     skip_answers: frozenset[str]
+    words: TimeWords
 
-    @property
-    def zone_name(self) -> str:
-        """The time zone as a person says it after a time: "Eastern time"."""
-        return f"{self.time_zone_name} time"
+    def clock(self, at: time | datetime) -> str:
+        """A time of day as the language says it ("8 AM", "8:30 AM"; "8 h", "8 h 30")."""
+        pattern = self.words.clock_on_the_hour if at.minute == 0 else self.words.clock
+        return format_time(at, pattern, locale=self.words.locale)
+
+    def day_name(self, weekday: int) -> str:
+        """A weekday (0 = Monday) by its name in the language."""
+        return str(get_day_names("wide", locale=self.words.locale)[weekday])
+
+    def opening_words(self, at: datetime, *, spoken: bool = False) -> str:
+        """When support opens, e.g. "Monday at 8 AM (Eastern time)"."""
+        local = at.astimezone(self.time_zone)
+        template = self.words.opening_spoken if spoken else self.words.opening
+        return template.format(
+            day=self.day_name(local.weekday()), time=self.clock(local), zone=self.zone_name
+        )
+
+    def until_words(self, at: datetime) -> str:
+        """A time later today, e.g. "11:59 PM tonight (Eastern time)"."""
+        local = at.astimezone(self.time_zone)
+        return self.words.tonight.format(time=self.clock(local), zone=self.zone_name)
+
+    def hours_words(self) -> str:
+        """ "Monday to Friday 8 AM to 8 PM, Saturday 9 AM to 5 PM": days with the same hours
+        joined."""
+        days = [(day, self.hours.get(day)) for day in range(7)]
+        parts = []
+        for opening, group in groupby(days, key=lambda item: item[1]):
+            run = [day for day, _ in group]
+            if opening is None:
+                continue
+            names = self.day_name(run[0])
+            if len(run) > 1:
+                names = self.words.day_range.format(first=names, last=self.day_name(run[-1]))
+            parts.append(
+                self.words.day_hours.format(
+                    days=names, opens=self.clock(opening[0]), closes=self.clock(opening[1])
+                )
+            )
+        return ", ".join(parts)
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self.time_zone)
@@ -90,8 +145,9 @@ class SupportCentre:
 
 
 @functools.cache
-def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
-    data = load_mapping(path)
+def load_support_centre(path: Path | None = None, language: str = ENGLISH) -> SupportCentre:
+    """The support centre in ``language`` (``path``: another file, in English, for tests)."""
+    data = load_localised(SUPPORT_FILE.name, language) if path is None else load_mapping(path)
     zone_name = data.require("time_zone", str)
     try:
         zone = ZoneInfo(zone_name)
@@ -137,7 +193,7 @@ def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
         )
     return SupportCentre(
         time_zone=zone,
-        time_zone_name=data.require("time_zone_name", str).strip(),
+        zone_name=data.require("time_zone_name", str).strip(),
         phone=data.require("phone", str),
         minutes_per_case=minutes,
         hours=hours,
@@ -146,4 +202,15 @@ def load_support_centre(path: Path = SUPPORT_FILE) -> SupportCentre:
         skip_answers=frozenset(
             str(answer).lower() for answer in data.optional("skip_answers", list, [])
         ),
+        words=_time_words(data.require("when", ContentMapping), LOCALES[language]),
     )
+
+
+def _time_words(data: ContentMapping, locale: str) -> TimeWords:
+    words = {name: data.require(name, str) for name in list(TimeWords.__dataclass_fields__)[1:]}
+    for pattern in ("clock", "clock_on_the_hour"):
+        try:
+            format_time(time(8, 30), words[pattern], locale=locale)
+        except (ValueError, KeyError) as exc:
+            raise data.error(f"'{pattern}' is not a CLDR time pattern: {exc}") from exc
+    return TimeWords(locale=locale, **words)
