@@ -2,6 +2,12 @@
 
 Validated once at load time (a missing key stops start-up naming the file and line), and every
 piece of wording is checked for the ear with :func:`bot.guide.wording.voice_problems`.
+
+One :class:`PhoneContent` per language (:func:`load_phone_languages`): English is
+``data/content/phone.yml``; Spanish and French are ``data/content/<lang>/phone.yml`` laid over it
+(:func:`bot.localisation.load_localised`), with that language's voice, recogniser, wording and
+word lists, and how its speakers spell a Device ID aloud (``data/content/spoken/<lang>.yml``,
+:mod:`bot.phone.spelling`; English's is :mod:`bot.phone.spoken`'s own).
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ from pathlib import Path
 
 from bot.content import CONTENT_DIR, ContentMapping, load_mapping
 from bot.guide.wording import voice_problems
+from bot.localisation import ENGLISH, LANGUAGES, load_localised
+from bot.phone.spelling import Spelling, load_spelling
 
 PHONE_FILE = CONTENT_DIR / "phone.yml"
+# How each language other than English spells a Device ID aloud (letter names, number words).
+SPELLING_DIR = CONTENT_DIR / "spoken"
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 _INTENT = re.compile(r"[a-z][a-z0-9_]*")
 # The expectations (the turn payload's ``expects``) that take keys other than the agent key.
@@ -80,9 +90,20 @@ class DeviceIdWording:
 
 
 @dataclass(frozen=True)
+class LanguageChoice:
+    """A language's part of the language menu, and how a caller switches to it later."""
+
+    option: str  # its line of the menu, said in its own voice
+    key: str
+    names: tuple[str, ...]  # words that choose it at the menu
+    switch_phrases: tuple[str, ...]  # a request to go on in it, later in the call
+    switched: str  # said first, in it, once the call has switched
+
+
+@dataclass(frozen=True)
 class PhoneContent:
     voice: str
-    language: str
+    language: str  # Twilio's language (a locale: "es-US"), of <Say> and of the recogniser
     timeout: int
     device_id_timeout: int
     speech_timeout: str
@@ -117,6 +138,14 @@ class PhoneContent:
     ready_phrases: tuple[str, ...]
     private_step_note: str
     technical_problem: str
+    choice: LanguageChoice
+    # How a Device ID is spelt aloud in this language (None: English's, in bot.phone.spoken).
+    spelling: Spelling | None = None
+
+    @property
+    def code(self) -> str:
+        """The language's base code ("es"), as the dialogue and the call state name it."""
+        return self.language.split("-", 1)[0].lower()
 
     def confusable_with(self, char: str) -> tuple[str, ...]:
         """The characters a recogniser may have meant when it wrote ``char`` (not ``char``)."""
@@ -161,8 +190,21 @@ def _str_map(mapping: ContentMapping, key: str) -> dict[str, str]:
 
 
 @functools.cache
-def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
-    data = load_mapping(path)
+def load_phone_languages() -> dict[str, PhoneContent]:
+    """The phone's content in every language the assistant speaks, English first."""
+    return {language: load_phone_content(language=language) for language in LANGUAGES}
+
+
+def _localised(path: Path, language: str) -> ContentMapping:
+    """``path`` (phone.yml) in ``language``: the English file, or the language's overlay of it."""
+    if language == ENGLISH:
+        return load_mapping(path)
+    return load_localised(path.name, language)
+
+
+@functools.cache
+def load_phone_content(path: Path = PHONE_FILE, language: str = ENGLISH) -> PhoneContent:
+    data = _localised(path, language)
     gather = data.require("gather", ContentMapping)
     reprompts = data.require("reprompts", list)
     if not reprompts or not all(isinstance(r, str) for r in reprompts):
@@ -257,7 +299,29 @@ def load_phone_content(path: Path = PHONE_FILE) -> PhoneContent:
         ready_phrases=_words(data, "ready_phrases"),
         private_step_note=_voice(data, "private_step_note"),
         technical_problem=_voice(data, "technical_problem"),
+        choice=_choice(data.require("language_choice", ContentMapping)),
+        spelling=_spelling(language),
     )
+
+
+def _choice(choice: ContentMapping) -> LanguageChoice:
+    key = choice.require("key", str)
+    if not (len(key) == 1 and key.isdigit()):
+        raise choice.error(f"'key' must be one keypad digit, not {key!r}")
+    return LanguageChoice(
+        option=_voice(choice, "option"),
+        key=key,
+        names=_words(choice, "names"),
+        switch_phrases=_words(choice, "switch_phrases"),
+        switched=_voice(choice, "switched"),
+    )
+
+
+def _spelling(language: str) -> Spelling | None:
+    path = SPELLING_DIR / f"{language}.yml"
+    if language == ENGLISH:
+        return None
+    return load_spelling(path)
 
 
 def _handoff(handoff: ContentMapping) -> HandoffSettings:

@@ -24,6 +24,10 @@ from typing import Protocol
 
 from bot.devices.formats import DIGIT, LETTER, DeviceIdFormats
 from bot.phone.content import PhoneContent
+from bot.phone.pieces import Heard, Piece
+from bot.phone.spelling import hear_spelt
+
+__all__ = ["Heard", "Piece", "RegisteredIds", "Resolution", "hear", "join_pieces", "resolve"]
 
 # Lookups one resolution may make at most: a transcript full of "B"s must not scan the registry.
 MAX_CANDIDATES = 1500
@@ -75,30 +79,6 @@ REPEATS = {"double": 2, "triple": 3, "treble": 3}
 
 # Capitalised words that are not spelled letters ("OK", "ID" are filler; "NVR" is a word).
 _CAPITAL_WORDS = frozenset({"ok", "id", "nvr", "dvr", "tv", "usb", "hdmi", "vga"})
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One character said: what was heard first, then what it might have been instead."""
-
-    heard: str
-    alternatives: tuple[str, ...] = ()
-
-    @property
-    def certain(self) -> bool:
-        return not self.alternatives
-
-
-@dataclass(frozen=True)
-class Heard:
-    """What one transcript held: the ID pieces, and whether it looked like an attempt at all."""
-
-    pieces: tuple[Piece, ...]
-    other_words: int  # words that are neither ID material nor filler
-
-    @property
-    def text(self) -> str:
-        return "".join(piece.heard for piece in self.pieces)
 
 
 _TOKEN_ANY_CASE = re.compile(r"[A-Za-z0-9']+")
@@ -233,7 +213,10 @@ class _Reader:
 
 
 def hear(transcript: str, content: PhoneContent) -> Heard:
-    """The Device ID pieces in ``transcript`` (empty if it holds none)."""
+    """The Device ID pieces in ``transcript`` (empty if it holds none), read the way callers
+    spell in the content's language."""
+    if content.spelling is not None:
+        return hear_spelt(transcript, content.spelling, content.confusable_with)
     tokens = _tokens(transcript)
     reader = _Reader(tokens, content)
     read: list[tuple[str, _Token | None]] = []
