@@ -50,6 +50,7 @@ class ActionConverse(Action):
             services=services.dialogue_services(language),
             language=language,
             language_asked=asked,
+            language_changed=before.language not in (None, language),
         )
         reply = respond(turn, conversation, message)
         for said in reply.messages:

@@ -155,8 +155,17 @@ def _line(value: Any) -> int:
 # --- the check -----------------------------------------------------------------------------------
 
 
-# Each language's own words, not overlays of English's (bot/nlu reads every language's).
-VOCABULARIES = ("shorthand.yml",)
+# Each language's own words, not overlays of English's: every language's are read together.
+VOCABULARIES = ("shorthand.yml", "step_words.yml")
+
+
+def load_every_language(file_name: str) -> list[ContentMapping]:
+    """A vocabulary file (:data:`VOCABULARIES`) in English and each language that has one."""
+    paths = [
+        CONTENT_DIR / file_name,
+        *(translation_path(file_name, lang) for lang in LANGUAGES[1:]),
+    ]
+    return [load_mapping(path) for path in paths if path.is_file()]
 
 
 def translated_files() -> list[str]:
@@ -180,10 +189,11 @@ def missing_translations(file_name: str, language: str) -> list[str]:
     translated = load_mapping(path)
     shared = SHARED.get(file_name, ())
     problems = []
-    for leaf_path, value in _leaves(english, ""):
+    for keys, value in _leaves(english, ()):
+        leaf_path = ".".join(keys)
         if any(fnmatchcase(leaf_path, pattern) for pattern in shared):
             continue
-        found, other = _find(translated, leaf_path)
+        found, other = _find(translated, keys)
         if not found:
             problems.append(f"{file_name} [{language}]: '{leaf_path}' is not translated")
         elif isinstance(value, str):
@@ -203,22 +213,22 @@ def missing_translations(file_name: str, language: str) -> list[str]:
     return problems
 
 
-def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """The strings and word lists of a content tree, by dotted path."""
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """The strings and word lists of a content tree, by path (keys and list positions)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _leaves(item, _join(path, key))
+            yield from _leaves(item, (*path, str(key)))
     elif isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
         for index, item in enumerate(value):
-            yield from _leaves(item, _join(path, index))
+            yield from _leaves(item, (*path, str(index)))
     elif isinstance(value, str) or (
         isinstance(value, list) and all(isinstance(i, str) for i in value)
     ):
         yield path, value
 
 
-def _find(tree: Any, path: str) -> tuple[bool, Any]:
-    for key in path.split("."):
+def _find(tree: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    for key in path:
         if isinstance(tree, dict) and key in tree:
             tree = tree[key]
         elif isinstance(tree, list) and key.isdigit() and int(key) < len(tree):

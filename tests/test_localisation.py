@@ -15,12 +15,15 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.channels.localised_nlg import LocalisedResponses
 from bot.content import ContentError, load_mapping
 from bot.dialogue.language import asked_for, choose, detect
+from bot.dialogue.understanding import Heard
 from bot.faq import load_faq
 from bot.guide.procedure import load_procedure
 from bot.handoff.support_centre import load_support_centre
 from bot.localisation import (
     LANGUAGES,
+    VOCABULARIES,
     _overlay,
+    load_every_language,
     load_localised,
     missing_translations,
     response_mismatches,
@@ -204,3 +207,49 @@ def test_before_a_clear_message_the_clients_language_is_used() -> None:
 def test_on_the_phone_the_callers_choice_decides() -> None:
     said = choose("en", True, None, "I forgot my password", "es", client_decides=True)
     assert said.language == "es"
+
+
+# --- every language's words, in every conversation ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "back", "number"),
+    [
+        ("go back to step 5", 5, None, 5),
+        ("back two steps", None, 2, 2),
+        ("two steps back", None, 2, 2),
+        ("vuelve al paso número 3", 3, None, 3),
+        ("regresa dos pasos", None, 2, 2),
+        ("quiero ir al paso ocho", 8, None, 8),
+        ("retourne à l'étape 4", 4, None, 4),
+        ("recule de deux étapes", None, 2, 2),
+        ("deux étapes en arrière", None, 2, 2),
+        ("on peut aller à l'étape numéro sept?", 7, None, 7),
+        ("tengo un problema", None, None, None),
+    ],
+)
+def test_steps_are_named_in_every_language(
+    text: str, named: int | None, back: int | None, number: int | None
+) -> None:
+    heard = Heard(text=text, intent="go_to_step")
+    assert (heard.step_named(), heard.steps_back(), heard.number()) == (named, back, number)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [("sí claro", "affirm"), ("si", "affirm"), ("no gracias", "deny"), ("oui", "affirm"),
+     ("non merci", "deny"), ("yes please", "affirm"), ("ouais", "affirm")],
+)  # fmt: skip
+def test_yes_and_no_in_every_language(text: str, answer: str) -> None:
+    assert Heard(text=text, intent=None).yes_or_no() == answer
+
+
+def test_every_language_has_its_own_vocabularies() -> None:
+    for file_name in VOCABULARIES:
+        english = load_mapping(REPO / "data" / "content" / file_name)
+        for language in TRANSLATED:
+            own = load_mapping(REPO / "data" / "content" / language / file_name)
+            if file_name == "step_words.yml":
+                assert set(own) == set(english), (file_name, language)
+            assert own, (file_name, language)
+    assert len(load_every_language("step_words.yml")) == len(LANGUAGES)

@@ -54,6 +54,8 @@ def respond(turn: Turn, conversation: Conversation, heard: Heard) -> Reply:
         return reply
     if conversation.case_id:
         turn.services.cases.touch(turn.conversation_id)
+        if turn.language_changed:
+            turn.services.cases.set_language(turn.conversation_id, turn.language)
     if heard.case_code():
         # The Device ID extractor reads a case code's letters and digits as an attempt at an ID.
         heard = replace(heard, device_id=None)

@@ -63,7 +63,9 @@ LOCATION_PICTURES = {"type": "pictures", "pictures": ["label", "info-screen"]}
 
 def start(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> None:
     """A reset request: open (or reuse) the case, then check the ID given or ask for it."""
-    case = turn.services.cases.start_gathering(turn.conversation_id, turn.channel)
+    case = turn.services.cases.start_gathering(
+        turn.conversation_id, turn.channel, language=turn.language
+    )
     conversation.case_id = case.code
     conversation.device_id = conversation.device_model = None
     conversation.device_id_attempts = 0
@@ -102,7 +104,9 @@ def check(turn: Turn, conversation: Conversation, reply: Reply, candidate: str) 
     if conversation.state is not State.DEVICE_ID:
         # A Device ID given elsewhere (a correction, or unprompted): gathering starts again
         # from it, on the conversation's case.
-        case = services.cases.start_gathering(turn.conversation_id, turn.channel)
+        case = services.cases.start_gathering(
+            turn.conversation_id, turn.channel, language=turn.language
+        )
         conversation.case_id = case.code
         conversation.move(State.DEVICE_ID)
     result = counted_check(turn, candidate)

@@ -26,6 +26,7 @@ def queue(turn: Turn, conversation: Conversation, reply: Reply, reason: str) -> 
         turn.channel,
         device_id=conversation.device_id,
         reason=reason,
+        language=turn.language,
     )
     case = queued.case
     # The case was with support before (released, guiding, or rejected and now reopened): the
@@ -161,7 +162,7 @@ def handed_back(turn: Turn, conversation: Conversation, reply: Reply) -> None:
         step = conversation.reset_step
         move = Navigation.REPEAT if step else Navigation.START
         conversation.case_id = turn.services.cases.resume_guiding(
-            turn.conversation_id, turn.channel
+            turn.conversation_id, turn.channel, language=turn.language
         ).code
         conversation.return_state = None
         conversation.move(State.STEPS)
@@ -271,7 +272,7 @@ def show_step(turn: Turn, conversation: Conversation, reply: Reply, guide: Guide
         conversation.move(State.FINISHED)
         return
     if conversation.state is not State.STEPS:
-        case = cases.start_guiding(turn.conversation_id, turn.channel)
+        case = cases.start_guiding(turn.conversation_id, turn.channel, language=turn.language)
         conversation.case_id = case.code
     conversation.reset_step = guide.step_number
     conversation.tips_given = guide.tips_given

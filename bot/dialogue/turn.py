@@ -43,6 +43,7 @@ class Turn:
     services: Services  # with the content in the conversation's language
     language: str = "en"  # the conversation's language this turn (bot/dialogue/language.py)
     language_asked: bool = False  # the owner asked for that language in this message
+    language_changed: bool = False  # the conversation goes on in another language from here
 
     @property
     def wording(self) -> Channel:

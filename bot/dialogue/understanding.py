@@ -5,39 +5,64 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from bot.cases.codes import CASE_CODE_ALPHABET, CASE_CODE_LENGTH, normalise_case_code
-from bot.content import CONTENT_DIR, load_mapping
+from bot.localisation import LANGUAGES, load_every_language, load_localised
 
 # Below this, an intent is a guess: an answer to the question asked wins over it.
 CONFIDENT = 0.8
 
-_NUMBER_WORDS = {
-    "one": 1, "first": 1, "two": 2, "second": 2, "three": 3, "third": 3, "four": 4,
-    "fourth": 4, "five": 5, "fifth": 5, "six": 6, "sixth": 6, "seven": 7, "seventh": 7,
-    "eight": 8, "eighth": 8, "nine": 9, "ninth": 9, "ten": 10, "tenth": 10, "a couple": 2,
-}  # fmt: skip
-_NUMBER = re.compile(
-    r"\b(\d{1,2}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b"
-)
-# "back 5 steps", "back two steps": a count of steps back, not a step's number.
-_STEPS_BACK = re.compile(
-    r"\bback\b.*?\b(\d{1,2}|"
-    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-    + r")\s+steps?\b"
-)
-# "back to step 5", "step number two": a step named by its number.
-_STEP_NAMED = re.compile(
-    r"\bstep\s+(?:number\s+|no\.?\s*)?(\d{1,2}|"
-    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-    + r")\b"
-)
-_LAST = re.compile(r"\b(last|final)\b")
 _CASE_CODE = re.compile(
     rf"\bLX[\s\-_.]?(?:[{CASE_CODE_ALPHABET}][\s\-]?){{{CASE_CODE_LENGTH}}}(?![A-Z0-9])",
     re.IGNORECASE,
 )
+
+
+@dataclass(frozen=True)
+class StepWords:
+    """Every language's words for step numbers (data/content/step_words.yml and its
+    translations), as patterns on a message in lower case without accents."""
+
+    numbers: dict[str, int]
+    number: re.Pattern[str]  # "8", "eight", "ocho", "huit"
+    steps_back: re.Pattern[str]  # "back 5 steps", "two steps back", "regresa dos pasos"
+    step_named: re.Pattern[str]  # "step 5", "step number two", "paso 3", "l'etape 4"
+    last: re.Pattern[str]
+
+
+def _alternatives(words: frozenset[str]) -> str:
+    return "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
+
+
+@functools.cache
+def step_words() -> StepWords:
+    numbers: dict[str, int] = {}
+    words: dict[str, set[str]] = {"step": set(), "number": set(), "back": set(), "last": set()}
+    for data in load_every_language("step_words.yml"):
+        numbers.update({plain(str(k)): int(v) for k, v in data.require("numbers", dict).items()})
+        for key, found in words.items():
+            found.update(plain(str(word)) for word in data.require(key, list))
+    number = rf"(\d{{1,2}}|{_alternatives(frozenset(numbers))})"
+    step = rf"(?:{_alternatives(frozenset(words['step']))})"
+    back = rf"(?:{_alternatives(frozenset(words['back']))})"
+    named = rf"(?:{_alternatives(frozenset(words['number']))})"
+    return StepWords(
+        numbers=numbers,
+        number=re.compile(rf"\b{number}\b"),
+        steps_back=re.compile(
+            rf"\b{back}\b.*?\b{number}\s+{step}\b|\b{number}\s+{step}\s+(?:en\s+)?{back}\b"
+        ),
+        step_named=re.compile(rf"\b{step}\s+(?:{named}\.?\s*)?{number}\b"),
+        last=re.compile(rf"\b(?:{_alternatives(frozenset(words['last']))})\b"),
+    )
+
+
+def plain(text: str) -> str:
+    """Lower case without accents, typographic apostrophes as plain ones ("Étape" -> "etape")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 @dataclass(frozen=True)
@@ -83,14 +108,13 @@ class Heard:
         return self.confidence >= CONFIDENT
 
     def number(self) -> int | None:
-        """The first number in the text, in digits or words ("step 8", "two steps")."""
-        found = _NUMBER.search(self.text.lower())
-        if found is None:
-            return None
-        return _number_value(found.group(1))
+        """The first number in the text, in digits or words ("step 8", "two steps", "paso
+        ocho")."""
+        found = step_words().number.search(plain(self.text))
+        return _number_value(found.group(1)) if found else None
 
     def says_last(self) -> bool:
-        return _LAST.search(self.text.lower()) is not None
+        return step_words().last.search(plain(self.text)) is not None
 
     def yes_or_no(self) -> str | None:
         """``affirm`` or ``deny`` when the message starts with a yes or a no
@@ -107,14 +131,14 @@ class Heard:
 
     def steps_back(self) -> int | None:
         """How many steps "go back 5 steps" asks to move back; None for "go back to step 5"."""
-        found = _STEPS_BACK.search(self.text.lower())
+        found = step_words().steps_back.search(plain(self.text))
         if found is None:
             return None
-        return _number_value(found.group(1))
+        return _number_value(found.group(1) or found.group(2))
 
     def step_named(self) -> int | None:
         """The step "go back to step 5" names; None for "go back 5 steps"."""
-        found = _STEP_NAMED.search(self.text.lower())
+        found = step_words().step_named.search(plain(self.text))
         return _number_value(found.group(1)) if found else None
 
     def case_code(self) -> str | None:
@@ -124,20 +148,28 @@ class Heard:
 
 
 def _number_value(word: str) -> int:
-    return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+    return int(word) if word.isdigit() else step_words().numbers[word]
 
 
 @functools.cache
 def _word_list(key: str) -> frozenset[str]:
-    data = load_mapping(CONTENT_DIR / "short_answers.yml")
-    return frozenset(str(word).lower() for word in data.require(key, list))
+    """Every language's words of data/content/short_answers.yml's ``key``: a "sí" is a yes in an
+    English conversation too."""
+    return frozenset(
+        str(word).lower()
+        for language in LANGUAGES
+        for word in load_localised("short_answers.yml", language).require(key, list)
+    )
 
 
 def person_words() -> frozenset[str]:
     return _word_list("person")
 
 
-_NOT = frozenset({"no", "not", "don't", "dont", "never", "without", "doesn't", "doesnt"})
+_NOT = frozenset(
+    {"no", "not", "don't", "dont", "never", "without", "doesn't", "doesnt", "ne", "pas", "sin",
+     "nunca", "jamais", "sans"}
+)  # fmt: skip
 
 
 def person_asking_words() -> frozenset[str]:
