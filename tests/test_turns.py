@@ -119,6 +119,19 @@ async def test_a_failed_part_ends_the_turn_with_the_try_again_answer_and_one_log
     assert "secret" not in caplog.text and "user-1" not in caplog.text
 
 
+@pytest.mark.parametrize("language", ["es", "fr"])
+async def test_the_try_again_answer_is_in_the_client_s_language(language: str) -> None:
+    output = SentAtOnce()
+
+    async def handle(message: UserMessage) -> None:
+        end_turn_if_in_one("tracker store", RuntimeError("down"))
+
+    message = UserMessage("hola", output, "user-1", metadata={"language": f"{language}-US"})
+    assert await limit_turns(handle)(message) is None
+    translated = load_mapping(CONTENT_DIR / language / "faults.yml")["turn_failed"]
+    assert output.sent == [("user-1", {"text": translated})] and translated != TRY_AGAIN
+
+
 async def test_an_unexpected_error_is_answered_too_without_its_message_in_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -45,8 +45,9 @@ from typing import Any, Literal, TypeVar
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
 
+from bot.channels.client import LANGUAGE_KEY
 from bot.cluster.turn_records import Reply, TurnRecords, is_client_message_id
-from bot.content import CONTENT_DIR, load_mapping
+from bot.localisation import ENGLISH, LANGUAGES, language_or_none, load_localised
 from bot.settings import DEFAULT_TURNS_AT_ONCE
 from bot.turn_failures import TurnFailed, channel_turn, describe
 
@@ -86,7 +87,10 @@ def limit_turns(
     or ends in :class:`TurnNotCompleted` (``"raise"``: for a channel with its own apology).
     With ``records``, a message with a client's key is processed once (see the module)."""
     limit = at_once
-    try_again = load_mapping(CONTENT_DIR / FAULTS_FILE).require("turn_failed", str)
+    try_again = {
+        language: load_localised(FAULTS_FILE, language).require("turn_failed", str)
+        for language in LANGUAGES
+    }
 
     async def in_place(message: M, record: Callable[[list[Reply]], None] | None = None) -> Any:
         place = _Place(_semaphore(limit))
@@ -218,7 +222,7 @@ class TurnNotCompleted(Exception):
 async def _whole_turn(
     handle: Callable[[M], Awaitable[Any]],
     message: M,
-    try_again: str,
+    try_again: dict[str, str],
     failed_turn: Literal["answer", "raise"],
     record: Callable[[list[Reply]], None] | None = None,
 ) -> Any:
@@ -248,7 +252,9 @@ async def _whole_turn(
     )
     if failed_turn == "raise":
         raise TurnNotCompleted(part)
-    await output.send_text_message(message.sender_id, try_again)
+    # In the client's language: the conversation's may be what failed to load.
+    language = language_or_none((message.metadata or {}).get(LANGUAGE_KEY)) or ENGLISH
+    await output.send_text_message(message.sender_id, try_again[language])
     return None
 
 
