@@ -185,11 +185,15 @@ def phone_scripts() -> list[ScriptSource]:
     formats, content = load_formats(), load_phone_content()
     total = _step_count()
     ask_id = "Device ID. What is it?"
+    menu = content.choice.option  # the language menu's English line (press 1)
 
     def forgot_password(rng: random.Random) -> Script:
         row = rng.choice(owners)
         device_id = row["device_id"]
-        turns = [Turn("", ask_id, "call comes in")]
+        turns = [
+            Turn("", menu, "call comes in: the language menu"),
+            Turn("press 1", ask_id, "English"),
+        ]
         if rng.random() < 0.5:
             turns.append(Turn("I forgot my recorder password", ask_id, "request reset"))
         if rng.random() < 0.5:
@@ -220,7 +224,8 @@ def phone_scripts() -> list[ScriptSource]:
     def guided_reset(rng: random.Random) -> Script:
         done = ["press 1", "press 1", "done", "ok done", "next"]
         turns = [
-            Turn("", ask_id, "call comes in"),
+            Turn("", menu, "call comes in: the language menu"),
+            Turn("press 1", ask_id, "English"),
             Turn(
                 rng.choice(
                     [

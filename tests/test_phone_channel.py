@@ -13,7 +13,7 @@ import json
 import threading
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -220,7 +220,13 @@ class Phone:
                 self.next_urls[urlsplit(url).path] = url
 
     def ring(self) -> ET.Element:
-        return self.twiml("/webhooks/phone/voice", CallStatus="ringing")
+        """The call comes in; where the channel offers several languages (the language menu: one
+        key), English is chosen (tests/test_phone_languages.py tests the menu)."""
+        twiml = self.twiml("/webhooks/phone/voice", CallStatus="ringing")
+        listening = twiml.find("Gather")
+        if listening is not None and listening.get("numDigits") == "1":
+            return self.press("1")
+        return twiml
 
     def say(self, speech: str) -> ET.Element:
         return self.twiml("/webhooks/phone/voice", SpeechResult=speech, Confidence="0.9")
@@ -265,10 +271,14 @@ def serving(
     *,
     calls: CallStore | None = None,
     dialogue: FakeDialogue | None = None,
+    contents: Mapping[str, PhoneContent] | None = None,
 ) -> Iterator[Phone]:
     """The channel's blueprint on a real Sanic server, on a free port, in a background thread:
-    on its own call store (the process's), or on ``calls``."""
-    channel = PhoneChannel(database=database, calls=calls, content=content)
+    on its own call store (the process's), or on ``calls``; in ``content``'s language alone, or
+    in every language of ``contents`` (the caller chooses)."""
+    channel = PhoneChannel(
+        database=database, calls=calls, content=None if contents else content, contents=contents
+    )
     dialogue = dialogue or FakeDialogue(database)
     port = free_port()
     Sanic.test_mode = True
@@ -932,7 +942,7 @@ def test_support_closed_is_said_in_eastern_time(phone: Phone) -> None:
     call = phone.channel.calls.get(phone.call_sid)
     twiml = asyncio.run(flow.wait({"CallSid": phone.call_sid}, call))
     text = spoken(ET.fromstring(str(twiml.to_xml())))
-    assert "Monday at 8:00 AM Eastern time" in text, text
+    assert "Monday at 8 AM Eastern time" in text, text
     assert "America" not in text and "Toronto" not in text
 
 

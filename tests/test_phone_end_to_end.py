@@ -106,7 +106,9 @@ def test_a_whole_call(tmp_path: Path) -> None:
         )
         assert unsigned.status_code == 403
 
-        greeting = twilio.post("/webhooks/phone/voice", CallStatus="ringing")
+        menu = twilio.post("/webhooks/phone/voice", CallStatus="ringing")
+        assert "For English, press 1." in spoken(menu)  # the language menu first
+        greeting = twilio.press("1")
         assert "Device ID" in spoken(greeting)
         assert greeting.find("Gather") is not None
 

@@ -34,8 +34,10 @@ that Twilio retries on another instance is the same message to Rasa.
 Errors are JSON: ``{"error": ..., "message": ...}``.
 
 One conversation per call: the sender id is the ``CallSid``. What is said to the caller and how
-their answers are read (Device ID by speech and keypad, read-back, reprompts, queue, password)
-is :mod:`bot.phone.flow`; this module only adapts it to Rasa and Sanic.
+their answers are read (the language menu, Device ID by speech and keypad, read-back, reprompts,
+queue, password) is :mod:`bot.phone.flow`; this module only adapts it to Rasa and Sanic. Every
+message it sends the dialogue carries the call's language in its metadata
+(:data:`bot.channels.client.LANGUAGE_KEY`), so the dialogue answers in it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
@@ -57,12 +59,13 @@ from twilio.request_validator import RequestValidator
 
 from bot.bootstrap import ProductServices, RasaServices, build_services, call_store, rasa_process
 from bot.channels.chat_input import client_intents, intent_parse_data
+from bot.channels.client import LANGUAGE_KEY
 from bot.channels.turns import limit_turns
 from bot.db import Database
 from bot.devices.formats import load_formats
 from bot.phone.call_lock import CallBusy
 from bot.phone.calls import CallStore, is_call_sid
-from bot.phone.content import PhoneContent, load_phone_content
+from bot.phone.content import PhoneContent, load_phone_languages
 from bot.phone.flow import CallFlow
 from bot.phone.lookup import RegistryIds
 from bot.phone.once import OnceOnly, Replayed, SignedRequest
@@ -143,8 +146,9 @@ def signed_url(base_url: str, request: Request) -> str:
 
 class PhoneChannel(InputChannel):
     """Rasa builds it from credentials.yml with no arguments: it then works with the Rasa
-    process's settings and services (:func:`bot.bootstrap.rasa_process`). A test may hand it
-    its own database (stores built on it, settings from the environment) or services."""
+    process's settings and services (:func:`bot.bootstrap.rasa_process`), in every language (the
+    caller chooses). A test may hand it its own database (stores built on it, settings from the
+    environment) or services, and the content of one language (no menu) or of several."""
 
     def __init__(
         self,
@@ -152,11 +156,14 @@ class PhoneChannel(InputChannel):
         calls: CallStore | None = None,
         content: PhoneContent | None = None,
         services: ProductServices | None = None,
+        contents: Mapping[str, PhoneContent] | None = None,
     ) -> None:
         self._database = database
         self._services = services
         self._calls = calls
-        self._content = content
+        if content is not None:
+            contents = {content.code: content}
+        self._contents = dict(contents or load_phone_languages())
 
     @property
     def calls(self) -> CallStore:
@@ -182,10 +189,14 @@ class PhoneChannel(InputChannel):
     def get_output_channel(self) -> PhonePushOutput:
         return PhonePushOutput(self.calls)
 
-    def _flow(self, dialogue: Callable[[str, str], Awaitable[list[dict[str, Any]]]]) -> CallFlow:
+    def _flow(
+        self, dialogue: Callable[[str, str, str], Awaitable[list[dict[str, Any]]]]
+    ) -> CallFlow:
         services = self._process()
+        first = next(iter(self._contents.values()))
         return CallFlow(
-            content=self._content or load_phone_content(),
+            content=first,
+            contents=self._contents if len(self._contents) > 1 else None,
             formats=load_formats(),
             calls=self.calls,
             registry=RegistryIds(services.registry),
@@ -210,7 +221,7 @@ class PhoneChannel(InputChannel):
             records=services.turn_records if isinstance(services, RasaServices) else None,
         )
 
-        async def dialogue(call_sid: str, text: str) -> list[dict[str, Any]]:
+        async def dialogue(call_sid: str, text: str, language: str) -> list[dict[str, Any]]:
             replies = PhoneReplies()
             # A key's intent message is parsed here: Rasa's pipeline would only replace its answer.
             parse_data = intent_parse_data(text, client_intents())
@@ -223,6 +234,7 @@ class PhoneChannel(InputChannel):
                     parse_data=parse_data,
                     input_channel=CHANNEL,
                     message_id=None if ids is None else ids.next(),
+                    metadata={LANGUAGE_KEY: language},
                 )
             )
             messages: list[dict[str, Any]] = replies.messages

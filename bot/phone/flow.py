@@ -88,8 +88,9 @@ from bot.phone.steps import (
 
 logger = logging.getLogger(__name__)
 
-# The dialogue: given the conversation (CallSid) and what the caller said, the messages it answers.
-Dialogue = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+# The dialogue: given the conversation (CallSid), what the caller said and the call's language, the
+# messages it answers (in that language).
+Dialogue = Callable[[str, str, str], Awaitable[list[dict[str, Any]]]]
 
 ENDED = frozenset({"completed", "canceled", "busy", "failed", "no-answer"})
 WAITING = frozenset({CaseStatus.COLLECTING, CaseStatus.QUEUED})
@@ -112,19 +113,27 @@ class CallFlow:
     # Counts registry lookups and rejected read-backs as failed Device ID checks.
     limiter: FailedCheckLimiter
     now: Callable[[], datetime] = utcnow
+    # Every language a caller may choose, by code, English (``content``'s) first; None: only
+    # ``content``'s, and no language menu.
+    contents: Mapping[str, PhoneContent] | None = None
 
     @property
     def cases(self) -> ConversationCases:
         return ConversationCases(self.store)
 
-    @property
-    def lookups(self) -> DeviceIdLookups:
-        return DeviceIdLookups(self.registry, self.limiter, self.formats, self.content)
+    def speaking(self, call: Call | None) -> PhoneContent:
+        """The content of the call's language (English's until the caller has chosen)."""
+        language = None if call is None else call.language
+        return (self.contents or {}).get(language or "", self.content)
 
-    @property
-    def machine(self) -> CallMachine:
+    def lookups(self, call: Call) -> DeviceIdLookups:
+        return DeviceIdLookups(self.registry, self.limiter, self.formats, self.speaking(call))
+
+    def machine(self, call: Call | None) -> CallMachine:
+        """The call's state machine, speaking the call's language."""
         dial_mode = self.content.handoff.mode == "dial"
-        return CallMachine(self.content, self.formats, dial_mode=dial_mode)
+        content = self.speaking(call)
+        return CallMachine(content, self.formats, dial_mode=dial_mode, contents=self.contents)
 
     async def voice(
         self,
@@ -148,8 +157,10 @@ class CallFlow:
                 # (Twilio's retry of it finds the case its first attempt opened before its
                 # instance died: that one is answered.)
                 return twiml.hang_up(), None
-            call = self.calls.start(sid, params.get("From") or None)
-            return await self._run(call, self.machine.first_turn())
+            call, step = self.machine(None).call_comes_in(
+                self.calls.start(sid, params.get("From") or None)
+            )
+            return await self._run(call, step)
         # Speech is never an intent message: only the channel sends "/intent" (keys, the ID).
         speech = (params.get("SpeechResult") or "").strip().lstrip("/").strip()
         digits = (params.get("Digits") or "").strip()
@@ -171,8 +182,9 @@ class CallFlow:
                 position = self.cases.position(case)
                 minutes = self.centre.expected_wait_minutes(position) if position else 0
                 facts = QueueFacts(facts.case, position=position, minutes=minutes)
-        reply = self.machine.on_hold(call, facts)
-        return twiml.render(reply, self.content, self.urls if call is None else self._urls(call))
+        reply = self.machine(call).on_hold(call, facts)
+        urls = self.urls if call is None else self._urls(call)
+        return twiml.render(reply, self.speaking(call), urls)
 
     async def after_queue(
         self, params: Mapping[str, str], call: Call | None
@@ -221,7 +233,8 @@ class CallFlow:
 
     def password_offer(self, call: Call) -> VoiceResponse:
         """What a retry of the answer that spelt the password hears instead: how to hear it."""
-        return twiml.render(self.machine.password_offer(), self.content, self._urls(call))
+        offer = self.machine(call).password_offer()
+        return twiml.render(offer, self.speaking(call), self._urls(call))
 
     def technical_problem(self) -> VoiceResponse:
         """What the caller hears when something failed on our side: where else to get help."""
@@ -234,7 +247,7 @@ class CallFlow:
         return self.urls.at_turn(call.turn)
 
     async def _go(self, call: Call, event: Event) -> tuple[VoiceResponse, Call]:
-        call, step = self.machine.transition(call, event)
+        call, step = self.machine(call).transition(call, event)
         return await self._run(call, step)
 
     async def _run(self, call: Call, step: Step) -> tuple[VoiceResponse, Call]:
@@ -242,14 +255,15 @@ class CallFlow:
         and the call's new state."""
         for _ in range(MAX_COMMANDS):
             if not isinstance(step, Command):
-                return twiml.render(step, self.content, self._urls(call)), call
+                return twiml.render(step, self.speaking(call), self._urls(call)), call
             event = await self._carry_out(call, step)
-            call, step = self.machine.transition(call, event)
+            call, step = self.machine(call).transition(call, event)
         raise RuntimeError("the call's state machine did not come to a reply")
 
     async def _carry_out(self, call: Call, command: Command) -> Event:
         if isinstance(command, AskDialogue):
-            messages = await self.dialogue(call.sid, command.text)
+            language = call.language or self.content.code
+            messages = await self.dialogue(call.sid, command.text, language)
             case = self._case(call.sid)
             return Answered(tuple(messages), command.before, command.checked, case)
         if isinstance(command, Reveal):
@@ -264,7 +278,7 @@ class CallFlow:
             )
         if isinstance(command, RecordCaller):
             return CallerRecorded(command.then, self._record_caller(call))
-        return self.lookups.carry_out(call.sid, command)  # Device ID entry's
+        return self.lookups(call).carry_out(call.sid, command)  # Device ID entry's
 
     def _case(self, sid: str) -> CaseFacts | None:
         case = self.store.latest_for_conversation(sid)

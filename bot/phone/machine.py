@@ -10,6 +10,11 @@ Device ID entry's transitions (:mod:`bot.phone.device_id_entry`) are part of it,
 ============================  =========================  =========================================
 Where the call is (state)     Event                      What follows
 ============================  =========================  =========================================
+coming in (several languages) the call rings             the language menu, each line in its voice
+the menu (``language`` None)  a key, a language's name   that language's welcome and first turn
+                              silence, anything unclear  the menu once more, then English
+anywhere                      "en español por favor"     that language from now on; the question
+                                                         asked again in it
 anywhere                      star; "agent" (own quest.) the dialogue's agent intent
 ``reading_password``          "ready" / "again"          what came after it / the password again
 ``candidates`` (read-back)    yes / no / neither         Device ID entry confirms, reads on, asks
@@ -31,6 +36,7 @@ The hang-up (the status callback) is the shell's: it ends the call in the store.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +59,7 @@ from bot.phone.device_id_entry import (
 )
 from bot.phone.speech import (
     for_the_ear,
+    read_back,
     says,
     says_only,
     spell_password,
@@ -61,6 +68,7 @@ from bot.phone.speech import (
     written_number,
     yes_or_no,
 )
+from bot.phone.spelling import folded
 from bot.phone.steps import (
     Answered,
     AskDialogue,
@@ -74,7 +82,9 @@ from bot.phone.steps import (
     Gathered,
     Goodbye,
     Hold,
+    LanguageMenu,
     Leave,
+    MenuLine,
     Nothing,
     Prompt,
     QueueFacts,
@@ -86,6 +96,9 @@ from bot.phone.steps import (
 )
 
 MAX_CHECKS_AFTER_QUEUE = 5
+# After silence or an unclear answer the language menu is said this many times more; then the
+# call goes on in the first language (English), never in a loop.
+MENU_RETRIES = 1
 # Prompt kinds at a reset step: "private_step" is where the caller types the new password on the
 # recorder, so only keys are listened to (speech would be transcribed and stored).
 STEP_KINDS = frozenset({"steps", "private_step"})
@@ -97,13 +110,35 @@ NUMBER_KINDS = frozenset({"owner_phone", "case_proof"})
 class CallMachine:
     """The transitions, given the call's content (wording, keys) and the Device ID formats."""
 
-    content: PhoneContent
+    content: PhoneContent  # the call's language's
     formats: DeviceIdFormats
     dial_mode: bool = False  # phone.yml's handoff mode: dial the centre instead of queueing
+    # Every language the caller may choose, by code, the first the fallback (None: ``content``'s
+    # language alone, and no menu).
+    contents: Mapping[str, PhoneContent] | None = None
+
+    @property
+    def languages(self) -> Mapping[str, PhoneContent]:
+        return self.contents or {self.content.code: self.content}
+
+    def speaking(self, language: str | None) -> CallMachine:
+        """The machine for a call in ``language`` (this one's, if it is not offered)."""
+        content = self.languages.get(language or "", self.content)
+        return dataclasses.replace(self, content=content)
+
+    def call_comes_in(self, call: Call) -> tuple[Call, Step]:
+        """The call's first request: the language menu, or (one language) the first turn."""
+        call = dataclasses.replace(call)
+        if len(self.languages) > 1:
+            return call, self._menu()
+        call.language = self.content.code
+        return call, self.first_turn()
 
     def transition(self, call: Call, event: Event) -> tuple[Call, Step]:
         """The call's new state (a copy) and what comes next, after ``event``."""
         call = dataclasses.replace(call)
+        if isinstance(event, Gathered) and call.language is None and len(self.languages) > 1:
+            return call, self._choose(call, event.speech, event.digits)
         if isinstance(event, Gathered):
             return call, self._gathered(call, event.speech, event.digits)
         if isinstance(event, Answered):
@@ -145,10 +180,58 @@ class CallMachine:
         """What a retry of the answer that spelt the password hears instead: how to hear it."""
         return Prompt((self.content.password.offer_repeat,), "password")
 
+    # --- the language ---------------------------------------------------------------------------
+
+    def _menu(self) -> LanguageMenu:
+        languages = self.languages.values()
+        lines = tuple(MenuLine(c.choice.option, c.voice, c.language) for c in languages)
+        hints = ", ".join(name for c in languages for name in c.choice.names)
+        return LanguageMenu(lines, self.content.language, hints)
+
+    def _choose(self, call: Call, speech: str, digits: str) -> Step:
+        """The answer to the language menu: that language's welcome and first turn."""
+        chosen = chosen_language(self.languages, speech, digits)
+        if chosen is None and call.language_asks < MENU_RETRIES:
+            call.language_asks += 1
+            return self._menu()
+        call.language = chosen or next(iter(self.languages))
+        return self.speaking(call.language).first_turn()
+
+    def _switch_to(self, call: Call, speech: str) -> str | None:
+        """The language ``speech`` asks to go on in, if it is such a request (and another)."""
+        if not speech or len(self.languages) < 2:
+            return None
+        heard = folded(speech)
+        for code, content in self.languages.items():
+            # Longest first: "en français s'il vous plaît" is one request, not three words more.
+            phrases = tuple(
+                sorted((folded(p) for p in content.choice.switch_phrases), key=len, reverse=True)
+            )
+            if code != call.language and says_only(heard, phrases):
+                return code
+        return None
+
+    def _switched(self, call: Call) -> Step:
+        """The call now speaks this machine's language: what was being asked, asked again in it
+        (the channel's own question here, the dialogue's by its repeat intent)."""
+        content = self.content
+        call.reprompts = 0
+        if call.candidates:
+            chunks = read_back(call.candidates[call.candidate], self.formats, content)
+            sayings = [content.choice.switched, content.device_id.read_back.format(chunks=chunks)]
+            return _prompt(call, sayings, "confirm", remember=False)
+        if call.reading_password:
+            return self._password(call, again=False, before=[content.choice.switched])
+        return AskDialogue(intent_message(content.after_waiting_intent), (content.choice.switched,))
+
     # --- a gather's answer ---------------------------------------------------------------------
 
     def _gathered(self, call: Call, speech: str, digits: str) -> Step:
         content = self.content
+        switch = self._switch_to(call, speech)
+        if switch is not None:
+            call.language = switch
+            return self.speaking(switch)._switched(call)
         own_question = call.reading_password or bool(call.candidates or call.id_pieces)
         if digits == content.agent_key or (own_question and says(speech, content.agent_words)):
             # While the channel asks its own question, "agent" is the channel's to hear; anywhere
@@ -362,6 +445,23 @@ class CallMachine:
         if pending:
             return self._answer(call, pending, [back], Answered((), (), False, event.case))
         return _prompt(call, [back, *call.last_prompt], call.prompt_kind, remember=False)
+
+
+def chosen_language(
+    languages: Mapping[str, PhoneContent], speech: str, digits: str
+) -> str | None:
+    """The language a caller chose at the menu: by its key, or by naming one language (in any
+    of them, accents or not); None if neither, or more than one was named."""
+    if digits:
+        keyed = [code for code, content in languages.items() if digits[0] == content.choice.key]
+        return keyed[0] if keyed else None
+    heard = folded(speech)
+    named = [
+        code
+        for code, content in languages.items()
+        if says(heard, tuple(folded(name) for name in content.choice.names))
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def _speakable(

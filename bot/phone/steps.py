@@ -30,6 +30,25 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class MenuLine:
+    """One line of the language menu, said in its own language's voice."""
+
+    text: str
+    voice: str
+    language: str  # Twilio's language of the line (a locale)
+
+
+@dataclass(frozen=True)
+class LanguageMenu:
+    """Say each language's line of the menu in its voice, and listen for a key or a language's
+    name (speech recognised in ``language``, with ``hints``)."""
+
+    lines: tuple[MenuLine, ...]
+    language: str
+    hints: str
+
+
+@dataclass(frozen=True)
 class Enqueue:
     """Say ``sayings``, then hold the caller in the support queue."""
 
@@ -83,7 +102,9 @@ class HangUp:
     pass
 
 
-Reply = Prompt | Enqueue | Dial | Goodbye | Hold | CheckAgain | Leave | Nothing | HangUp
+Reply = (
+    Prompt | LanguageMenu | Enqueue | Dial | Goodbye | Hold | CheckAgain | Leave | Nothing | HangUp
+)
 
 # -- commands, and the events that answer them ------------------------------------------------
 

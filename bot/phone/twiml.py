@@ -20,6 +20,7 @@ from bot.phone.steps import (
     Goodbye,
     HangUp,
     Hold,
+    LanguageMenu,
     Leave,
     Prompt,
     Reply,
@@ -82,6 +83,26 @@ def prompt(
         gather.say(saying, voice=content.voice, language=content.language)
         if pause_between:
             gather.pause(length=1)
+    return response
+
+
+def language_menu(content: PhoneContent, urls: Urls, menu: LanguageMenu) -> VoiceResponse:
+    """Each language's line of the menu in its own voice, listening for one key or a name."""
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf speech",
+        action=urls["voice"],
+        method="POST",
+        barge_in=True,
+        num_digits=1,
+        hints=menu.hints,
+        timeout=content.timeout,
+        speech_timeout=content.speech_timeout,
+        language=menu.language,
+        action_on_empty_result=True,
+    )
+    for line in menu.lines:
+        gather.say(line.text, voice=line.voice, language=line.language)
     return response
 
 
@@ -182,6 +203,8 @@ def render(reply: Reply, content: PhoneContent, urls: Urls) -> VoiceResponse:
     if isinstance(reply, Prompt):
         sayings = list(reply.sayings)
         return prompt(content, urls, sayings, reply.kind, pause_between=reply.pause_between)
+    if isinstance(reply, LanguageMenu):
+        return language_menu(content, urls, reply)
     if isinstance(reply, Enqueue):
         return enqueue(content, urls, list(reply.sayings))
     if isinstance(reply, Dial):

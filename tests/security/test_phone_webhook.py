@@ -147,7 +147,12 @@ class Twilio:
             self.action, self.wait_url = enqueue.get("action", ""), enqueue.get("waitUrl")
 
     def ring(self) -> ET.Element:
-        return self.twiml(PUBLIC + VOICE, CallStatus="ringing")
+        """The call comes in, and English is chosen at the language menu (one key)."""
+        twiml = self.twiml(PUBLIC + VOICE, CallStatus="ringing")
+        listening = twiml.find("Gather")
+        if listening is not None and listening.get("numDigits") == "1":
+            return self.press("1")
+        return twiml
 
     def say(self, speech: str) -> ET.Element:
         return self.twiml(self.action, CallStatus="in-progress", SpeechResult=speech)
