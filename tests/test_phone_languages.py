@@ -247,3 +247,42 @@ def test_a_name_that_is_a_language_does_not_switch(phone: Phone) -> None:
     in_language(twiml, EN)
     assert phone.dialogue.received[-1].text == "my name is Dana French and I speak english"
     assert languages_sent(phone)[-1] == "en"
+
+
+# --- the channel's own listening, in the call's language ------------------------------------------
+
+
+def test_start_again_is_heard_in_the_call_s_language(phone: Phone) -> None:
+    ring(phone)
+    phone.press("2")
+    assert "N D 4 8" in spoken(phone.say("ene de cuatro ocho"))
+    twiml = phone.say("empezar de nuevo")
+    assert spoken(twiml) == ES.device_id.start_again
+    in_language(twiml, ES)
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("2", "zion punto juniperfield arroba example punto com"),
+        ("3", "zion point juniperfield arobase example point com"),
+    ],
+)
+def test_an_email_address_said_in_the_call_s_language_reaches_the_dialogue_written(
+    phone: Phone, key: str, said: str
+) -> None:
+    phone.dialogue.first_expects = "nothing"
+    ring(phone)
+    phone.press(key)
+    phone.say("my details")  # the stand-in asks for the email
+    phone.say(said)
+    assert phone.dialogue.received[-1].text == "zion.juniperfield@example.com"
+
+
+def test_the_dialogue_s_chat_wording_is_made_speakable_in_the_call_s_language(
+    phone: Phone,
+) -> None:
+    ring(phone)
+    phone.press("3")
+    text = spoken(phone.say("help"))  # the stand-in answers with a menu path
+    assert f"Settings, {FR.ear.then} Device Info" in text

@@ -87,6 +87,15 @@ class DeviceIdWording:
     not_a_device_id: str
     too_many: str  # a failed-check limit is reached: said before the caller is put through
     chunk_pause: str
+    start_again_words: tuple[str, ...]  # said while giving the ID: clear what was heard
+
+
+@dataclass(frozen=True)
+class EarWording:
+    """What the chat wording's web addresses and menu arrows become, said aloud."""
+
+    web_address: str  # said for a web address
+    then: str  # said for a menu arrow ("Settings > Device Info")
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,8 @@ class PhoneContent:
     private_step_note: str
     technical_problem: str
     choice: LanguageChoice
+    email_words: dict[str, tuple[str, ...]]  # the words said for each symbol of an address
+    ear: EarWording
     # How a Device ID is spelt aloud in this language (None: English's, in bot.phone.spoken).
     spelling: Spelling | None = None
 
@@ -257,6 +268,7 @@ def load_phone_content(path: Path = PHONE_FILE, language: str = ENGLISH) -> Phon
                 ("got_piece", "read_back", "next_candidate", "retry", "start_again",
                  "not_a_device_id", "too_many"),
             ),
+            start_again_words=_words(device_id, "start_again_words"),
         ),
         keypad=KeypadScheme(
             help=_voice(keypad, "help"),
@@ -300,6 +312,10 @@ def load_phone_content(path: Path = PHONE_FILE, language: str = ENGLISH) -> Phon
         private_step_note=_voice(data, "private_step_note"),
         technical_problem=_voice(data, "technical_problem"),
         choice=_choice(data.require("language_choice", ContentMapping)),
+        email_words=_email_words(data.require("email_words", ContentMapping)),
+        ear=EarWording(
+            **_voices(data.require("for_the_ear", ContentMapping), ("web_address", "then"))
+        ),
         spelling=_spelling(language),
     )
 
@@ -315,6 +331,13 @@ def _choice(choice: ContentMapping) -> LanguageChoice:
         switch_phrases=_words(choice, "switch_phrases"),
         switched=_voice(choice, "switched"),
     )
+
+
+def _email_words(words: ContentMapping) -> dict[str, tuple[str, ...]]:
+    table = {str(symbol): _words(words, str(symbol)) for symbol in words}
+    if "@" not in table or "." not in table:
+        raise words.error("'email_words' needs the words for '@' and '.'")
+    return table
 
 
 def _spelling(language: str) -> Spelling | None:

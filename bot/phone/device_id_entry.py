@@ -40,7 +40,6 @@ from bot.phone.contract import intent_message
 from bot.phone.speech import read_back, says, written_email
 from bot.phone.spoken import Piece, Resolution, hear, join_pieces
 
-START_AGAIN = ("start again", "start over", "scratch that", "from the beginning")
 # A case code said or transcribed: "LX-YEZJXM", "L X Y E Z J X M" (letters and digits of the
 # code's alphabet, each maybe apart).
 _CASE_CODE = re.compile(
@@ -133,7 +132,7 @@ class DeviceIdEntry:
     def turn(self, call: Call, speech: str, digits: str) -> EntryStep:
         """What the caller said (``speech``) or keyed (``digits``) while a Device ID is expected."""
         wording = self.content.device_id
-        if says(speech, START_AGAIN):
+        if says(speech, wording.start_again_words):
             call.reset_device_id()
             return Ask((wording.start_again,), "device_id")
         if call.device_id_limited:
@@ -162,7 +161,7 @@ class DeviceIdEntry:
             return True
         if digits:
             return len(digits.rstrip("#")) in self.formats.device_id_lengths()
-        if "@" in speech or written_email(speech) != speech:
+        if "@" in speech or written_email(speech, self.content.email_words) != speech:
             return False
         heard = "".join(piece.heard for piece in hear(speech, self.content).pieces)
         return any(character.isalpha() for character in heard)

@@ -239,7 +239,7 @@ class CallFlow:
     def technical_problem(self) -> VoiceResponse:
         """What the caller hears when something failed on our side: where else to get help."""
         saying = self.content.technical_problem.format(phone=self.centre.phone)
-        return twiml.goodbye(self.content, [for_the_ear(saying)])
+        return twiml.goodbye(self.content, [for_the_ear(saying, self.content.ear)])
 
     # --- the shell around the machine ---------------------------------------------------------
 

@@ -43,7 +43,7 @@ from typing import Any
 from bot.channels.password_delivery import password_reference
 from bot.devices.formats import DeviceIdFormats
 from bot.phone.call_state import Call
-from bot.phone.content import PhoneContent
+from bot.phone.content import EarWording, PhoneContent
 from bot.phone.contract import intent_message, payload, turn_of
 from bot.phone.device_id_entry import (
     Ask,
@@ -341,7 +341,7 @@ class CallMachine:
             return self._answer(call, messages, before, event)
         # The dialogue's own short re-ask is the first rephrasing; after that, the reprompts
         # escalate (keypad, then an agent) instead of repeating it.
-        sayings, kind = _speakable(call, messages, remember=False)
+        sayings, kind = _speakable(call, messages, self.content.ear, remember=False)
         call.prompt_kind = kind  # what is expected still comes from the payload
         if call.reprompts == 0:
             call.reprompts = 1
@@ -356,14 +356,14 @@ class CallMachine:
         for index, message in enumerate(messages):
             again = payload(message, "temporary_password_again") is not None
             if again or password_reference(message) is not None:
-                sayings, _ = _speakable(call, messages[: index + 1])
-                _speakable(call, messages[index + 1 :])  # what follows, for later
+                sayings, _ = _speakable(call, messages[: index + 1], self.content.ear)
+                _speakable(call, messages[index + 1 :], self.content.ear)  # what follows, for later
                 call.after_password = list(call.last_prompt)
                 sayings = without_repeats([*before, *sayings])
                 if again:
                     return self._password_again(call, sayings)
                 return Reveal(message, tuple(sayings))
-        sayings, kind = _speakable(call, messages)
+        sayings, kind = _speakable(call, messages, self.content.ear)
         sayings = without_repeats([*before, *sayings])
         call.reprompts = 0
         case = event.case
@@ -395,7 +395,7 @@ class CallMachine:
         call.password, call.password_until = event.value, event.valid_until
         call.reading_password = True
         if event.text is not None and event.text.strip():
-            sayings.append(for_the_ear(event.text))
+            sayings.append(for_the_ear(event.text, self.content.ear))
         return self._password(call, again=False, before=sayings)
 
     def _password_again(self, call: Call, sayings: list[str]) -> Step:
@@ -465,12 +465,13 @@ def chosen_language(
 
 
 def _speakable(
-    call: Call, messages: list[dict[str, Any]], *, remember: bool = True
+    call: Call, messages: list[dict[str, Any]], ear: EarWording, *, remember: bool = True
 ) -> tuple[list[str], str]:
-    """What to say for ``messages`` and the prompt kind that follows, from their turn payload
-    (none: the call keeps its expectation). Remembered on the call as its last prompt."""
+    """What to say for ``messages`` (``ear``: made speakable in the call's language) and the
+    prompt kind that follows, from their turn payload (none: the call keeps its expectation).
+    Remembered on the call as its last prompt."""
     sayings = [
-        for_the_ear(text)
+        for_the_ear(text, ear)
         for message in messages
         if isinstance(text := message.get("text"), str)
         and text.strip()

@@ -9,10 +9,17 @@ one character at a time; a temporary password is read slowly, letters spelt with
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from bot.devices.formats import DeviceIdFormats
-from bot.phone.content import PhoneContent
+from bot.phone.content import EarWording, PhoneContent
 from bot.phone.spoken import hear
+
+# English's, for text with no call (phone.yml's ``for_the_ear`` and ``email_words``).
+ENGLISH_EAR = EarWording(web_address="the Lorex website", then="then")
+ENGLISH_EMAIL_WORDS: Mapping[str, tuple[str, ...]] = {
+    "@": ("at",), ".": ("dot", "period"), "_": ("underscore",), "-": ("dash", "hyphen")
+}
 
 _URL = re.compile(r"https?://\S+|www\.\S+|\b[\w-]+\.(?:com|ca|net|org)\b\S*", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+", re.MULTILINE)
@@ -25,12 +32,12 @@ _SPACES = re.compile(r"[ \t]+")
 _CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)[A-Z0-9](?:[A-Z0-9-]*[A-Z0-9]){2,}\b")
 
 
-def for_the_ear(text: str) -> str:
+def for_the_ear(text: str, ear: EarWording = ENGLISH_EAR) -> str:
     """``text`` fit to be spoken: no markdown, list markers, URLs or "click", codes spelt
-    character by character; one paragraph."""
-    text = _URL.sub("the Lorex website", text)
+    character by character; one paragraph. ``ear``: the words put in, in the call's language."""
+    text = _URL.sub(ear.web_address, text)
     text = _LIST_MARKER.sub("", text)
-    text = _MENU_ARROW.sub(", then ", text)
+    text = _MENU_ARROW.sub(f", {ear.then} ", text)
     text = _MARKUP.sub("", text)
     text = _CLICK.sub(lambda m: "press the right mouse button" if m.group(1) else "select", text)
     text = _CODE.sub(lambda m: " ".join(m.group(0).replace("-", "")), text)
@@ -62,23 +69,36 @@ def spell_password(password: str, content: PhoneContent) -> list[str]:
     return [spell_character(char, content) for char in password]
 
 
-_EMAIL_WORDS = {"at": "@", "dot": ".", "period": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
-
-
-def written_email(speech: str) -> str:
+def written_email(
+    speech: str, words: Mapping[str, tuple[str, ...]] = ENGLISH_EMAIL_WORDS
+) -> str:
     """An email address said aloud, written: "dana dot w at example dot com" is
-    "dana.w@example.com". Words around it stay separate; a transcript that already has an @ is
-    returned as it is."""
+    "dana.w@example.com" (``words``: each symbol's words in the call's language, "punto",
+    "arroba", "tiret bas" ...). Words around it stay separate; a transcript that already has an
+    @ is returned as it is."""
     if "@" in speech:
         return speech
-    tokens = [_EMAIL_WORDS.get(word.lower(), word) for word in speech.split()]
+    phrases = sorted(
+        ((tuple(word.lower().split()), symbol) for symbol, said in words.items() for word in said),
+        key=lambda phrase: -len(phrase[0]),
+    )
+    spoken, tokens = speech.split(), []
+    index = 0
+    while index < len(spoken):
+        lowered = tuple(word.lower() for word in spoken[index:])
+        for phrase, symbol in phrases:
+            if lowered[: len(phrase)] == phrase:
+                tokens.append(symbol)
+                index += len(phrase)
+                break
+        else:
+            tokens.append(spoken[index])
+            index += 1
     if "@" not in tokens:
         return speech
     written = ""
     for index, token in enumerate(tokens):
-        glued = token in _EMAIL_WORDS.values() or (
-            index > 0 and tokens[index - 1] in _EMAIL_WORDS.values()
-        )
+        glued = token in words or (index > 0 and tokens[index - 1] in words)
         written += token if glued or not written else " " + token
     return written
 
@@ -153,7 +173,7 @@ def written_as_typed(speech: str, prompt_kind: str, content: PhoneContent) -> st
     """Speech as the dialogue expects it typed, where the assistant expects an email address
     or a phone number ("dana at example dot com", "four one six five five five ...")."""
     if prompt_kind in EMAIL_KINDS:
-        written = written_email(speech)
+        written = written_email(speech, content.email_words)
         if written != speech:
             return written
     if prompt_kind in NUMBER_KINDS:
