@@ -13,10 +13,10 @@ prints, for each layout, per language (en, es, fr):
   language is known, so the message goes to its language's model);
 - training time and the saved model's size.
 
-What predicts is the real component (:class:`bot.nlu.linear_intent_classifier.LinearIntentClassifier`,
-its fitted confidences included) with config.yml's FallbackClassifier thresholds applied after
-it: a prediction under the threshold, or too close to the runner-up, is ``nlu_fallback`` and
-counts as a miss, as in Rasa's own cross-validation of the pipeline.
+What predicts is the real component (bot/nlu/linear_intent_classifier.py, its fitted confidences
+included) with config.yml's FallbackClassifier thresholds applied after it: a prediction under
+the threshold, or too close to the runner-up, is ``nlu_fallback`` and counts as a miss, as in
+Rasa's own cross-validation of the pipeline.
 """
 
 from __future__ import annotations
