@@ -1374,6 +1374,28 @@ async def test_wait_wrong_one_at_the_email_goes_back_to_the_name(chat: Chat) -> 
     said.expects("owner_name", "owner_name")
 
 
+# The NLU may read a correction that carries its answer as either.
+@pytest.mark.parametrize("intent", ["correction", "ask_why_details"])
+async def test_sorry_i_mean_a_name_at_the_name_takes_the_name(chat: Chat, intent: str) -> None:
+    await to_owner_name(chat)
+    said = await chat.send("sorry i mean Zion Juniperfield", intent)
+    assert chat.slots["owner_name"] == "Zion Juniperfield"
+    said.expects("owner_email", "owner_email")
+
+
+@pytest.mark.parametrize(
+    "text", ["sorry i mean Zion Juniperfield", "perdón, quise decir Zion Juniperfield",
+             "non, c'est Zion Juniperfield"],
+)  # fmt: skip
+async def test_a_corrected_name_at_the_email_replaces_the_name(chat: Chat, text: str) -> None:
+    await to_owner_name(chat)
+    await chat.send("Zoin Juniperfeld", "out_of_scope", confidence=0.4)
+    said = await chat.send(text, "correction")
+    assert chat.slots["owner_name"] == "Zion Juniperfield"
+    assert said.responses == ["utter_correction_noted", "utter_reask_owner_email"]
+    said.expects("owner_email", "owner_email")
+
+
 # "sorry it's ND48…" or "wait wrong one, it's ND48…": the NLU may read either; the ID is checked.
 @pytest.mark.parametrize("intent", ["provide_device_id", "correction"])
 @pytest.mark.parametrize("state", ["device_id", "owner_name", "owner_email", "owner_phone"])

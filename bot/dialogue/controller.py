@@ -104,6 +104,8 @@ def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
     """A new Device ID replaces the one before and is checked; "wait, wrong one" goes back to
     the answer before."""
     state = conversation.state
+    if state in OWNER_DETAILS and gathering.corrected_answer(turn, conversation, reply, heard):
+        return True
     if heard.device_id and state not in (State.DEVICE_ID, State.CASE_PROOF):
         if state is State.QUEUED and heard.device_id != conversation.device_id:
             gathering.correct_queued(turn, conversation, reply, heard.device_id)

@@ -3,6 +3,7 @@ the owner's name, email and phone, each accepted only when it looks like one."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.devices.check_limits import limited_check, subjects_for
@@ -11,7 +12,7 @@ from bot.dialogue import prompts, support
 from bot.dialogue.reply import Reply
 from bot.dialogue.state import Conversation, OfferReason, State
 from bot.dialogue.turn import Turn
-from bot.dialogue.understanding import Heard
+from bot.dialogue.understanding import Heard, after_correcting_words
 from bot.handoff.owner_details import Answer, parse_email, parse_name, parse_phone
 
 # Which response explains each refusal; its {variables} come from CheckResult.details.
@@ -218,6 +219,26 @@ def correct_queued(turn: Turn, conversation: Conversation, reply: Reply, candida
 
 def unclear_detail(conversation: Conversation, reply: Reply) -> None:
     reply.say(UNCLEAR[conversation.state])
+
+
+def corrected_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """ "Sorry I mean Zion Juniperfield": the answer that follows the correcting words, to the
+    question asked or, if it is not one, to the owner's detail asked before it."""
+    state = conversation.state
+    rest = after_correcting_words(heard.text)
+    if rest is None or heard.device_id or state not in PARSERS:
+        return False
+    skips = turn.services.centre.skip_answers
+    if not PARSERS[state](rest, skips).unclear:
+        return owner_detail(turn, conversation, reply, replace(heard, text=rest))
+    previous = PREVIOUS[state]
+    answer = PARSERS[previous](rest, skips) if previous in PARSERS else None
+    if answer is None or answer.unclear:
+        return False
+    setattr(conversation, previous.value, answer.value)
+    reply.say("utter_correction_noted")
+    prompts.reask(turn, conversation, reply)
+    return True
 
 
 def correct(turn: Turn, conversation: Conversation, reply: Reply) -> None:

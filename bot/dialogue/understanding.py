@@ -176,5 +176,26 @@ def person_asking_words() -> frozenset[str]:
     return _word_list("person_asking")
 
 
+def after_correcting_words(text: str) -> str | None:
+    """What follows the words that open a correction ("sorry I mean Zion" -> "Zion"); None when
+    the message does not open with them."""
+    rest = text.strip()
+    leads = sorted(_word_list("correcting"), key=len, reverse=True)
+    while True:
+        lowered = rest.lower()
+        lead = next(
+            (
+                w
+                for w in leads
+                if lowered.startswith(w) and not lowered[len(w) : len(w) + 1].isalnum()
+            ),
+            None,
+        )
+        if lead is None:
+            break
+        rest = rest[len(lead) :].lstrip(" ,.:;!-—")
+    return rest if rest != text.strip() and rest else None
+
+
 def short_answers() -> tuple[frozenset[str], frozenset[str]]:
     return _word_list("affirm"), _word_list("deny")
