@@ -25,6 +25,7 @@ from bot.handoff.desk import SupportDesk
 from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
+from bot.phone.content import load_phone_languages
 
 MAX_REDIRECTS = 8  # <Redirect>s followed in one answer
 
@@ -45,7 +46,8 @@ class Reply:
         lines = [f"  assistant: {text}" for text in self.texts]
         for payload in self.payloads:
             if payload.get("type") == "turn":
-                shown = {k: payload.get(k) for k in ("state", "expects", "step", "case")}
+                fields = ("state", "expects", "step", "case", "language")
+                shown = {k: payload.get(k) for k in fields}
                 kept = " (kept from the last turn)" if payload.get("kept") else ""
                 lines.append(f"  [turn {shown}{kept}]")
             else:
@@ -182,16 +184,23 @@ class Product:
 
 
 class Conversation:
-    """One owner's conversation on one channel."""
+    """One owner's conversation on one channel, by an owner whose client is in ``language``
+    (chat: the page's language; phone: the one chosen at the language menu)."""
 
     conversation_id: str
 
-    def __init__(self, product: Product) -> None:
+    def __init__(self, product: Product, language: str | None = None) -> None:
         self.product = product
+        self.language = language
 
     def start(self) -> Reply:
         """What the assistant says before the owner does (a call's greeting)."""
         return Reply([], [])
+
+    def menu_answer(self, reply: Reply) -> str | None:
+        """What the owner answers before anything else, when ``reply`` (the start's) is a
+        language menu: a user line, or None (no menu)."""
+        return None
 
     def user(self, text: str) -> Reply:
         raise NotImplementedError
@@ -207,15 +216,16 @@ class Conversation:
 
 
 class ChatConversation(Conversation):
-    def __init__(self, product: Product) -> None:
-        super().__init__(product)
+    def __init__(self, product: Product, language: str | None = None) -> None:
+        super().__init__(product, language)
         self.conversation_id = f"scn-{uuid.uuid4().hex[:12]}"
 
     def user(self, text: str) -> Reply:
+        body: dict[str, Any] = {"sender": self.conversation_id, "message": text}
+        if self.language is not None:  # the page's language, as the widget sends it
+            body["metadata"] = {"language": self.language}
         answer = requests.post(
-            f"{self.product.rasa_url}/webhooks/rest/webhook",
-            json={"sender": self.conversation_id, "message": text},
-            timeout=60,
+            f"{self.product.rasa_url}/webhooks/rest/webhook", json=body, timeout=60
         )
         if answer.status_code != 200:
             raise AssertionError(f"the REST channel answered {answer.status_code}: {answer.text}")
@@ -229,15 +239,19 @@ class ChatConversation(Conversation):
 
 
 class PhoneConversation(Conversation):
-    def __init__(self, product: Product) -> None:
-        super().__init__(product)
-        self.conversation_id = "CA" + uuid.uuid4().hex
+    def __init__(
+        self, product: Product, language: str | None = None, menu: str | None = None
+    ) -> None:
+        super().__init__(product, language)
+        self.menu = menu  # the answer to the language menu, if not the language's key
+        self.rang: ET.Element | None = None  # what the call heard when it rang
         self.validator = RequestValidator(product.twilio_token)
         self.http = requests.Session()
         self.next_urls: dict[str, str] = {}
         self.on_hold = False
         self.queue_time = 0
         self.last_turn: dict[str, Any] | None = None
+        self.conversation_id = "CA" + uuid.uuid4().hex
 
     def _post(self, path: str, **params: str) -> ET.Element:
         public = self.product.public_url
@@ -303,7 +317,23 @@ class PhoneConversation(Conversation):
         return reply
 
     def start(self) -> Reply:
-        return self._turn(lambda: self._post("/webhooks/phone/voice", CallStatus="ringing"))
+        def ring() -> ET.Element:
+            self.rang = self._post("/webhooks/phone/voice", CallStatus="ringing")
+            return self.rang
+
+        return self._turn(ring)
+
+    def menu_answer(self, reply: Reply) -> str | None:
+        """The language menu is the ring's answer that reached no dialogue (no turn) and
+        listens while it says lines in more than one language (each language's own line)."""
+        gather = None if self.rang is None else self.rang.find("Gather")
+        if reply.turn is not None or gather is None:
+            return None
+        if len({say.get("language") for say in gather.iter("Say")}) < 2:
+            return None
+        if self.menu is not None:
+            return self.menu
+        return "press " + load_phone_languages()[self.language or "en"].choice.key
 
     def user(self, text: str) -> Reply:
         text = text.strip()
@@ -338,7 +368,10 @@ class PhoneConversation(Conversation):
         return done, self._kept(Reply(heard, self._events_since(before).payloads))
 
 
-CONVERSATIONS: dict[str, Callable[[Product], Conversation]] = {
-    "chat": ChatConversation,
-    "phone": PhoneConversation,
-}
+def conversation_on(
+    product: Product, channel: str, language: str | None, menu: str | None
+) -> Conversation:
+    """A new conversation on ``channel`` by an owner whose client is in ``language``."""
+    if channel == "phone":
+        return PhoneConversation(product, language, menu)
+    return ChatConversation(product, language)

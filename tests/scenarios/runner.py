@@ -3,19 +3,35 @@ reply against its expectations; a failure carries the whole transcript so far.""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.cases.views import CaseView
-from tests.scenarios.channels import CONVERSATIONS, Conversation, Product, Reply
+from bot.phone.content import load_phone_languages
+from tests.scenarios.channels import Conversation, Product, Reply, conversation_on
 from tests.scenarios.scenario import PAYLOAD_FIELDS, Scenario
 
 # --- playing a scenario -------------------------------------------------------------------------
 
 
-SPELLED = ("capital ", "small ", "the number ")
+@functools.cache
+def _spelt_characters() -> tuple[re.Pattern[str], ...]:
+    """How the phone says one character of a password, in every language ("capital T, as in
+    Tango", "T mayúscula, de Tomás"): those lines may repeat (a password's characters may)."""
+    patterns = []
+    for content in load_phone_languages().values():
+        words = content.password
+        for template in (words.letter, words.lower_letter, words.digit, words.symbol):
+            parts = re.split(r"\{[a-z_]+\}", template)
+            patterns.append(re.compile(".+?".join(re.escape(part) for part in parts), re.I))
+    return tuple(patterns)
+
+
+def _spelt(text: str) -> bool:
+    return any(pattern.fullmatch(text.strip()) for pattern in _spelt_characters())
 
 
 @dataclass
@@ -28,6 +44,8 @@ class Transcript:
             f"{self.scenario.id} [{self.scenario.channel}, state {self.scenario.state}, "
             f"pattern {self.scenario.pattern}]"
         )
+        if self.scenario.language:
+            header = header[:-1] + f", client language {self.scenario.language}]"
         return "\n".join([header, *self.lines])
 
 
@@ -44,7 +62,7 @@ def play(
     at the end.
     """
     failures: list[str] = []
-    conversation = CONVERSATIONS[scenario.channel](product)
+    conversation = _new_conversation(scenario, product)
     first_case: dict[str, str] = {}  # the first conversation's case code, for {case}
     seen_case: list[str] = []  # the conversation's first case code, for same_case
     previous: Reply | None = None
@@ -54,7 +72,7 @@ def play(
             case = product.latest_case(conversation.conversation_id)
             if case is not None:
                 first_case.setdefault("case", case.code)
-            conversation = CONVERSATIONS[scenario.channel](product)
+            conversation = _new_conversation(scenario, product)
             seen_case.clear()
             previous = None
             pending_ring = scenario.channel == "phone"
@@ -66,6 +84,11 @@ def play(
                 pending_ring = False
                 transcript.lines.append("caller: [rings]")
                 reply = conversation.start()
+                answer = conversation.menu_answer(reply)
+                if answer is not None:  # the language menu, answered before anything else
+                    transcript.lines.extend(reply.render())
+                    transcript.lines.append(f"caller: {answer} [the language menu]")
+                    reply = conversation.user(answer)
                 if turn.ring or turn.new_conversation:
                     transcript.lines.extend(reply.render())
                     previous = reply
@@ -116,6 +139,10 @@ def play(
         previous = reply
     if failures:
         raise ScenarioFailed("\n".join(failures) + "\n\n" + transcript.render())
+
+
+def _new_conversation(scenario: Scenario, product: Product) -> Conversation:
+    return conversation_on(product, scenario.channel, scenario.language, scenario.menu)
 
 
 def _check(
@@ -188,7 +215,7 @@ def problems_with(
         sentences = [
             s.strip().lower()
             for text in reply.texts
-            if not text.startswith(SPELLED)  # a password's characters may repeat
+            if not _spelt(text)  # a password's characters may repeat
             for s in re.split(r"(?<=[.!?])\s+", text)
             if len(s.strip()) > 12
         ]

@@ -26,9 +26,17 @@ A scenario file is a list of scenarios; each is what an owner types (chat) or sa
 On the phone a user line is speech; ``press 12#`` presses keys; ``""`` is silence. The call
 rings before the first turn; a first turn ``ring: true`` checks the greeting.
 
+Scenarios may be in subfolders (``es/``, ``fr/``: the owner's language); the test id is the file's
+path in this folder and the name (``es/steps.yml:...``). A scenario's ``language`` (en, es, fr;
+default none) is the client's: on chat the page's language, sent as every REST message's
+metadata ``{"language": ...}``; on the phone the language chosen at the call's language menu
+(its key is pressed; ``menu: "<user line>"`` answers the menu otherwise, e.g. ``"espanol"``).
+A call without either chooses English at the menu, as the English scenarios always have.
+
 What ``expect`` can check, contract first (the turn payload's fields; a list means any of
 them), wording loosely:
-``expects``, ``state``, ``step``, ``total``, ``sensitive_input``, ``case`` (true/false: a case code
+``expects``, ``state``, ``step``, ``total``, ``sensitive_input``, ``language`` (the
+conversation's: en, es, fr), ``case`` (true/false: a case code
 is in the payload), ``payload`` / ``no_payload`` (custom payload types present / absent in the
 reply), ``contains_any`` / ``contains_all`` / ``not_contains`` (case-insensitive, on the texts),
 ``says_something`` (true: at least one text), ``not_same_as_before`` (true: the texts differ from
@@ -76,7 +84,8 @@ PATTERNS = (
     "cannot_handle",
     "repeat",
 )
-PAYLOAD_FIELDS = ("expects", "state", "step", "total", "sensitive_input")
+PAYLOAD_FIELDS = ("expects", "state", "step", "total", "sensitive_input", "language")
+LANGUAGES = ("en", "es", "fr")
 EXPECT_KEYS = frozenset(
     {
         *PAYLOAD_FIELDS,
@@ -121,6 +130,8 @@ class Scenario:
     # A failure that is known and not fixed yet, and why: the scenario is expected to fail
     # (strictly: once it passes, the test fails until this line goes).
     known_gap: str | None = None
+    language: str | None = None  # the client's (chat: the page's; phone: chosen at the menu)
+    menu: str | None = None  # phone: what the caller answers the language menu, if not its key
 
     @property
     def id(self) -> str:
@@ -129,12 +140,13 @@ class Scenario:
 
 def load_scenarios(folder: Path = FOLDER) -> list[Scenario]:
     scenarios: list[Scenario] = []
-    for path in sorted(folder.glob("*.yml")):
+    for path in sorted(folder.rglob("*.yml")):
+        name = path.relative_to(folder).as_posix()
         entries = yaml.safe_load(path.read_text()) or []
         if not isinstance(entries, list):
-            raise ScenarioFileError(f"{path.name}: a list of scenarios is expected")
+            raise ScenarioFileError(f"{name}: a list of scenarios is expected")
         for number, entry in enumerate(entries, 1):
-            scenarios.append(_scenario(path.name, number, entry))
+            scenarios.append(_scenario(name, number, entry))
     ids = [s.id for s in scenarios]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -147,9 +159,16 @@ def _scenario(file: str, number: int, entry: Any) -> Scenario:
     if not isinstance(entry, dict):
         raise ScenarioFileError(f"{where}: a mapping is expected")
     where = f"{file}, scenario {number} ({entry.get('name')!r})"
-    unknown = set(entry) - {"name", "channel", "state", "pattern", "turns", "known_gap"}
+    keys = {"name", "channel", "state", "pattern", "turns", "known_gap", "language", "menu"}
+    unknown = set(entry) - keys
     if unknown:
         raise ScenarioFileError(f"{where}: unknown keys {sorted(unknown)}")
+    language = entry.get("language")
+    if language is not None and language not in LANGUAGES:
+        raise ScenarioFileError(f"{where}: language must be one of {LANGUAGES}")
+    menu = entry.get("menu")
+    if menu is not None and entry.get("channel") != "phone":
+        raise ScenarioFileError(f"{where}: menu (the language menu's answer) is the phone's")
     for key, allowed in (("channel", CHANNELS), ("state", STATES), ("pattern", PATTERNS)):
         if entry.get(key) not in allowed:
             raise ScenarioFileError(f"{where}: {key} must be one of {allowed}")
@@ -188,4 +207,6 @@ def _scenario(file: str, number: int, entry: Any) -> Scenario:
         entry["pattern"],
         tuple(turns),
         None if gap is None else str(gap),
+        language,
+        None if menu is None else str(menu),
     )
