@@ -31,6 +31,7 @@ from actions import services
 from actions.converse import ActionConverse
 from bot.agents.accounts import AgentAccounts, AgentView
 from bot.bootstrap import forget_action_server, start_action_server
+from bot.cases.models import SupportCase
 from bot.cases.status import CaseStatus
 from bot.cases.store import CaseStore
 from bot.cases.views import CaseView
@@ -1394,6 +1395,27 @@ async def test_a_corrected_name_at_the_email_replaces_the_name(chat: Chat, text:
     assert chat.slots["owner_name"] == "Zion Juniperfield"
     assert said.responses == ["utter_correction_noted", "utter_reask_owner_email"]
     said.expects("owner_email", "owner_email")
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "value"),
+    [("oh my email is zion.juniperfield@example.com", "stated_email",
+      "zion.juniperfield@example.com"),
+     ("mi teléfono es 202 555 0110", "stated_phone", "202 555 0110")],
+)  # fmt: skip
+async def test_an_email_or_phone_given_while_queued_goes_on_the_case(
+    store: CaseStore, chat: Chat, text: str, column: str, value: str
+) -> None:
+    await to_owner_name(chat)
+    for _ in range(3):
+        await chat.send("skip", "deny")
+    assert chat.state == "queued"
+    said = await chat.send(text, "nlu_fallback", confidence=0.3)
+    assert said.responses == ["utter_owner_detail_added"]
+    said.expects("queued", "nothing")
+    with store._database.session() as session:
+        case = session.query(SupportCase).one()
+        assert getattr(case, column) == value
 
 
 # "sorry it's ND48…" or "wait wrong one, it's ND48…": the NLU may read either; the ID is checked.

@@ -253,3 +253,9 @@ def test_every_language_has_its_own_vocabularies() -> None:
                 assert set(own) == set(english), (file_name, language)
             assert own, (file_name, language)
     assert len(load_every_language("step_words.yml")) == len(LANGUAGES)
+
+
+@pytest.mark.parametrize(("language", "word"), [("en", "no"), ("es", "no"), ("fr", "non")])
+def test_no_skips_an_owner_detail_in_every_language(language: str, word: str) -> None:
+    # YAML reads a bare `no` as false: the file quotes it, and this says so.
+    assert word in load_support_centre(language=language).skip_answers

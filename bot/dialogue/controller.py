@@ -149,6 +149,8 @@ def clear_answer(turn: Turn, conversation: Conversation, reply: Reply, heard: He
         return support.answer_offer(
             turn, conversation, reply, replace(heard, intent=heard.yes_or_no())
         )
+    if state is State.QUEUED and gathering.late_owner_detail(turn, conversation, reply, heard):
+        return True
     if state is State.CASE_PROOF and gathering.looks_like_proof(turn, heard):
         support.prove_case(turn, conversation, reply, heard.device_id or heard.text)
         return True

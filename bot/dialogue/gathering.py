@@ -13,7 +13,7 @@ from bot.dialogue.reply import Reply
 from bot.dialogue.state import Conversation, OfferReason, State
 from bot.dialogue.turn import Turn
 from bot.dialogue.understanding import Heard, after_correcting_words
-from bot.handoff.owner_details import Answer, parse_email, parse_name, parse_phone
+from bot.handoff.owner_details import Answer, given, parse_email, parse_name, parse_phone
 
 # Which response explains each refusal; its {variables} come from CheckResult.details.
 REFUSALS = {
@@ -167,6 +167,27 @@ def owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: He
             "an agent must release a temporary password",
         )
     return True
+
+
+def late_owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
+    """An email address or phone number given while the case waits for an agent ("oh my email is
+    …"): added to the case for the agent, where the owner skipped it or gave another."""
+    if heard.device_id or heard.case_code() or conversation.case_id is None:
+        return False
+    skips = frozenset[str]()
+    for state in (State.OWNER_EMAIL, State.OWNER_PHONE):
+        answer = PARSERS[state](heard.text, skips)
+        if not answer.unclear and answer.value:
+            setattr(conversation, state.value, answer.value)
+            turn.services.cases.record_owner_statement(
+                conversation.case_id,
+                name=given(conversation.owner_name),
+                email=given(conversation.owner_email),
+                phone=given(conversation.owner_phone),
+            )
+            reply.say("utter_owner_detail_added", case_id=conversation.case_id)
+            return True
+    return False
 
 
 def looks_like_proof(turn: Turn, heard: Heard) -> bool:
