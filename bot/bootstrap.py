@@ -318,6 +318,10 @@ def start_action_server(settings: Settings) -> ProductServices:
     with _actions_lock:
         if _actions is None:
             _actions = build_services(settings)
+            # Its models load now, not in an owner's first turn (once per process).
+            from bot.dialogue.language import load_detector
+
+            load_detector()
         return _actions
 
 
