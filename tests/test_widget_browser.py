@@ -15,14 +15,18 @@ serves, and an axe-core accessibility check. Screenshots go to test-artifacts/wi
 from __future__ import annotations
 
 import asyncio
+import functools
+import html
 import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,10 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from playwright.async_api import Error as PlaywrightError
 
 from bot.agents.accounts import AgentAccounts
+from bot.cases.conversation import ConversationCases
+from bot.cases.store import CaseStore
 from bot.channels.chat_sessions import conversation_id_of
+from bot.channels.client import LANGUAGE_KEY
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
 from bot.handoff.delivery import DeliveryState, Outbox
@@ -45,6 +52,7 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings, announcement, settings_from
+from tests.console_server import Browser as ConsoleBrowser
 from tests.running_product import AssistantClient, free_port, running_product
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,7 +89,9 @@ def support_always_open(data: Path) -> Path:
     shutil.copy(REPO / "data" / "devices.csv", data / "devices.csv")
     support = data / "content" / "support.yml"
     text = support.read_text()
-    hours = text[text.index("hours:") : text.index("rejection_reasons:")]
+    hours_key = re.search(r"^hours:", text, re.MULTILINE)
+    assert hours_key, "support.yml has no hours"
+    hours = text[hours_key.start() : text.index("\nrejection_reasons:") + 1]
     every_day = "hours:\n" + "".join(
         f'  {day}: "00:00-23:59"\n'
         for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -753,3 +763,258 @@ def test_the_widget_files_are_served_and_nothing_else(product: tuple[Settings, D
 def test_the_ready_announcement_gives_the_demo_page() -> None:
     text = announcement(settings_from({"RASA_PORT": "5105", "RASA_API_TOKEN": "t"}))
     assert "Web chat demo:    http://127.0.0.1:5105/webhooks/widget/demo" in text
+
+
+# ---- the widget in the page's language ----------------------------------------------------------
+
+LEAD_SHOTS = Path("/tmp/widget-shots")  # a copy of the language screenshots, to look at
+AGENT_PASSWORD = "correct horse battery staple"
+
+# Some of each language's own strings (STRINGS in widget/widget.js), as a person reads them.
+WORDS = {
+    "en": {
+        "no_qr_code": "I couldn't read a QR code in that photo",
+        "launcher": "Chat: reset my recorder password",
+        "title": "Recorder password help",
+        "message": "Message",
+        "placeholder": "Type your message",
+        "send": "Send",
+        "close": "Close chat",
+        "photo": "Read the Device ID from a photo of the label",
+        "waiting": "You are waiting for an agent (position 2). Please keep this window open.",
+        "step": "Step 2 of 10",
+        "done": "Done",
+        "stuck": "I'm stuck",
+        "picture": "The camera view with the right-click menu open; Main Menu is the first item.",
+    },
+    "es": {
+        "no_qr_code": "No pude leer ningún código QR en esa foto",
+        "launcher": "Chat: restablecer la contraseña de mi grabadora",
+        "title": "Ayuda con la contraseña de su grabadora",
+        "message": "Mensaje",
+        "placeholder": "Escriba su mensaje",
+        "send": "Enviar",
+        "close": "Cerrar el chat",
+        "photo": "Leer el ID del dispositivo en una foto de la etiqueta",
+        "waiting": "Está esperando a un agente (lugar 2 en la fila). No cierre esta ventana, "
+        "por favor.",
+        "step": "Paso 2 de 10",
+        "done": "Listo",
+        "stuck": "No puedo avanzar",
+        "picture": "La vista de las cámaras con el menú del clic derecho abierto; la primera "
+        "opción es el Menú principal (Main Menu).",
+    },
+    "fr": {
+        "no_qr_code": "Je n'ai pas pu lire de code QR sur cette photo",
+        "launcher": "Clavardage : réinitialiser le mot de passe de mon enregistreur",
+        "title": "Aide pour le mot de passe de votre enregistreur",
+        "message": "Message",
+        "placeholder": "Votre message",
+        "send": "Envoyer",
+        "close": "Fermer le clavardage",
+        "photo": "Lire l'ID de l'appareil sur une photo de l'étiquette",
+        "waiting": "Vous êtes en attente d'un agent (n° 2 dans la file). Veuillez laisser cette "
+        "fenêtre ouverte.",
+        "step": "Étape 2 sur 10",
+        "done": "C'est fait",
+        "stuck": "Je bloque",
+        "picture": "La vue des caméras avec le menu du clic droit ouvert; le premier choix est "
+        "le menu principal (Main Menu).",
+    },
+}
+# A message's time as people write it where the page's language is spoken: 14:05 in Spanish
+# and French, 14 h 05 in Canadian French, where en-US reads 02:05 PM.
+TWENTY_FOUR_HOURS = re.compile(r"^\d{2}:\d{2}$")
+QUEBEC_TIME = re.compile(r"^\d{2} h \d{2}$")
+
+
+async def language_shot(page: Page, folder: Path, name: str) -> None:
+    """A screenshot in the test's own folder, copied to test-artifacts/widget/ and /tmp for the
+    team to look at."""
+    path = folder / f"{name}.png"
+    await page.screenshot(path=str(path))
+    for copies in (ARTIFACTS, LEAD_SHOTS):
+        copies.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copies / path.name)
+
+
+@pytest.fixture(scope="module")
+def site_pages(
+    product: tuple[Settings, Database], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A site's support pages, one per language, each embedding the widget with that
+    ``data-lang`` (``/<language>.html``), served from another local address; the address."""
+    settings, _ = product
+    folder = tmp_path_factory.mktemp("site")
+    for language in WORDS:
+        (folder / f"{language}.html").write_text(
+            f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>Lorex</title></head><body><main><h1>Lorex</h1></main>"
+            f'<script src="{settings.rasa_url}/webhooks/widget/widget.js" defer '
+            f'data-lang="{language}"></script></body></html>',
+            encoding="utf-8",
+        )
+    handler = functools.partial(QuietFiles, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def speaks(page: Page, words: dict[str, str], lang: str | re.Pattern[str]) -> Locator:
+    """The widget's own strings are ``words``' and its ``lang`` is ``lang`` (the language, with
+    a region when the browser has one for it); the chat is opened and the assistant's greeting
+    is returned."""
+    launcher = page.get_by_role("button", name=words["launcher"])
+    await expect(launcher).to_be_visible()
+    await launcher.click()
+    await expect(page.get_by_role("dialog", name=words["title"])).to_be_visible()
+    await expect(page.locator(".lw-root")).to_have_attribute("lang", lang)
+    chat_input = page.get_by_role("textbox", name=words["message"], exact=True)
+    await expect(chat_input).to_have_attribute("placeholder", words["placeholder"])
+    await expect(page.get_by_role("button", name=words["send"], exact=True)).to_be_visible()
+    await expect(page.get_by_role("button", name=words["close"])).to_be_visible()
+    await expect(page.get_by_role("button", name=words["photo"])).to_be_visible()
+    greeting = page.locator(".lw-bot").first
+    await expect(greeting).to_be_visible(timeout=REPLY_MS)
+    return greeting
+
+
+@ASYNC
+@pytest.mark.parametrize("language", ["en", "es", "fr"])
+async def test_the_widget_speaks_the_language_its_tag_names(
+    product: tuple[Settings, Database], browser: Browser, axe_script: str, tmp_path: Path,
+    site_pages: str, language: str,
+) -> None:
+    """data-lang chooses, whatever the browser's language (here American English)."""
+    settings, _ = product
+    words = WORDS[language]
+    context = await browser.new_context(viewport=PHONE, locale="en-US")
+    page = await context.new_page()
+    await page.goto(f"{site_pages}/{language}.html")
+    greeting = await speaks(page, words, re.compile(rf"^{language}(-[A-Z]{{2}})?$"))
+    if language != "en":
+        await expect(greeting.locator("time")).to_have_text(TWENTY_FOUR_HOURS)
+    await language_shot(page, tmp_path, f"language-{language}-open")
+    await check_accessibility(page, axe_script, f"the open chat in {language}")
+
+    # Every message tells the dialogue the page's language: the greeting and what is typed.
+    conversation = await conversation_id(page)
+    await page.get_by_role("textbox", name=words["message"], exact=True).fill("ND48")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".lw-user")).to_have_count(1)
+    await wait_until(lambda: len(user_events(settings, conversation)) == 2, "typed", seconds=60)
+    sent = user_events(settings, conversation)
+    assert [event["metadata"][LANGUAGE_KEY] for event in sent] == [language, language]
+
+    # The photo reader's refusal, in the widget's words (English: the server's).
+    unreadable = tmp_path / "blurry.jpg"
+    Image.new("RGB", (640, 480), (120, 130, 140)).save(unreadable, "JPEG")
+    async with page.expect_file_chooser() as chooser:
+        await page.get_by_role("button", name=words["photo"]).click()
+    await (await chooser.value).set_files(str(unreadable))
+    await expect(page.locator(".lw-bot").last).to_contain_text(words["no_qr_code"],
+                                                               timeout=REPLY_MS)
+
+    # The status lines and the step card are the widget's words too.
+    push(settings, conversation, {"type": "turn", "state": "queued", "expects": "nothing",
+                                  **TURN, "position": 2})
+    await expect(page.locator(".lw-waiting")).to_have_text(words["waiting"], timeout=REPLY_MS)
+    await language_shot(page, tmp_path, f"language-{language}-waiting")
+    push(settings, conversation, {
+        "type": "reset_step", "step": 2, "total": 10, "finished": False,
+        "picture": "right-click-menu", "sensitive_input": False, "title": "Main Menu",
+        "parts": {"notice": None, "body": "Right-click.", "tip": None},
+    })
+    card = page.locator(".lw-card").last
+    await expect(card).to_contain_text(words["step"], timeout=REPLY_MS)
+    await expect(card.get_by_role("button", name=words["done"])).to_be_visible()
+    await expect(card.get_by_role("button", name=words["stuck"])).to_be_visible()
+    await expect(card.get_by_role("img")).to_have_attribute("alt", words["picture"])
+    await card.scroll_into_view_if_needed()
+    await language_shot(page, tmp_path, f"language-{language}-step")
+    await check_accessibility(page, axe_script, f"a step card in {language}")
+    await context.close()
+
+
+@ASYNC
+async def test_a_french_canadian_browser_gets_it_in_french_and_the_agent_writes_as_written(
+    product: tuple[Settings, Database], browser: Browser, axe_script: str, tmp_path: Path,
+) -> None:
+    """No data-lang (the demo page): the browser's language. The case is French in the console,
+    and what the agent writes there, accents and all, is what the owner reads."""
+    settings, database = product
+    words = WORDS["fr"]
+    context = await browser.new_context(viewport=PHONE, locale="fr-CA")
+    page = await context.new_page()
+    await page.goto(demo_url(settings))
+    greeting = await speaks(page, words, "fr-CA")
+    await expect(greeting.locator("time")).to_have_text(QUEBEC_TIME)
+    conversation = await conversation_id(page)
+    [greet] = user_events(settings, conversation)
+    assert (greet["text"], greet["metadata"][LANGUAGE_KEY]) == ("/greet", "fr")
+    await language_shot(page, tmp_path, "language-fr-CA-open")
+    await check_accessibility(page, axe_script, "the open chat in Canadian French")
+
+    # The dialogue queues the conversation's case in the owner's language, as it does when the
+    # owner asks for a person.
+    queued = ConversationCases(CaseStore(database)).queue_for_agent(
+        conversation, "socketio", device_id=SUPPORTED_ID, reason="the owner asked for a person",
+        language="fr",
+    )
+    code = queued.case.code
+    AgentAccounts(database, hasher=PasswordHasher(time_cost=1, memory_cost=1024)).create(
+        "camille", "Camille", AGENT_PASSWORD
+    )
+    console = ConsoleBrowser(settings.console_url)
+    assert "Logged in as" in console.log_in("camille", AGENT_PASSWORD).text
+    row = re.search(rf'<tr data-case="{code}">(.*?)</tr>', console.get("/").text, re.S)
+    assert row and '<abbr class="badge language" title="French">FR</abbr>' in row.group(1)
+    claimed = console.post(f"/cases/{code}/claim")
+    assert '<abbr class="badge language" title="French">FR</abbr>' in claimed.text
+
+    written = [
+        "Bonjour, ici Camille du soutien Lorex. J'ai vérifié vos coordonnées : tout est "
+        "conforme. Ça ne prendra qu'une minute… « Merci » de patienter!",
+        "¿Prefiere seguir en español? Señora Muñoz, también podemos atenderla aquí: "
+        "¡con mucho gusto!",
+    ]
+    for text in written:
+        answer = console.post(f"/cases/{code}/message", {"text": text})
+        assert "Message sent." in answer.text, answer.text
+        said = page.locator(".lw-agent").last.locator(".lw-text")
+        await expect(said).to_contain_text(text[:20], timeout=REPLY_MS)
+        assert await said.text_content() == text
+    await expect(page.locator(".lw-agent").last).to_contain_text("Camille · Agent de soutien")
+    transcript = html.unescape(console.get(f"/cases/{code}").text)
+    assert all(text in transcript for text in written)
+    await language_shot(page, tmp_path, "language-fr-CA-agent")
+
+    # The release: the password box in French, its deadline in Canadian French.
+    seen = re.search(r'name="releases_seen" value="(\d+)"', console.page)
+    assert seen, "no release form on the case page"
+    console.post(f"/cases/{code}/release", {"releases_seen": seen.group(1)})
+    box = page.locator(".lw-password")
+    await expect(box).to_be_visible(timeout=REPLY_MS)
+    await expect(box.get_by_role("heading")).to_have_text("Mot de passe temporaire")
+    await expect(box.get_by_role("button", name="Afficher")).to_be_visible()
+    await expect(box.get_by_role("button", name="Copier")).to_be_visible()
+    await expect(box.locator(".lw-password-expiry")).to_have_text(
+        re.compile(r"^Valide jusqu'au \d{1,2} \S+ .*\d{1,2} h \d{2}")
+    )
+    card = page.locator(".lw-card").last
+    await expect(card).to_contain_text("Étape 1 sur 10", timeout=REPLY_MS)
+    await box.scroll_into_view_if_needed()
+    await language_shot(page, tmp_path, "language-fr-CA-password")
+    await check_accessibility(page, axe_script, "the password box in Canadian French")
+    await context.close()

@@ -6,8 +6,14 @@
  *
  * Options (data attributes, all optional): data-server (the assistant's address; default: where
  * this script came from), data-title, data-color (buttons and header; pick one with 4.5:1
- * contrast against white), data-lang (the widget's own wording; "en" is the only one so far),
+ * contrast against white), data-lang (the widget's own wording: "en", "es" or "fr", a region
+ * allowed, "fr-CA"; without it, the browser's first language among those, else English),
  * data-open ("true": open on load).
+ *
+ * Its language: the widget's own words (STRINGS), dates and times in that language's local form
+ * (the browser's region when it has one for that language: fr-CA, es-US), the `lang` of its
+ * frame, and every message it sends tells the assistant (metadata "language": the base code),
+ * which starts the conversation in it.
  *
  * Plain ES2017, served as written (no build step). The chat goes over the assistant's socket.io
  * channel with session persistence: the session id and the conversation (without any temporary
@@ -30,14 +36,17 @@
   var BASE = new URL(".", script.src).href; // .../webhooks/widget/
   var options = {
     server: script.dataset.server || new URL(script.src).origin,
-    title: script.dataset.title || "Recorder password help",
+    title: script.dataset.title || "",
     color: script.dataset.color || "",
-    lang: script.dataset.lang || "en",
+    lang: script.dataset.lang || "",
     open: script.dataset.open === "true",
   };
 
+  // The widget's own words, by language (the assistant's come from the server, in the
+  // conversation's language). Each language has every key of "en", with the same {placeholders}.
   var STRINGS = {
     en: {
+      title: "Recorder password help",
       launcher: "Chat: reset my recorder password",
       close: "Close chat",
       log: "Conversation",
@@ -95,28 +104,262 @@
         "number (S/N) is below it.",
       pictureInfo: "The recorder's Device Info screen, opened with right-click > Info, showing " +
         "the Device ID.",
+      // Step pictures, by the name data/content/reset_steps.yml gives each step.
+      "picture:connect-monitor-mouse": "A recorder with a monitor connected by an HDMI or VGA " +
+        "cable and a USB mouse plugged into the recorder's USB port.",
+      "picture:right-click-menu": "The camera view with the right-click menu open; Main Menu " +
+        "is the first item.",
+      "picture:login": "The login box: User Name admin, the temporary password in the Password " +
+        "field, and the OK button.",
+      "picture:main-menu": "The Main Menu path: Settings, then System, then Account, then User.",
+      "picture:user-list": "The list of users; in the admin row, the pencil icon in the Modify " +
+        "column.",
+      "picture:modify-password": "The Modify User window: the Modify Password box ticked, the " +
+        "Old Password, New Password and Confirm Password fields, and the OK button at the bottom.",
+    },
+    es: {
+      title: "Ayuda con la contraseña de su grabadora",
+      launcher: "Chat: restablecer la contraseña de mi grabadora",
+      close: "Cerrar el chat",
+      log: "Conversación",
+      message: "Mensaje",
+      placeholder: "Escriba su mensaje",
+      send: "Enviar",
+      photo: "Leer el ID del dispositivo en una foto de la etiqueta",
+      you: "Usted",
+      assistant: "Asistente",
+      agent: "Agente de soporte",
+      typing: "El asistente está escribiendo",
+      connecting: "Conectando…",
+      offline: "Se perdió la conexión. Reconectando…",
+      notSent: "Lo sentimos, no se pudo enviar ese mensaje. Escríbalo de nuevo, por favor.",
+      waiting: "Está esperando a un agente (lugar {n} en la fila). No cierre esta ventana, " +
+        "por favor.",
+      waitingNoPosition: "Está esperando a un agente. No cierre esta ventana, por favor.",
+      stepOf: "Paso {n} de {m}",
+      finished: "Completó los {m} pasos",
+      finishedTitle: "Su contraseña quedó restablecida",
+      progress: "Progreso",
+      done: "Listo",
+      back: "Atrás",
+      repeat: "Repetir",
+      stuck: "No puedo avanzar",
+      sensitive: "Escriba su nueva contraseña solo en la grabadora, nunca en este chat.",
+      passwordTitle: "Contraseña temporal",
+      show: "Mostrar",
+      hide: "Ocultar",
+      copy: "Copiar",
+      copied: "Copiada",
+      copyFailed: "No se pudo copiar: seleccione la contraseña y cópiela usted.",
+      validUntil: "Válida hasta el {t}",
+      hidden: "Oculta. Presione Mostrar para verla.",
+      passwordGone: "Aquí se mostró una contraseña temporal. Por su seguridad, no se vuelve a " +
+        "mostrar: si todavía la necesita, pídale una nueva al agente.",
+      passwordUnavailable: "No se pudo mostrar la contraseña temporal. Pídale una nueva al " +
+        "agente, por favor.",
+      passwordNotKept: "Por su seguridad, la contraseña temporal no se vuelve a mostrar " +
+        "después de recargar o cerrar esta página. Si todavía la necesita, pida una nueva.",
+      askNewPassword: "Pedir una nueva",
+      sentToAgent: "Enviado al agente",
+      slashRefused: "Los mensajes que empiezan con \"/\" son para los botones del chat. " +
+        "Escríbalo con sus propias palabras, por favor.",
+      reading: "Leyendo la foto…",
+      photoFound: "En su foto leí el ID del dispositivo {id}. ¿Es el que debo usar?",
+      photoSerial: "El código de su foto parece un número de serie ({id}), no el ID del " +
+        "dispositivo.",
+      photoNotFound: "En su foto leí {id}, pero no coincide con ninguna grabadora registrada. " +
+        "¿Lo uso de todos modos?",
+      photoYes: "Sí, úselo",
+      photoNo: "No",
+      photoTooLarge: "Ese archivo es demasiado grande (el límite es de 10 MB). Envíe una foto " +
+        "más liviana o escriba el ID del dispositivo.",
+      photoFailed: "No se pudo enviar la foto. Inténtelo de nuevo o escriba el ID del " +
+        "dispositivo.",
+      pictureLabel: "Etiqueta de la grabadora: el ID del dispositivo está impreso junto al " +
+        "código QR; el número de serie (S/N) está debajo.",
+      pictureInfo: "La pantalla de información de la grabadora, que se abre con clic derecho > " +
+        "Info, con el ID del dispositivo.",
+      "picture:connect-monitor-mouse": "Una grabadora con un monitor conectado por cable HDMI " +
+        "o VGA y un mouse USB conectado al puerto USB de la grabadora.",
+      "picture:right-click-menu": "La vista de las cámaras con el menú del clic derecho " +
+        "abierto; la primera opción es el Menú principal (Main Menu).",
+      "picture:login": "La ventana de inicio de sesión: usuario admin, la contraseña temporal " +
+        "en el campo de contraseña y el botón OK.",
+      "picture:main-menu": "El camino desde el Menú principal: Configuración, luego Sistema, " +
+        "luego Cuenta y luego Usuario.",
+      "picture:user-list": "La lista de usuarios; en la fila de admin, el ícono del lápiz en " +
+        "la columna Modificar.",
+      "picture:modify-password": "La ventana para modificar el usuario: la casilla de cambiar " +
+        "la contraseña marcada, los campos de contraseña anterior, nueva contraseña y " +
+        "confirmación, y el botón OK abajo.",
+      // The photo reader's refusals, by their code (English: the server's own words).
+      "photoError:empty": "El archivo está vacío. Elija una foto de la etiqueta, por favor.",
+      "photoError:too_large": "Ese archivo es demasiado grande (el límite es de 10 MB). Envíe " +
+        "una foto más liviana o escriba el ID del dispositivo.",
+      "photoError:not_an_image": "No puedo leer ese archivo como foto. Envíe una imagen JPEG, " +
+        "PNG o WebP de la etiqueta, por favor.",
+      "photoError:too_many_pixels": "Esa foto tiene demasiada resolución para que la lea. Envíe " +
+        "una foto más pequeña o escriba el ID del dispositivo.",
+      "photoError:too_many_attempts": "Por ahora no puedo verificar más IDs de dispositivo: " +
+        "varios no coincidieron con ninguna grabadora registrada y, para proteger las " +
+        "grabadoras de sus dueños, me detengo ahí. Inténtelo más tarde o pida en el chat hablar " +
+        "con un agente de soporte, que puede buscar su grabadora con usted.",
+      "photoError:no_qr_code": "No pude leer ningún código QR en esa foto. Tómela de nuevo de " +
+        "cerca, con buena luz y bien enfocada, o escriba el ID del dispositivo que está impreso " +
+        "junto al código QR.",
+      "photoError:no_device_id": "Leí un código en esa foto, pero no contiene ningún ID de " +
+        "dispositivo. Fotografíe el código QR que está junto al ID del dispositivo o escriba " +
+        "el ID directamente.",
+      "photoError:busy": "Ahora mismo se están leyendo muchas fotos. Inténtelo de nuevo en un " +
+        "momento o escriba el ID del dispositivo.",
+      "photoError:unavailable": "En este momento no puedo leer fotos. Inténtelo de nuevo en un " +
+        "momento o escriba el ID del dispositivo impreso junto al código QR.",
+    },
+    fr: {
+      title: "Aide pour le mot de passe de votre enregistreur",
+      launcher: "Clavardage\u00a0: réinitialiser le mot de passe de mon enregistreur",
+      close: "Fermer le clavardage",
+      log: "Conversation",
+      message: "Message",
+      placeholder: "Votre message",
+      send: "Envoyer",
+      photo: "Lire l'ID de l'appareil sur une photo de l'étiquette",
+      you: "Vous",
+      assistant: "Assistant",
+      agent: "Agent de soutien",
+      typing: "L'assistant est en train d'écrire",
+      connecting: "Connexion…",
+      offline: "Connexion perdue. Reconnexion en cours…",
+      notSent: "Désolé, ce message n'a pas pu être envoyé. Veuillez le réécrire.",
+      waiting: "Vous êtes en attente d'un agent (n°\u00a0{n} dans la file). Veuillez laisser cette " +
+        "fenêtre ouverte.",
+      waitingNoPosition: "Vous êtes en attente d'un agent. Veuillez laisser cette fenêtre " +
+        "ouverte.",
+      stepOf: "Étape {n} sur {m}",
+      finished: "Les {m} étapes sont terminées",
+      finishedTitle: "Votre mot de passe est réinitialisé",
+      progress: "Progression",
+      done: "C'est fait",
+      back: "Retour",
+      repeat: "Répéter",
+      stuck: "Je bloque",
+      sensitive: "Saisissez votre nouveau mot de passe sur l'enregistreur seulement, jamais " +
+        "dans ce clavardage.",
+      passwordTitle: "Mot de passe temporaire",
+      show: "Afficher",
+      hide: "Masquer",
+      copy: "Copier",
+      copied: "Copié",
+      copyFailed: "La copie n'a pas fonctionné\u00a0: sélectionnez le mot de passe et copiez-le " +
+        "vous-même.",
+      validUntil: "Valide jusqu'au {t}",
+      hidden: "Masqué. Appuyez sur Afficher pour le voir.",
+      passwordGone: "Un mot de passe temporaire a été affiché ici. Pour votre sécurité, il " +
+        "n'est pas affiché de nouveau\u00a0: si vous en avez encore besoin, demandez-en un nouveau " +
+        "à l'agent.",
+      passwordUnavailable: "Le mot de passe temporaire n'a pas pu être affiché. Veuillez en " +
+        "demander un nouveau à l'agent.",
+      passwordNotKept: "Pour votre sécurité, le mot de passe temporaire n'est plus affiché une " +
+        "fois la page rechargée ou fermée. Si vous en avez encore besoin, demandez-en un nouveau.",
+      askNewPassword: "En demander un nouveau",
+      sentToAgent: "Envoyé à l'agent",
+      slashRefused: "Les messages qui commencent par «\u00a0/\u00a0» sont réservés aux boutons du " +
+        "clavardage. Veuillez l'écrire en toutes lettres.",
+      reading: "Lecture de la photo…",
+      photoFound: "J'ai lu l'ID de l'appareil {id} sur votre photo. Est-ce bien celui-là?",
+      photoSerial: "Le code sur votre photo ressemble à un numéro de série ({id}), pas à l'ID " +
+        "de l'appareil.",
+      photoNotFound: "J'ai lu {id} sur votre photo, mais il ne correspond à aucun enregistreur " +
+        "de nos dossiers. L'utiliser quand même?",
+      photoYes: "Oui, l'utiliser",
+      photoNo: "Non",
+      photoTooLarge: "Ce fichier est trop volumineux (10 Mo au maximum). Envoyez une photo " +
+        "plus légère ou tapez plutôt l'ID de l'appareil.",
+      photoFailed: "La photo n'a pas pu être envoyée. Réessayez ou tapez l'ID de l'appareil.",
+      pictureLabel: "Étiquette de l'enregistreur\u00a0: l'ID de l'appareil est imprimé à côté du " +
+        "code QR; le numéro de série (S/N) est en dessous.",
+      pictureInfo: "L'écran d'information de l'enregistreur, ouvert par clic droit > Info, " +
+        "qui affiche l'ID de l'appareil.",
+      "picture:connect-monitor-mouse": "Un enregistreur relié à un moniteur par un câble HDMI " +
+        "ou VGA, avec une souris USB branchée dans son port USB.",
+      "picture:right-click-menu": "La vue des caméras avec le menu du clic droit ouvert; le " +
+        "premier choix est le menu principal (Main Menu).",
+      "picture:login": "La fenêtre de connexion\u00a0: nom d'utilisateur admin, le mot de passe " +
+        "temporaire dans le champ du mot de passe, et le bouton OK.",
+      "picture:main-menu": "Le chemin à partir du menu principal\u00a0: Paramètres, puis Système, " +
+        "puis Compte, puis Utilisateur.",
+      "picture:user-list": "La liste des utilisateurs; dans la ligne admin, l'icône du crayon " +
+        "dans la colonne Modifier.",
+      "picture:modify-password": "La fenêtre de modification de l'utilisateur\u00a0: la case pour " +
+        "changer le mot de passe cochée, les champs de l'ancien mot de passe, du nouveau et de " +
+        "sa confirmation, et le bouton OK en bas.",
+      // The photo reader's refusals, by their code (English: the server's own words).
+      "photoError:empty": "Le fichier est vide. Veuillez choisir une photo de l'étiquette.",
+      "photoError:too_large": "Ce fichier est trop volumineux (10\u00a0Mo au maximum). Envoyez " +
+        "une photo plus légère ou tapez plutôt l'ID de l'appareil.",
+      "photoError:not_an_image": "Je ne peux pas lire ce fichier comme une photo. Veuillez " +
+        "envoyer une image JPEG, PNG ou WebP de l'étiquette.",
+      "photoError:too_many_pixels": "La résolution de cette photo est trop élevée pour que je " +
+        "la lise. Envoyez une photo plus petite ou tapez plutôt l'ID de l'appareil.",
+      "photoError:too_many_attempts": "Je ne peux plus vérifier d'ID d'appareil pour le " +
+        "moment\u00a0: trop d'entre eux ne correspondaient à aucun enregistreur de nos " +
+        "dossiers et, pour protéger les enregistreurs des propriétaires, je m'arrête là. " +
+        "Réessayez plus tard ou demandez un agent de soutien dans le clavardage\u00a0: il " +
+        "pourra retrouver votre enregistreur avec vous.",
+      "photoError:no_qr_code": "Je n'ai pas pu lire de code QR sur cette photo. Reprenez-la de " +
+        "près, avec un bon éclairage et bien au point, ou tapez l'ID de l'appareil imprimé à " +
+        "côté du code QR.",
+      "photoError:no_device_id": "J'ai lu un code sur cette photo, mais il ne contient aucun " +
+        "ID d'appareil. Photographiez le code QR à côté de l'ID de l'appareil ou tapez plutôt " +
+        "l'ID.",
+      "photoError:busy": "Beaucoup de photos sont en cours de lecture. Réessayez dans un " +
+        "instant ou tapez l'ID de l'appareil.",
+      "photoError:unavailable": "Je ne peux pas lire de photos pour le moment. Réessayez dans " +
+        "un instant ou tapez l'ID de l'appareil imprimé à côté du code QR.",
     },
   };
-  var T = STRINGS[options.lang] || STRINGS.en;
+  var LANGUAGES = Object.keys(STRINGS);
+  // The base code of a language tag ("fr-CA" -> "fr"), if the widget speaks it.
+  function baseOf(tag) {
+    var base = String(tag || "").trim().replace(/_/g, "-").split("-")[0].toLowerCase();
+    return LANGUAGES.indexOf(base) >= 0 ? base : null;
+  }
+  // A well-formed tag, or null ("fr_ca" -> "fr-CA").
+  function canonical(tag) {
+    try {
+      return Intl.getCanonicalLocales(String(tag).trim().replace(/_/g, "-"))[0] || null;
+    } catch (e) {
+      return null;
+    }
+  }
+  // The widget's language: data-lang's, else the browser's first one the widget speaks, else
+  // English; and the locale its dates and times are written in: data-lang's own region, else
+  // the browser's for that language (fr + fr-CA: fr-CA), else the language alone.
+  function chooseLanguage(asked, preferred) {
+    var base = baseOf(asked);
+    var i;
+    for (i = 0; i < preferred.length && base === null; i += 1) base = baseOf(preferred[i]);
+    if (base === null) base = "en";
+    var locale = baseOf(asked) === base && /[-_]/.test(asked) ? canonical(asked) : null;
+    for (i = 0; i < preferred.length && !locale; i += 1) {
+      if (baseOf(preferred[i]) === base) locale = canonical(preferred[i]);
+    }
+    return { base: base, locale: locale || base };
+  }
+  var language = chooseLanguage(options.lang,
+    (navigator.languages && navigator.languages.length ? navigator.languages :
+      [navigator.language]).filter(Boolean));
+  var T = STRINGS[language.base];
   function t(key, values) {
     return String(T[key]).replace(/\{(\w+)\}/g, function (_, name) {
       return values && name in values ? values[name] : "";
     });
   }
+  if (!options.title) options.title = t("title");
 
-  // Step pictures, by the name data/content/reset_steps.yml gives each step.
-  var PICTURES = {
-    "connect-monitor-mouse": "A recorder with a monitor connected by an HDMI or VGA cable and " +
-      "a USB mouse plugged into the recorder's USB port.",
-    "right-click-menu": "The camera view with the right-click menu open; Main Menu is the " +
-      "first item.",
-    login: "The login box: User Name admin, the temporary password in the Password field, " +
-      "and the OK button.",
-    "main-menu": "The Main Menu path: Settings, then System, then Account, then User.",
-    "user-list": "The list of users; in the admin row, the pencil icon in the Modify column.",
-    "modify-password": "The Modify User window: the Modify Password box ticked, the Old " +
-      "Password, New Password and Confirm Password fields, and the OK button at the bottom.",
-  };
+  // The steps that have a picture (widget/pictures/<name>.svg; t("picture:<name>") describes it).
+  var STEP_PICTURES = ["connect-monitor-mouse", "right-click-menu", "login", "main-menu",
+    "user-list", "modify-password"];
   // Pictures the assistant attaches to its message (a `pictures` payload), by name: the string
   // that describes each.
   var MESSAGE_PICTURES = { label: "pictureLabel", "info-screen": "pictureInfo" };
@@ -229,7 +472,7 @@
     var when = new Date(iso);
     return el("time", {
       datetime: iso,
-      text: when.toLocaleTimeString(options.lang, { hour: "2-digit", minute: "2-digit" }),
+      text: when.toLocaleTimeString(language.locale, { hour: "2-digit", minute: "2-digit" }),
     });
   }
 
@@ -294,7 +537,7 @@
     el("header", { class: "lw-header" }, [el("h2", { id: titleId, text: options.title }), closeButton]),
     connection, waitingBanner, log, typing, composer,
   ]);
-  var frame = el("div", { class: "lw-root", lang: options.lang }, [launcher, panel]);
+  var frame = el("div", { class: "lw-root", lang: language.locale }, [launcher, panel]);
   if (options.color) frame.style.setProperty("--lw-accent", options.color);
   root.appendChild(frame);
 
@@ -431,7 +674,8 @@
         el("h3", { id: headingId, text: title || (card.finished ? t("finishedTitle") : label) }),
         rich(body.join("\n\n")),
         card.sensitive_input ? el("p", { class: "lw-sensitive", text: t("sensitive") }) : null,
-        card.picture && PICTURES[card.picture] ? picture(card.picture, PICTURES[card.picture]) : null,
+        STEP_PICTURES.indexOf(card.picture) >= 0 ?
+          picture(card.picture, t("picture:" + card.picture)) : null,
         card.finished ? null : el("div", { class: "lw-card-actions", role: "group",
           "aria-label": label }, [
           stepButton(entry, STEP_ACTIONS.done, t("done"), true),
@@ -546,7 +790,7 @@
       expires && !isNaN(expires) ? el("p", { class: "lw-password-expiry",
         // With the time zone: the deadline is the support centre's midnight, which is another
         // hour in the visitor's own zone.
-        text: t("validUntil", { t: expires.toLocaleString(options.lang, {
+        text: t("validUntil", { t: expires.toLocaleString(language.locale, {
           month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
           timeZoneName: "short" }) }) }) : null,
       feedback,
@@ -676,7 +920,11 @@
     return btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_");
   }
   function emitMessage(pending) {
-    socket.emit("user_uttered", { message: pending.message, message_id: pending.id }, function () {
+    socket.emit("user_uttered", {
+      message: pending.message, message_id: pending.id,
+      // The page's language: the assistant starts the conversation in it.
+      metadata: { language: language.base },
+    }, function () {
       var at = unanswered.indexOf(pending);
       if (at >= 0) unanswered.splice(at, 1);
     });
@@ -703,6 +951,15 @@
     clearTimeout(typingTimer);
   }
 
+  // Why the photo gave no Device ID: in the widget's words for that reason when it has them,
+  // else the server's.
+  function photoProblem(answer) {
+    var key = "photoError:" + answer.error;
+    if (typeof answer.error === "string" && T.hasOwnProperty(key)) return t(key);
+    return typeof answer.message === "string" && answer.message ? answer.message :
+      t("photoFailed");
+  }
+
   function uploadPhoto(file) {
     fileInput.value = "";
     if (!file) return;
@@ -719,7 +976,7 @@
     }).then(function (answer) {
       if (note.node) note.node.remove();
       if (!answer.device_id) {
-        show(record({ kind: "local", text: answer.message || t("photoFailed"), time: now() }));
+        show(record({ kind: "local", text: photoProblem(answer), time: now() }));
         return;
       }
       var grouped = answer.grouped || answer.device_id;

@@ -7,7 +7,8 @@ longer than the case table's column breaks case creation; :mod:`bot.conversation
 text (a lone surrogate crashes NLU): both get a 400 here, as does a ``/intent`` message naming
 an intent a client may not send (the console's ``EXTERNAL_*``, the password guard's;
 :mod:`bot.channels.chat_input`). Each message carries the client's address as the server sees
-it (:mod:`bot.channels.client`).
+it (:mod:`bot.channels.client`), and the page's language when the client names one the assistant
+speaks (anything else there is dropped).
 
 REST is request and response: nothing can be pushed to a REST client. What the assistant says to
 a REST conversation outside its requests (the console released a password or rejected the case,
@@ -48,7 +49,7 @@ from bot.channels.chat_input import (
     text_problem,
 )
 from bot.channels.chat_sessions import CONVERSATION_PREFIX
-from bot.channels.client import with_client_address
+from bot.channels.client import with_checked_language, with_client_address
 from bot.channels.password_delivery import (
     PHONE_CALL_SID,
     password_reference,
@@ -144,7 +145,7 @@ class RestChannel(RestInput):
         metadata = _body(request).get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidUsage("'metadata' must be a JSON object")
-        with_address = with_client_address(metadata, request)
+        with_address = with_client_address(with_checked_language(metadata), request)
         with_address[_KEY] = request.headers.get(KEY_HEADER)
         return with_address
 

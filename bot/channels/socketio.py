@@ -22,12 +22,13 @@ Rasa 3.6 also calls ``sio.enter_room`` without awaiting it (a coroutine since py
 A message the dialogue cannot take (before any session, text that is not valid Unicode, or
 Rasa's ``/intent`` text naming an intent a client may not send: the console's ``EXTERNAL_*``,
 :func:`bot.channels.chat_input.intent_message_problem`) gets a ``chat_error`` event
-``{"error": ..., "message": ...}`` instead of reaching NLU. Each message
-carries the client's address (:mod:`bot.channels.client`), from the request that opened the
-socket. Each ``user_uttered`` is acknowledged once its turn was answered; the widget's id for
-it (``message_id``: 8 to 128 of ``A-Z a-z 0-9 _ . : -``; anything else is ignored) becomes the
-UserMessage's ``client:<id>``, so a message the widget sends again after reconnecting is
-processed once (:mod:`bot.cluster.turn_records`).
+``{"error": ..., "message": ...}`` instead of reaching NLU. Each message carries the client's
+address (:mod:`bot.channels.client`), from the request that opened the socket, and the page's
+language (the widget's ``metadata.language``) when it is one the assistant speaks; anything else
+there is dropped. Each ``user_uttered`` is acknowledged once its turn was answered; the widget's
+id for it (``message_id``: 8 to 128 of ``A-Z a-z 0-9 _ . : -``; anything else is ignored)
+becomes the UserMessage's ``client:<id>``, so a message the widget sends again after
+reconnecting is processed once (:mod:`bot.cluster.turn_records`).
 
 Messages pushed from outside a user's request (the agent released a password: Rasa's
 ``trigger_intent`` with ``output_channel=latest``) go through :meth:`get_output_channel`, whose
@@ -88,7 +89,7 @@ from bot.channels.chat_input import (
     text_problem,
 )
 from bot.channels.chat_sessions import SessionTokens, conversation_id_of, session_key
-from bot.channels.client import with_client_address
+from bot.channels.client import with_checked_language, with_client_address
 from bot.channels.password_delivery import (
     arrived,
     deliver_once,
@@ -237,7 +238,7 @@ class SocketIOChannel(SocketIOInput):
                 await _refuse(sio, sid, "intent_not_allowed", _sentence(problem))
                 return False
             request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
-            metadata = _client_metadata(data.get(self.metadata_key))
+            metadata = with_checked_language(_client_metadata(data.get(self.metadata_key)))
             await handle(
                 UserMessage(
                     text,

@@ -35,7 +35,7 @@ from argon2 import PasswordHasher
 
 from bot.agents.accounts import AgentAccounts
 from bot.channels.chat_sessions import SessionTokens, session_key
-from bot.channels.client import CLIENT_ADDRESS_KEY
+from bot.channels.client import CLIENT_ADDRESS_KEY, LANGUAGE_KEY
 from bot.db import Database
 from bot.handoff.agent_desk import AgentDesk
 from bot.handoff.desk import SupportDesk
@@ -279,6 +279,42 @@ def test_every_message_carries_the_client_address_the_server_sees(product: Produ
         [event] = product.user_events(conversation)
         assert event["metadata"][CLIENT_ADDRESS_KEY] == "127.0.0.1", conversation
         assert event["metadata"]["page"] == "demo"
+
+
+def test_the_clients_language_reaches_the_dialogue_only_when_the_assistant_speaks_it(
+    product: Product,
+) -> None:
+    """The widget says which language its page is in; a language the assistant does not speak,
+    or anything else under that key, is dropped, never an error."""
+    # What the client sends under "language", and what the dialogue gets (None: nothing).
+    sent: list[tuple[object, str | None]] = [
+        ("es", "es"), ("fr-CA", "fr"), ("EN", "en"), ("de", None), ("x" * 500, None),
+        (7, None), (["fr"], None),
+    ]
+
+    async def chat(language: object) -> str:
+        user = await product.visitor()
+        await user.client.emit(
+            "user_uttered", {"message": "hello", "metadata": {LANGUAGE_KEY: language}}
+        )
+        await user.payload(lambda m: m.get("type") == "turn", "the end of the turn")
+        await user.leave()
+        return user.conversation_id
+
+    for language, expected in sent:
+        socket_conversation = asyncio.run(chat(language))
+        rest_conversation = f"rest-{uuid.uuid4().hex[:8]}"
+        reply = requests.post(
+            f"{product.settings.rasa_url}/webhooks/rest/webhook",
+            json={"sender": rest_conversation, "message": "hello",
+                  "metadata": {LANGUAGE_KEY: language}},
+            timeout=60,
+        )
+        assert reply.status_code == 200, reply.text
+        for conversation in (socket_conversation, rest_conversation):
+            [event] = product.user_events(conversation)
+            assert event["metadata"].get(LANGUAGE_KEY) == expected, (conversation, language)
+            assert event["metadata"][CLIENT_ADDRESS_KEY] == "127.0.0.1"
 
 
 def test_the_rest_channel_cannot_name_a_web_chat_conversation(product: Product) -> None:
