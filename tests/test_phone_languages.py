@@ -11,13 +11,17 @@ later in the call, and the whole channel wording, voice and recogniser in the ca
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 import pytest
 
 from bot.channels.client import LANGUAGE_KEY
-from bot.db import Database
+from bot.db import UTC, Database
 from bot.devices.registry import DeviceRegistry
 from bot.phone.content import PhoneContent, load_phone_languages
 from tests.conftest import WriteCsv
@@ -286,3 +290,38 @@ def test_the_dialogue_s_chat_wording_is_made_speakable_in_the_call_s_language(
     phone.press("3")
     text = spoken(phone.say("help"))  # the stand-in answers with a menu path
     assert f"Settings, {FR.ear.then} Device Info" in text
+
+
+def test_on_hold_the_caller_hears_when_support_opens_in_the_call_s_language(phone: Phone) -> None:
+    ring(phone)
+    phone.press("2")
+    phone.say("ene de cuatro ocho uno cero dos siete tres nueve cuatro cinco ka equis cu")
+    held = phone.say("sí")
+    assert held.find("Enqueue") is not None
+    in_language(held, ES)
+
+    async def no_dialogue(sid: str, text: str, language: str) -> list[dict[str, Any]]:
+        raise AssertionError("the wait URL never reaches the dialogue")
+
+    sunday_noon = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)  # 12:00 in Toronto; closed Sundays
+    flow = replace(phone.channel._flow(no_dialogue), now=lambda: sunday_noon)
+    call = phone.channel.calls.get(phone.call_sid)
+    twiml = ET.fromstring(str(asyncio.run(flow.wait({"CallSid": phone.call_sid}, call)).to_xml()))
+    in_language(twiml, ES)
+    assert spoken(twiml).startswith("El soporte está cerrado en este momento. Abre el lunes a las")
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("2", "tengo el caso ele equis cuatro ka siete cu nueve eme"),
+        ("3", "j'ai le dossier èl ixe quatre ka sept cu neuf èm"),
+    ],
+)
+def test_a_case_code_spelt_in_the_call_s_language_reaches_the_dialogue_written(
+    phone: Phone, key: str, said: str
+) -> None:
+    ring(phone)
+    phone.press(key)
+    phone.say(said)
+    assert phone.dialogue.received[-1].text == "LX-4K7Q9M"

@@ -139,13 +139,15 @@ class DeviceIdEntry:
             return Limited()
         if digits:
             return Lookup(keys=call.keys + "".join(d for d in digits if d.isdigit()))
+        heard = hear(speech, self.content)
         case_code = _case_code(speech)
+        if case_code is None and self.content.spelling is not None:
+            case_code = _case_code(heard.text)  # spelt the way the language spells letters
         if case_code is not None:
             # A returning caller's case code ("L X, Y E Z ..."), not a Device ID: the dialogue
             # takes it, written as typed.
             call.id_pieces = ()
             return Pass(case_code)
-        heard = hear(speech, self.content)
         if not heard.pieces:
             if call.id_pieces:
                 return Failed()

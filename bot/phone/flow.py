@@ -61,7 +61,7 @@ from bot.channels.password_delivery import reveal
 from bot.db import utcnow
 from bot.devices.check_limits import FailedCheckLimiter
 from bot.devices.formats import DeviceIdFormats
-from bot.handoff.support_centre import SupportCentre
+from bot.handoff.support_centre import SupportCentre, load_support_centre
 from bot.phone import twiml
 from bot.phone.calls import Call, CallStore
 from bot.phone.content import PhoneContent
@@ -126,6 +126,12 @@ class CallFlow:
         language = None if call is None else call.language
         return (self.contents or {}).get(language or "", self.content)
 
+    def _centre(self, call: Call) -> SupportCentre:
+        """The support centre, with its days and times in the call's language."""
+        if call.language in (None, self.content.code):
+            return self.centre
+        return load_support_centre(language=call.language)
+
     def lookups(self, call: Call) -> DeviceIdLookups:
         return DeviceIdLookups(self.registry, self.limiter, self.formats, self.speaking(call))
 
@@ -176,7 +182,7 @@ class CallFlow:
             now = self.now()
             if not self.centre.is_open(now):
                 opening = self.centre.next_opening(now)
-                spoken = f"{opening:%A at %-I:%M %p} {self.centre.zone_name}"
+                spoken = self._centre(call).opening_words(opening, spoken=True)
                 facts = QueueFacts(facts.case, closed_until=spoken)
             else:
                 position = self.cases.position(case)
