@@ -333,7 +333,8 @@ class PhoneConversation(Conversation):
             return None
         if self.menu is not None:
             return self.menu
-        return "press " + load_phone_languages()[self.language or "en"].choice.key
+        language = (self.language or "en").replace("_", "-").split("-")[0].lower()
+        return "press " + load_phone_languages()[language].choice.key
 
     def user(self, text: str) -> Reply:
         text = text.strip()

@@ -26,19 +26,20 @@ A scenario file is a list of scenarios; each is what an owner types (chat) or sa
 On the phone a user line is speech; ``press 12#`` presses keys; ``""`` is silence. The call
 rings before the first turn; a first turn ``ring: true`` checks the greeting.
 
-Scenarios may be in subfolders (``es/``, ``fr/``: the owner's language); the test id is the file's
-path in this folder and the name (``es/steps.yml:...``). A scenario's ``language`` (en, es, fr;
-default none) is the client's: on chat the page's language, sent as every REST message's
-metadata ``{"language": ...}``; on the phone the language chosen at the call's language menu
-(its key is pressed; ``menu: "<user line>"`` answers the menu otherwise, e.g. ``"espanol"``).
-A call without either chooses English at the menu, as the English scenarios always have.
+Scenarios may be in subfolders (``es/``, ``fr/``: the owner's language); the test id is the
+file's path in this folder and the name (``es/steps.yml:...``). A scenario's ``language`` (en,
+es, fr, or a tag such as fr-CA; default none) is the client's: on chat the page's language, sent
+as every REST message's metadata ``{"language": ...}``; on the phone the language chosen at the
+call's language menu (its key is pressed; ``menu: "<user line>"`` answers the menu otherwise,
+e.g. ``"espanol"``). A call without either chooses English at the menu, as the English
+scenarios always have.
 
 What ``expect`` can check, contract first (the turn payload's fields; a list means any of
 them), wording loosely:
 ``expects``, ``state``, ``step``, ``total``, ``sensitive_input``, ``language`` (the
-conversation's: en, es, fr), ``case`` (true/false: a case code
-is in the payload), ``payload`` / ``no_payload`` (custom payload types present / absent in the
-reply), ``contains_any`` / ``contains_all`` / ``not_contains`` (case-insensitive, on the texts),
+conversation's: en, es, fr), ``case`` (true/false: a case code is in the payload),
+``payload`` / ``no_payload`` (custom payload types present / absent in the reply),
+``contains_any`` / ``contains_all`` / ``not_contains`` (case-insensitive, on the texts),
 ``says_something`` (true: at least one text), ``not_same_as_before`` (true: the texts differ from
 the assistant's previous reply), ``case_status`` (the conversation's latest case, e.g. queued),
 ``case_opened`` (false: the conversation has no case), ``same_case`` (true: the latest case is the
@@ -164,8 +165,11 @@ def _scenario(file: str, number: int, entry: Any) -> Scenario:
     if unknown:
         raise ScenarioFileError(f"{where}: unknown keys {sorted(unknown)}")
     language = entry.get("language")
-    if language is not None and language not in LANGUAGES:
-        raise ScenarioFileError(f"{where}: language must be one of {LANGUAGES}")
+    if (
+        language is not None
+        and str(language).replace("_", "-").split("-")[0].lower() not in LANGUAGES
+    ):
+        raise ScenarioFileError(f"{where}: language must be one of {LANGUAGES} (or a tag: fr-CA)")
     menu = entry.get("menu")
     if menu is not None and entry.get("channel") != "phone":
         raise ScenarioFileError(f"{where}: menu (the language menu's answer) is the phone's")
