@@ -325,3 +325,34 @@ def test_a_case_code_spelt_in_the_call_s_language_reaches_the_dialogue_written(
     phone.press(key)
     phone.say(said)
     assert phone.dialogue.received[-1].text == "LX-4K7Q9M"
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("2", "cuatro uno seis, cinco cincuenta y cinco, cero uno cero uno"),
+        ("3", "quatre un six, cinq cinq cinq, zéro cent un"),
+    ],
+)
+def test_a_phone_number_said_in_the_call_s_language_reaches_the_dialogue_written(
+    phone: Phone, key: str, said: str
+) -> None:
+    phone.dialogue.first_expects = "nothing"
+    ring(phone)
+    phone.press(key)
+    phone.say("my details")
+    phone.say("zion.juniperfield@example.com")  # the stand-in asks for the phone number next
+    phone.say(said)
+    assert phone.dialogue.received[-1].text == "416 555 0101"
+
+
+def test_a_failure_behind_the_channel_is_apologised_for_in_the_call_s_language(
+    phone: Phone,
+) -> None:
+    ring(phone)
+    phone.press("3")
+    phone.dialogue.broken = True
+    twiml = phone.say("j'ai oublié mon mot de passe")
+    in_language(twiml, FR)
+    assert spoken(twiml).startswith(FR.technical_problem.split("{phone}")[0])
+    assert twiml.find("Hangup") is not None

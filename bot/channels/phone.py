@@ -273,7 +273,8 @@ class PhoneChannel(InputChannel):
                 # The caller hears an apology and where else to get help, not Twilio's
                 # "application error". (The request's fields are not logged: they hold speech.)
                 logger.exception("phone: %s failed for a call", step)
-                return _twiml(once.flow.technical_problem().to_xml())
+                language = _call_language(self.calls, params.get("CallSid", ""))
+                return _twiml(once.flow.technical_problem(language).to_xml())
 
         @phone.route("/voice", methods=["POST"], stream=True)
         async def voice(request: Request) -> HTTPResponse:
@@ -379,6 +380,15 @@ def _params(request: Request, form: dict[str, list[str]]) -> dict[str, str]:
     """The request's fields (the query's too: signed like the rest), one value each."""
     query = {key: str(request.args.get(key) or "") for key in request.args}
     return {**query, **{key: values[0] if values else "" for key, values in form.items()}}
+
+
+def _call_language(calls: CallStore, sid: str) -> str | None:
+    """The call's language for an apology, if the store can still tell (it may be what failed)."""
+    try:
+        call = calls.get(sid)
+    except Exception:  # the apology is said in English then
+        return None
+    return None if call is None else call.language
 
 
 def _twiml(twiml: str) -> HTTPResponse:

@@ -242,10 +242,12 @@ class CallFlow:
         offer = self.machine(call).password_offer()
         return twiml.render(offer, self.speaking(call), self._urls(call))
 
-    def technical_problem(self) -> VoiceResponse:
-        """What the caller hears when something failed on our side: where else to get help."""
-        saying = self.content.technical_problem.format(phone=self.centre.phone)
-        return twiml.goodbye(self.content, [for_the_ear(saying, self.content.ear)])
+    def technical_problem(self, language: str | None = None) -> VoiceResponse:
+        """What the caller hears when something failed on our side: where else to get help (in
+        the call's ``language``, when it is known)."""
+        content = (self.contents or {}).get(language or "", self.content)
+        saying = content.technical_problem.format(phone=self.centre.phone)
+        return twiml.goodbye(content, [for_the_ear(saying, content.ear)])
 
     # --- the shell around the machine ---------------------------------------------------------
 
