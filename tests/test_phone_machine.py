@@ -16,7 +16,7 @@ import pytest
 from bot.devices.check_limits import Reservation, subjects_for
 from bot.devices.formats import load_formats
 from bot.phone.call_state import Call
-from bot.phone.content import load_phone_content
+from bot.phone.content import load_phone_content, load_phone_languages
 from bot.phone.contract import intent_message
 from bot.phone.device_id_entry import (
     CountReadBack,
@@ -27,7 +27,7 @@ from bot.phone.device_id_entry import (
     Pass,
     ReadBackCounted,
 )
-from bot.phone.machine import MAX_CHECKS_AFTER_QUEUE, CallMachine
+from bot.phone.machine import MAX_CHECKS_AFTER_QUEUE, CallMachine, chosen_language
 from bot.phone.spoken import Resolution, hear
 from bot.phone.steps import (
     Answered,
@@ -43,6 +43,7 @@ from bot.phone.steps import (
     Gathered,
     Goodbye,
     Hold,
+    LanguageMenu,
     Leave,
     Nothing,
     Prompt,
@@ -246,3 +247,44 @@ def test_back_from_hold_or_the_agent_the_messages_pushed_meanwhile_are_spoken() 
     assert after.pending_taken == 2 and not after.enqueued
     _, back = step(asking(pending=pushed), BackFromAgent(None))
     assert back == Prompt((CONTENT.handoff.back_from_agent, "Step 3 of 10."), "steps")
+
+
+# --- the caller's language -----------------------------------------------------------------------
+
+LANGUAGES = load_phone_languages()
+MULTILINGUAL = CallMachine(LANGUAGES["en"], load_formats(), contents=LANGUAGES)
+
+
+def test_one_language_starts_with_the_welcome_several_with_the_menu() -> None:
+    call, step = MACHINE.call_comes_in(Call(SID, None))
+    assert call.language == "en" and step == MACHINE.first_turn()
+    call, step = MULTILINGUAL.call_comes_in(Call(SID, None))
+    assert call.language is None and isinstance(step, LanguageMenu)
+    assert [line.language for line in step.lines] == ["en-US", "es-US", "fr-CA"]
+
+
+def test_the_menu_is_asked_once_more_then_the_call_is_in_english() -> None:
+    call, _ = MULTILINGUAL.call_comes_in(Call(SID, None))
+    call, step = MULTILINGUAL.transition(call, Gathered("", ""))
+    assert isinstance(step, LanguageMenu) and call.language is None
+    call, step = MULTILINGUAL.transition(call, Gathered("", ""))
+    assert call.language == "en"
+    assert isinstance(step, AskDialogue) and step.before == (LANGUAGES["en"].welcome,)
+
+
+@pytest.mark.parametrize(
+    ("speech", "digits", "chosen"),
+    [("", "3", "fr"), ("Español", "", "es"), ("english or french", "", None)],
+)
+def test_the_choice_is_a_key_or_one_language_named(
+    speech: str, digits: str, chosen: str | None
+) -> None:
+    assert chosen_language(LANGUAGES, speech, digits) == chosen
+
+
+def test_a_switch_reads_the_channel_s_own_question_again_in_the_new_language() -> None:
+    call = asking("confirm", language="en", candidates=("ND4810273945KXQ",))
+    call, step = MULTILINGUAL.transition(call, Gathered("en español por favor", ""))
+    assert call.language == "es"
+    assert isinstance(step, Prompt) and step.sayings[0] == LANGUAGES["es"].choice.switched
+    assert "N D 4 8" in step.sayings[1] and step.sayings[1].startswith("Escuché")

@@ -10,6 +10,12 @@ ear and by keypad:
   the call's expectation. Keys send intents (``*`` asks for a person everywhere; yes/no and step
   keys per phone.yml); speech goes to the dialogue as it was said, written as typed where an email
   address or a phone number is expected; the call's first turn sends ``/request_password_reset``.
+* **Language.** When several languages are offered the call starts with the language menu
+  (each language's line in its own voice; a key, or a language named in any of them; silence or
+  anything unclear: once more, then English), before the welcome. The call's language picks the
+  content (data/content/<lang>/phone.yml: wording, word lists, voice and recogniser, how a Device
+  ID is spelt) and goes to the dialogue with every message (metadata ``language``), so its
+  replies come back in it; "en español por favor" later in the call switches both.
 * **Device ID entry** (:mod:`bot.phone.device_id_entry`): heard or keyed in pieces, read back in
   the channel, and only a confirmed ID is passed on (``/provide_device_id{...}``), with the
   read-back lookups counted against the failed-check limits; past them the caller hears why and
