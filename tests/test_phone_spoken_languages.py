@@ -75,9 +75,31 @@ def test_spoken_device_id(
 
 
 @pytest.mark.parametrize(
+    ("language", "transcript", "expected"),
+    [
+        # Letters as the recogniser writes a letter said alone: one small letter each.
+        ("fr", "oui allo c'est p d six trois cinq neuf cinq six deux cinq deux huit o i x",
+         "PD6359562528OIX"),
+        ("fr", "z k huit un huit neuf zéro zéro neuf huit sept zéro b n i", "ZK8189009870BNI"),
+        ("fr", "ok je l'ai. y g deux zéro cinq huit trois deux deux neuf sept neuf m r w",
+         "YG2058322979MRW"),
+        ("es", "es la f w cuatro dos siete siete seis cinco ocho dos dos uno c q r",
+         "FW4277658221CQR"),
+    ],
+)
+def test_small_letters_said_alone(
+    language: str, transcript: str, expected: str, registry_ids: RegistryIds
+) -> None:
+    content = LANGUAGES[language]
+    pieces = hear(transcript, content).pieces
+    resolution = resolve(pieces, FORMATS, registry_ids, max_swaps=content.max_confusable_swaps)
+    assert resolution.found[:1] == (expected,)
+
+
+@pytest.mark.parametrize(
     "sentence",
     ["olvidé la contraseña de mi grabador", "sí", "dónde lo encuentro",
-     "quiero hablar con una persona", "no sé"],
+     "quiero hablar con una persona", "no sé", "y donde encuentro ese numero? no se cual es"],
 )
 def test_spanish_sentences_hold_no_device_id(sentence: str) -> None:
     assert hear(sentence, LANGUAGES["es"]).pieces == ()

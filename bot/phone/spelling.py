@@ -229,6 +229,8 @@ class _Reader:
             return spelling.letters[word], True
         if word in spelling.weak_letters:
             return spelling.weak_letters[word], False
+        if len(word) == 1 and "a" <= word <= "z":  # a small letter, as a letter said alone
+            return word.upper(), True
         return None
 
     def spelling_word(self) -> str | None:
