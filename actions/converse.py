@@ -36,7 +36,8 @@ class ActionConverse(Action):
         conversation = Conversation.from_slots(tracker.current_slot_values())
         message = heard(tracker)
         channel = channel_name(tracker)
-        asked = settle_language(
+        # A console event (EXTERNAL_ intent) carries no words of the owner's.
+        asked = not message.is_system_event() and settle_language(
             conversation,
             message.text,
             _metadata(tracker).get(LANGUAGE_KEY),

@@ -990,6 +990,28 @@ async def test_a_console_release_while_the_owner_name_is_asked_is_not_taken_as_t
     said.expects("steps", "step", 1)
 
 
+async def test_a_console_release_keeps_the_conversation_s_language(
+    store: CaseStore, desk: SupportDesk, agent: AgentView, chat: Chat
+) -> None:
+    await to_owner_name(chat)
+    # Started in the French page's language, before any clear message of the owner's.
+    chat.slots.update(language="fr", language_settled=False)
+    services.conversation_cases().queue_for_agent(
+        SENDER, "chat", device_id=N_SERIES["device_id"], reason="test: queued from elsewhere"
+    )
+    released = await release(desk, agent, chat)
+
+    said = await chat.send(
+        "EXTERNAL: EXTERNAL_password_released",  # as Rasa's trigger_intent words it
+        "EXTERNAL_password_released",
+        entities={"release_ref": released.reference},
+    )
+
+    assert chat.slots["language"] == "fr"
+    assert {message.get("language") for message in said.said if message.get("response")} == {"fr"}
+    assert "Étape 1" in said.shown[-1] or "étape" in said.shown[-1].lower()
+
+
 # --- the reset steps ---------------------------------------------------------------------------
 
 
@@ -1382,6 +1404,16 @@ async def test_sorry_i_mean_a_name_at_the_name_takes_the_name(chat: Chat, intent
     said = await chat.send("sorry i mean Zion Juniperfield", intent)
     assert chat.slots["owner_name"] == "Zion Juniperfield"
     said.expects("owner_email", "owner_email")
+
+
+async def test_an_email_at_the_email_question_is_the_answer_even_if_read_as_a_correction(
+    chat: Chat,
+) -> None:
+    await to_owner_name(chat)
+    await chat.send("Zion Juniperfield", "out_of_scope", confidence=0.4)
+    said = await chat.send("zion.juniperfield@example.com", "correction", confidence=0.6)
+    assert chat.slots["owner_email"] == "zion.juniperfield@example.com"
+    said.expects("owner_phone", "owner_phone")
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ AT_REST = frozenset(
 
 def respond(turn: Turn, conversation: Conversation, heard: Heard) -> Reply:
     reply = Reply()
-    if heard.intent and heard.intent.startswith("EXTERNAL_"):
+    if heard.is_system_event():
         system_event(turn, conversation, reply, heard)
         return reply
     if conversation.case_id:
@@ -123,6 +123,8 @@ def correction(turn: Turn, conversation: Conversation, reply: Reply, heard: Hear
         gathering.check(turn, conversation, reply, heard.device_id)
         return True
     if heard.is_("correction") and state in GATHERING:
+        if gathering.plainly_answers(turn, conversation, heard):
+            return False  # "zion@example.com" at the email question is the answer, not a fix
         if heard.device_id and state is State.DEVICE_ID:
             # "wait wrong one, it's ND48…": the ID given is the answer, checked as one.
             gathering.check(turn, conversation, reply, heard.device_id)

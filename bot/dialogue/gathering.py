@@ -169,6 +169,15 @@ def owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: He
     return True
 
 
+def plainly_answers(turn: Turn, conversation: Conversation, heard: Heard) -> bool:
+    """Whether the message is an email address or phone number given where one is asked (an
+    answer, whatever the NLU guessed of it)."""
+    state = conversation.state
+    if state not in (State.OWNER_EMAIL, State.OWNER_PHONE) or after_correcting_words(heard.text):
+        return False
+    return not PARSERS[state](heard.text, turn.services.centre.skip_answers).unclear
+
+
 def late_owner_detail(turn: Turn, conversation: Conversation, reply: Reply, heard: Heard) -> bool:
     """An email address or phone number given while the case waits for an agent ("oh my email is
     …"): added to the case for the agent, where the owner skipped it or gave another."""

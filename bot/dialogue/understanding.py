@@ -78,6 +78,10 @@ class Heard:
     def is_(self, *intents: str) -> bool:
         return self.intent in intents
 
+    def is_system_event(self) -> bool:
+        """What the agent console did (Rasa's API, ``EXTERNAL_`` intents), not the owner."""
+        return bool(self.intent and self.intent.startswith("EXTERNAL_"))
+
     def ranks(self, intent: str, at_least: float) -> bool:
         """Whether the NLU gave ``intent`` at least ``at_least`` confidence."""
         return any(name == intent and score >= at_least for name, score in self.ranking)
