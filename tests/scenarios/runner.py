@@ -87,7 +87,7 @@ def play(
                 answer = conversation.menu_answer(reply)
                 if answer is not None:  # the language menu, answered before anything else
                     transcript.lines.extend(reply.render())
-                    transcript.lines.append(f"caller: {answer} [the language menu]")
+                    transcript.lines.append(f"caller: {answer or '[silence]'} [the language menu]")
                     reply = conversation.user(answer)
                 if turn.ring or turn.new_conversation:
                     transcript.lines.extend(reply.render())
