@@ -75,6 +75,15 @@ SHARED: dict[str, tuple[str, ...]] = {
         "keys.*.*",
         "confusable",
         "confusable.*",
+        "keypad.finish_key",
+        "keypad.groups",
+        "keypad.groups.*",
+        "handoff.mode",
+        "handoff.dial_number",
+        # The agent hears it, in the support centre's language.
+        "handoff.whisper",
+        "queue.name",
+        "queue.hold_music_url",
     ),
 }
 

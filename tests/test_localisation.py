@@ -48,7 +48,7 @@ def domain() -> Domain:
 
 
 def test_every_owner_facing_file_has_a_translation() -> None:
-    assert OWNER_FACING <= set(translated_files())
+    assert set(translated_files()) >= OWNER_FACING
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
@@ -58,9 +58,7 @@ def test_every_string_and_word_list_is_translated(file_name: str, language: str)
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
-def test_every_response_is_translated_with_the_domains_shape(
-    domain: Domain, language: str
-) -> None:
+def test_every_response_is_translated_with_the_domains_shape(domain: Domain, language: str) -> None:
     assert response_mismatches(dict(domain.responses), language) == []
 
 
@@ -69,7 +67,7 @@ def test_the_check_finds_what_a_translation_lacks(tmp_path: Path) -> None:
     english.write_text("a: Hello {name}\nwords: [yes, yeah]\nsteps:\n  - {id: one, text: Hi}\n")
     translated = tmp_path / "es.yml"
     translated.write_text("a: Hola\nsteps:\n  - {id: two, text: Hola}\n")
-    with pytest.raises(ContentError, match="es.yml:3: 'steps' item 1 must be 'one'"):
+    with pytest.raises(ContentError, match=r"es\.yml:3: 'steps' item 1 must be 'one'"):
         _overlay(load_mapping(english), load_mapping(translated), "x.yml", "")
     translated.write_text("a: Hola {nombre}\nb: extra\n")
     with pytest.raises(ContentError, match="'b' is not in the English file"):
