@@ -878,16 +878,23 @@ async def speaks(page: Page, words: dict[str, str], lang: str | re.Pattern[str])
     launcher = page.get_by_role("button", name=words["launcher"])
     await expect(launcher).to_be_visible()
     await launcher.click()
-    await expect(page.get_by_role("dialog", name=words["title"])).to_be_visible()
+    await open_chat_speaks(page, words, lang)
+    greeting = page.locator(".lw-bot").first
+    await expect(greeting).to_be_visible(timeout=REPLY_MS)
+    return greeting
+
+
+async def open_chat_speaks(
+    page: Page, words: dict[str, str], lang: str | re.Pattern[str], timeout: float = 5_000
+) -> None:
+    """The open chat's own strings are ``words``' and its ``lang`` is ``lang``."""
+    await expect(page.get_by_role("dialog", name=words["title"])).to_be_visible(timeout=timeout)
     await expect(page.locator(".lw-root")).to_have_attribute("lang", lang)
     chat_input = page.get_by_role("textbox", name=words["message"], exact=True)
     await expect(chat_input).to_have_attribute("placeholder", words["placeholder"])
     await expect(page.get_by_role("button", name=words["send"], exact=True)).to_be_visible()
     await expect(page.get_by_role("button", name=words["close"])).to_be_visible()
     await expect(page.get_by_role("button", name=words["photo"])).to_be_visible()
-    greeting = page.locator(".lw-bot").first
-    await expect(greeting).to_be_visible(timeout=REPLY_MS)
-    return greeting
 
 
 @ASYNC
@@ -1017,4 +1024,75 @@ async def test_a_french_canadian_browser_gets_it_in_french_and_the_agent_writes_
     await box.scroll_into_view_if_needed()
     await language_shot(page, tmp_path, "language-fr-CA-password")
     await check_accessibility(page, axe_script, "the password box in Canadian French")
+
+    # The conversation moves to Spanish (its turn payload says so): the box is relabelled.
+    push(settings, conversation, {"type": "turn", "state": "step", "expects": "step",
+                                  **TURN, "step": 1, "total": 10, "language": "es"})
+    await expect(box.get_by_role("heading")).to_have_text("Contraseña temporal",
+                                                          timeout=REPLY_MS)
+    await expect(box.get_by_role("button", name="Mostrar")).to_be_visible()
+    await expect(box.locator(".lw-password-expiry")).to_have_text(re.compile(r"^Válida hasta el "))
+    await expect(card).to_contain_text("Paso 1 de 10")
     await context.close()
+
+
+@ASYNC
+async def test_the_widget_follows_the_conversation_into_another_language(
+    product: tuple[Settings, Database], browser: Browser, axe_script: str, tmp_path: Path,
+    site_pages: str,
+) -> None:
+    """A French page; the owner asks for Spanish. The dialogue's turn payload says "es": the
+    widget's own words, its lang and the language of what it sends follow, also after a reload.
+    data-lang only chose the language it started in."""
+    settings, _ = product
+    french, spanish = WORDS["fr"], WORDS["es"]
+    context = await browser.new_context(viewport=PHONE, locale="en-US")
+    page = await context.new_page()
+    await page.goto(f"{site_pages}/fr.html")
+    await speaks(page, french, "fr")
+    conversation = await conversation_id(page)
+    # A step card already on the page, drawn in French.
+    push(settings, conversation, {
+        "type": "reset_step", "step": 2, "total": 10, "finished": False,
+        "picture": "right-click-menu", "sensitive_input": False, "title": "Menu principal",
+        "parts": {"notice": None, "body": "Clic droit.", "tip": None},
+    })
+    card = page.locator(".lw-card").last
+    await expect(card).to_contain_text(french["step"], timeout=REPLY_MS)
+
+    await write(page, french, "en español por favor")
+    await open_chat_speaks(page, spanish, "es", timeout=REPLY_MS)
+    await expect(card).to_contain_text(spanish["step"])
+    await expect(card.get_by_role("button", name=spanish["done"])).to_be_visible()
+    await expect(card.get_by_role("button", name=spanish["stuck"])).to_be_visible()
+    await expect(card.get_by_role("img")).to_have_attribute("alt", spanish["picture"])
+    await expect(page.locator(".lw-user").last.locator("time")).to_have_text(TWENTY_FOUR_HOURS)
+    sent = user_events(settings, conversation)
+    assert [event["metadata"][LANGUAGE_KEY] for event in sent] == ["fr", "fr"]
+    assert [event["text"] for event in sent] == ["/greet", "en español por favor"]
+
+    # What it sends from then on says Spanish; the status lines are Spanish.
+    await write(page, spanish, "ND48")
+    await wait_until(lambda: len(user_events(settings, conversation)) == 3, "typed", seconds=60)
+    assert user_events(settings, conversation)[-1]["metadata"][LANGUAGE_KEY] == "es"
+    push(settings, conversation, {"type": "turn", "state": "queued", "expects": "nothing",
+                                  **TURN, "position": 2})
+    await expect(page.locator(".lw-waiting")).to_have_text(spanish["waiting"], timeout=REPLY_MS)
+    await language_shot(page, tmp_path, "switch-es")
+    await check_accessibility(page, axe_script, "the chat switched from French to Spanish")
+
+    # A reload keeps the conversation's language, not the page's.
+    await page.reload()
+    await open_chat_speaks(page, spanish, "es")
+    await expect(page.locator(".lw-waiting")).to_have_text(spanish["waiting"])
+    await expect(page.locator(".lw-card").last).to_contain_text(spanish["step"])
+    await write(page, spanish, "ND48")
+    await wait_until(lambda: len(user_events(settings, conversation)) == 4, "typed", seconds=60)
+    assert user_events(settings, conversation)[-1]["metadata"][LANGUAGE_KEY] == "es"
+    await context.close()
+
+
+async def write(page: Page, words: dict[str, str], text: str) -> None:
+    """The owner types ``text`` in the message box (named in ``words``' language) and sends it."""
+    await page.get_by_role("textbox", name=words["message"], exact=True).fill(text)
+    await page.keyboard.press("Enter")

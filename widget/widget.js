@@ -13,7 +13,11 @@
  * Its language: the widget's own words (STRINGS), dates and times in that language's local form
  * (the browser's region when it has one for that language: fr-CA, es-US), the `lang` of its
  * frame, and every message it sends tells the assistant (metadata "language": the base code),
- * which starts the conversation in it.
+ * which starts the conversation in it. The widget then follows the conversation: when a `turn`
+ * payload's "language" is another one (the owner asked for it, or wrote in it), its own words,
+ * dates, `lang` and metadata switch to it, and stay so after a reload (data-lang is only the
+ * language it starts in). Each node showing one of its strings says which (data-lw-i18n), so
+ * a switch relabels them in place; what was said in the conversation stays as it was said.
  *
  * Plain ES2017, served as written (no build step). The chat goes over the assistant's socket.io
  * channel with session persistence: the session id and the conversation (without any temporary
@@ -346,16 +350,32 @@
     }
     return { base: base, locale: locale || base };
   }
-  var language = chooseLanguage(options.lang,
-    (navigator.languages && navigator.languages.length ? navigator.languages :
-      [navigator.language]).filter(Boolean));
+  var PREFERRED = (navigator.languages && navigator.languages.length ? navigator.languages :
+    [navigator.language]).filter(Boolean);
+  var language = chooseLanguage(options.lang, PREFERRED);
+  // Another language the conversation moved to: its locale by the same rules (data-lang's
+  // region if data-lang is that language, else the browser's for it, else the language alone).
+  function languageFor(base) {
+    return chooseLanguage(baseOf(options.lang) === base ? options.lang : base, PREFERRED);
+  }
   var T = STRINGS[language.base];
   function t(key, values) {
     return String(T[key]).replace(/\{(\w+)\}/g, function (_, name) {
-      return values && name in values ? values[name] : "";
+      return values && name in values ? formatted(values[name]) : "";
     });
   }
-  if (!options.title) options.title = t("title");
+  // A value that depends on the language: {deadline: iso} is a date and time in its local form.
+  function formatted(value) {
+    if (value && typeof value === "object" && value.deadline) {
+      // With the time zone: the deadline is the support centre's midnight, which is another
+      // hour in the visitor's own zone.
+      return new Date(value.deadline).toLocaleString(language.locale, {
+        month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+        timeZoneName: "short" });
+    }
+    return value;
+  }
+  var defaultTitle = !options.title; // the title follows the language unless the page set one
 
   // The steps that have a picture (widget/pictures/<name>.svg; t("picture:<name>") describes it).
   var STEP_PICTURES = ["connect-monitor-mouse", "right-click-menu", "login", "main-menu",
@@ -401,6 +421,11 @@
   var sessionId = load("session", null);
   var state = load("state", null) || { history: [], waiting: null, open: options.open };
   state.history = state.history.slice(-200);
+  // The language the conversation moved to before a reload.
+  if (baseOf(state.language) && baseOf(state.language) !== language.base) {
+    language = languageFor(baseOf(state.language));
+    T = STRINGS[language.base];
+  }
 
   function record(entry) {
     state.history.push(entry);
@@ -413,12 +438,15 @@
 
   // ---- DOM helpers --------------------------------------------------------------------------
   var uid = 0;
+  // attrs.i18n: the widget's strings the node shows, by where ("text" or an attribute), each
+  // a key or [key, values]; kept on the node, so that a change of language relabels it.
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (name) {
       var value = attrs[name];
       if (value === null || value === undefined || value === false) return;
-      if (name === "text") node.textContent = value;
+      if (name === "i18n") labelled(node, value);
+      else if (name === "text") node.textContent = value;
       else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : value);
     });
@@ -426,6 +454,27 @@
       if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
     });
     return node;
+  }
+  function labelled(node, spec) {
+    Object.keys(spec).forEach(function (where) {
+      var key = Array.isArray(spec[where]) ? spec[where][0] : spec[where];
+      var text = t(key, Array.isArray(spec[where]) ? spec[where][1] : null);
+      if (where === "text") node.textContent = text;
+      else node.setAttribute(where, text);
+    });
+    node.setAttribute("data-lw-i18n", JSON.stringify(spec));
+  }
+  // Shows the string `key` (or nothing, when null) in `where` of a node, from now on.
+  function relabel(node, where, key, values) {
+    var spec = JSON.parse(node.getAttribute("data-lw-i18n") || "{}");
+    if (key === null) {
+      delete spec[where];
+      if (where === "text") node.textContent = "";
+      else node.removeAttribute(where);
+    } else {
+      spec[where] = values ? [key, values] : key;
+    }
+    labelled(node, spec);
   }
   function id(prefix) {
     uid += 1;
@@ -469,11 +518,11 @@
     return node;
   }
   function clock(iso) {
-    var when = new Date(iso);
-    return el("time", {
-      datetime: iso,
-      text: when.toLocaleTimeString(language.locale, { hour: "2-digit", minute: "2-digit" }),
-    });
+    return el("time", { datetime: iso, text: clockText(iso) });
+  }
+  function clockText(iso) {
+    return new Date(iso).toLocaleTimeString(language.locale, {
+      hour: "2-digit", minute: "2-digit" });
   }
 
   // ---- the widget's frame (in a shadow root, so the host page's CSS can't reach it) ---------
@@ -491,32 +540,32 @@
   var launcher = el("button", {
     type: "button", class: "lw-launcher", "aria-expanded": "false", "aria-controls": panelId,
     onclick: function () { setOpen(true); },
-  }, [icon(CHAT_ICON), t("launcher")]);
+  }, [icon(CHAT_ICON), el("span", { i18n: { text: "launcher" } })]);
   var closeButton = el("button", {
-    type: "button", class: "lw-close", "aria-label": t("close"),
+    type: "button", class: "lw-close", i18n: { "aria-label": "close" },
     onclick: function () { setOpen(false); },
   }, [el("span", { "aria-hidden": "true", text: "×" })]);
   var connection = el("p", { class: "lw-connection", role: "status" });
   var waitingBanner = el("p", { class: "lw-waiting", role: "status", hidden: true });
   var log = el("div", {
     class: "lw-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
-    "aria-label": t("log"), tabindex: "0",
+    i18n: { "aria-label": "log" }, tabindex: "0",
   });
   var typing = el("p", { class: "lw-typing", hidden: true }, [
     el("span", { class: "lw-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
-    el("span", { class: "lw-visually-hidden", text: t("typing") }),
+    el("span", { class: "lw-visually-hidden", i18n: { text: "typing" } }),
   ]);
   var inputId = id("input");
   var input = el("input", {
     id: inputId, type: "text", class: "lw-input", autocomplete: "off", maxlength: "500",
-    placeholder: t("placeholder"),
+    i18n: { placeholder: "placeholder" },
   });
   var fileInput = el("input", {
     type: "file", accept: "image/jpeg,image/png,image/webp", class: "lw-visually-hidden",
     tabindex: "-1", "aria-hidden": "true", onchange: function () { uploadPhoto(fileInput.files[0]); },
   });
   var photoButton = el("button", {
-    type: "button", class: "lw-photo", "aria-label": t("photo"), title: t("photo"),
+    type: "button", class: "lw-photo", i18n: { "aria-label": "photo", title: "photo" },
     onclick: function () { fileInput.click(); },
   }, [icon(CAMERA_ICON)]);
   var composer = el("form", { class: "lw-composer", onsubmit: function (event) {
@@ -527,14 +576,18 @@
     send(text, text);
   } }, [
     photoButton, fileInput,
-    el("label", { for: inputId, class: "lw-visually-hidden", text: t("message") }), input,
-    el("button", { type: "submit", class: "lw-send", text: t("send") }),
+    el("label", { for: inputId, class: "lw-visually-hidden", i18n: { text: "message" } }), input,
+    el("button", { type: "submit", class: "lw-send", i18n: { text: "send" } }),
   ]);
   var panel = el("section", {
     id: panelId, class: "lw-panel", role: "dialog", "aria-labelledby": titleId, hidden: true,
     onkeydown: function (event) { if (event.key === "Escape") setOpen(false); },
   }, [
-    el("header", { class: "lw-header" }, [el("h2", { id: titleId, text: options.title }), closeButton]),
+    el("header", { class: "lw-header" }, [
+      el("h2", defaultTitle ? { id: titleId, i18n: { text: "title" } } :
+        { id: titleId, text: options.title }),
+      closeButton,
+    ]),
     connection, waitingBanner, log, typing, composer,
   ]);
   var frame = el("div", { class: "lw-root", lang: language.locale }, [launcher, panel]);
@@ -586,9 +639,10 @@
     log.scrollTop = log.scrollHeight;
     following = true;
   }
-  function picture(name, alt) {
+  // A picture, described by the string `altKey`.
+  function picture(name, altKey) {
     return el("img", {
-      class: "lw-picture", src: BASE + "pictures/" + name + ".svg", alt: alt,
+      class: "lw-picture", src: BASE + "pictures/" + name + ".svg", i18n: { alt: altKey },
       onload: function () { if (following) scrollDown(); },
     });
   }
@@ -598,17 +652,21 @@
     var node;
     if (entry.kind === "user") {
       node = el("div", { class: "lw-msg lw-user" }, [
-        el("span", { class: "lw-visually-hidden", text: t("you") + ": " }),
+        el("span", { class: "lw-visually-hidden" }, [el("span", { i18n: { text: "you" } }), ": "]),
         rich(entry.text), clock(entry.time),
-        entry.toAgent ? el("p", { class: "lw-sent", role: "status", text: t("sentToAgent") }) : null,
+        entry.toAgent ?
+          el("p", { class: "lw-sent", role: "status", i18n: { text: "sentToAgent" } }) : null,
       ]);
     } else if (entry.kind === "bot" || entry.kind === "local") {
       node = el("div", { class: "lw-msg lw-bot" }, [
-        el("span", { class: "lw-visually-hidden", text: t("assistant") + ": " }),
+        el("span", { class: "lw-visually-hidden" }, [
+          el("span", { i18n: { text: "assistant" } }), ": "]),
         rich(entry.text),
       ]);
       (entry.pictures || []).forEach(function (item) {
-        node.appendChild(picture(item.name, item.alt));
+        if (MESSAGE_PICTURES.hasOwnProperty(item.name)) {
+          node.appendChild(picture(item.name, MESSAGE_PICTURES[item.name]));
+        }
       });
       if (entry.choices && entry.choices.length) node.appendChild(choices(entry));
       node.appendChild(clock(entry.time));
@@ -617,8 +675,8 @@
       node = el("div", { class: "lw-msg lw-agent" }, [
         el("p", { class: "lw-agent-name" }, [
           el("span", { class: "lw-avatar", "aria-hidden": "true", text: name.charAt(0) }),
-          el("span", { text: name }),
-          el("span", { class: "lw-agent-role", text: " · " + t("agent") }),
+          el("span", entry.agent ? { text: name } : { i18n: { text: "agent" } }),
+          el("span", { class: "lw-agent-role" }, [" · ", el("span", { i18n: { text: "agent" } })]),
         ]),
         rich(entry.text), clock(entry.time),
       ]);
@@ -626,7 +684,7 @@
       node = stepCard(entry);
     } else if (entry.kind === "password") {
       node = el("div", { class: "lw-msg lw-bot lw-password-gone" }, [
-        el("p", { text: t(entry.unavailable ? "passwordUnavailable" : "passwordGone") }),
+        el("p", { i18n: { text: entry.unavailable ? "passwordUnavailable" : "passwordGone" } }),
       ]);
     } else {
       return null;
@@ -662,40 +720,42 @@
     var title = card.title ? String(card.title) : "";
     var total = card.total || 1;
     var number = card.finished ? total : card.step || 0;
-    var label = card.finished ? t("finished", { m: total }) : t("stepOf", { n: number, m: total });
+    var label = card.finished ? ["finished", { m: total }] : ["stepOf", { n: number, m: total }];
     var node = el("div", { class: "lw-card" + (card.finished ? " lw-card-finished" : "") }, [
       el("section", { "aria-labelledby": headingId }, [
-        el("p", { class: "lw-card-step", text: label }),
+        el("p", { class: "lw-card-step", i18n: { text: label } }),
         el("div", {
-          class: "lw-progress", role: "progressbar", "aria-label": t("progress"),
+          class: "lw-progress", role: "progressbar", i18n: { "aria-label": "progress",
+            "aria-valuetext": label },
           "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(number),
-          "aria-valuetext": label,
         }, [el("div", { class: "lw-progress-bar", style: "width:" + (100 * number / total) + "%" })]),
-        el("h3", { id: headingId, text: title || (card.finished ? t("finishedTitle") : label) }),
+        el("h3", title ? { id: headingId, text: title } :
+          { id: headingId, i18n: { text: card.finished ? "finishedTitle" : label } }),
         rich(body.join("\n\n")),
-        card.sensitive_input ? el("p", { class: "lw-sensitive", text: t("sensitive") }) : null,
+        card.sensitive_input ? el("p", { class: "lw-sensitive", i18n: { text: "sensitive" } }) :
+          null,
         STEP_PICTURES.indexOf(card.picture) >= 0 ?
-          picture(card.picture, t("picture:" + card.picture)) : null,
+          picture(card.picture, "picture:" + card.picture) : null,
         card.finished ? null : el("div", { class: "lw-card-actions", role: "group",
-          "aria-label": label }, [
-          stepButton(entry, STEP_ACTIONS.done, t("done"), true),
-          stepButton(entry, STEP_ACTIONS.back, t("back")),
-          stepButton(entry, STEP_ACTIONS.repeat, t("repeat")),
-          stepButton(entry, STEP_ACTIONS.stuck, t("stuck")),
+          i18n: { "aria-label": label } }, [
+          stepButton(entry, STEP_ACTIONS.done, "done", true),
+          stepButton(entry, STEP_ACTIONS.back, "back"),
+          stepButton(entry, STEP_ACTIONS.repeat, "repeat"),
+          stepButton(entry, STEP_ACTIONS.stuck, "stuck"),
         ]),
         clock(entry.time),
       ]),
     ]);
     return node;
   }
-  function stepButton(entry, message, title, primary) {
+  function stepButton(entry, message, key, primary) {
     return el("button", {
       type: "button", class: "lw-step-button" + (primary ? " lw-primary" : ""),
-      disabled: entry.used, text: title,
+      disabled: entry.used, i18n: { text: key },
       onclick: function () {
         if (entry.used) return;
         focusNextCard = true; // the pressed button is disabled: keep keyboard users on the cards
-        send(message, title);
+        send(message, t(key));
       },
     });
   }
@@ -758,24 +818,24 @@
     var value = String(details.value);
     var masked = "•".repeat(value.length);
     var visible = false;
-    var valueNode = el("code", { class: "lw-password-value", text: masked, "aria-label": t("hidden") });
+    var valueNode = el("code", { class: "lw-password-value", text: masked,
+      i18n: { "aria-label": "hidden" } });
     var feedback = el("p", { class: "lw-password-feedback", role: "status" });
     var toggle = el("button", {
-      type: "button", class: "lw-step-button", "aria-pressed": "false", text: t("show"),
+      type: "button", class: "lw-step-button", "aria-pressed": "false", i18n: { text: "show" },
       onclick: function () {
         visible = !visible;
         valueNode.textContent = visible ? value : masked;
-        if (visible) valueNode.removeAttribute("aria-label");
-        else valueNode.setAttribute("aria-label", t("hidden"));
-        toggle.textContent = visible ? t("hide") : t("show");
+        relabel(valueNode, "aria-label", visible ? null : "hidden");
+        relabel(toggle, "text", visible ? "hide" : "show");
         toggle.setAttribute("aria-pressed", String(visible));
       },
     });
     var copy = el("button", {
-      type: "button", class: "lw-step-button", text: t("copy"),
+      type: "button", class: "lw-step-button", i18n: { text: "copy" },
       onclick: function () {
-        var done = function () { feedback.textContent = t("copied"); };
-        var failed = function () { feedback.textContent = t("copyFailed"); };
+        var done = function () { relabel(feedback, "text", "copied"); };
+        var failed = function () { relabel(feedback, "text", "copyFailed"); };
         if (navigator.clipboard && navigator.clipboard.writeText) {
           navigator.clipboard.writeText(value).then(done, failed);
         } else failed();
@@ -784,15 +844,11 @@
     var headingId = id("password");
     var expires = details.expires_at ? new Date(details.expires_at) : null;
     var box = el("div", { class: "lw-password", "aria-labelledby": headingId }, [
-      el("h3", { id: headingId, text: t("passwordTitle") }),
+      el("h3", { id: headingId, i18n: { text: "passwordTitle" } }),
       valueNode,
       el("div", { class: "lw-card-actions" }, [toggle, copy]),
       expires && !isNaN(expires) ? el("p", { class: "lw-password-expiry",
-        // With the time zone: the deadline is the support centre's midnight, which is another
-        // hour in the visitor's own zone.
-        text: t("validUntil", { t: expires.toLocaleString(language.locale, {
-          month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
-          timeZoneName: "short" }) }) }) : null,
+        i18n: { text: ["validUntil", { t: { deadline: expires.toISOString() } }] } }) : null,
       feedback,
     ]);
     log.appendChild(box);
@@ -879,6 +935,10 @@
       total: typeof turn.total === "number" ? turn.total : null,
       case: turn.case || null, sensitive_input: !!turn.sensitive_input,
     };
+    // The language the assistant now speaks in this conversation.
+    if (baseOf(turn.language) && baseOf(turn.language) !== language.base) {
+      speak(baseOf(turn.language));
+    }
     if (state.turn.state === "queued") {
       // The place in line: 1 = next; 0 (an agent has the case) or unknown: no number.
       state.waiting = typeof turn.position === "number" && turn.position > 0 ? turn.position : 0;
@@ -887,6 +947,20 @@
     }
     persist();
     showWaiting();
+  }
+  // The widget's own words, dates and `lang` in another language, from now on (and after a
+  // reload); what it sends says so.
+  function speak(base) {
+    language = languageFor(base);
+    T = STRINGS[language.base];
+    state.language = language.base;
+    frame.setAttribute("lang", language.locale);
+    root.querySelectorAll("[data-lw-i18n]").forEach(function (node) {
+      labelled(node, JSON.parse(node.getAttribute("data-lw-i18n")));
+    });
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      node.textContent = clockText(node.getAttribute("datetime"));
+    });
   }
   function takenOver() {
     return !!state.turn && state.turn.state === "taken_over";
@@ -898,7 +972,7 @@
     if (!entry || (entry.kind !== "bot" && entry.kind !== "local") || !Array.isArray(names)) return;
     entry.pictures = (entry.pictures || []).concat(names.filter(function (name) {
       return MESSAGE_PICTURES.hasOwnProperty(name);
-    }).map(function (name) { return { name: name, alt: t(MESSAGE_PICTURES[name]) }; }));
+    }).map(function (name) { return { name: name }; }));
     persist();
     var old = entry.node;
     var node = render(entry);
@@ -922,7 +996,8 @@
   function emitMessage(pending) {
     socket.emit("user_uttered", {
       message: pending.message, message_id: pending.id,
-      // The page's language: the assistant starts the conversation in it.
+      // The widget's language (the page's, then the conversation's): the assistant starts the
+      // conversation in it.
       metadata: { language: language.base },
     }, function () {
       var at = unanswered.indexOf(pending);
@@ -1011,7 +1086,7 @@
       loadSocketIo(connect);
       return;
     }
-    connection.textContent = t("connecting");
+    relabel(connection, "text", "connecting");
     // WebSocket only: long-polling's requests must all reach the instance holding the session,
     // and the load balancer in front of several instances does not keep them together.
     socket = window.io(options.server, { path: "/socket.io", transports: ["websocket"] });
@@ -1027,7 +1102,7 @@
       sessionId = confirmedId;
       save("session", sessionId);
       confirmed = true;
-      connection.textContent = "";
+      relabel(connection, "text", null);
       unanswered.slice().forEach(emitMessage);
     });
     socket.on("chat_error", function (error) {
@@ -1037,7 +1112,7 @@
     });
     socket.on("disconnect", function () {
       confirmed = false;
-      connection.textContent = t("offline");
+      relabel(connection, "text", "offline");
     });
     // Each message is acknowledged once shown: what the server kept while this page was away
     // leaves its keep (and a password counts as delivered) only then.
