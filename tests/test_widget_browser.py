@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import pytest_asyncio
@@ -52,6 +53,7 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.serve import Settings, announcement, settings_from
+from bot.web.pictures import SVG
 from tests.console_server import Browser as ConsoleBrowser
 from tests.running_product import AssistantClient, free_port, running_product
 
@@ -375,7 +377,8 @@ async def test_a_whole_visit_from_the_demo_page(
         card = page.locator(".lw-card").last
         await expect(card).to_contain_text(f"Step {step} of 10", timeout=REPLY_MS)
         await expect(card.get_by_role("button", name="Done")).to_be_focused()
-    assert (await card.get_by_role("img").get_attribute("src") or "").endswith("main-menu.svg")
+    src = await card.get_by_role("img").get_attribute("src") or ""
+    assert src.endswith("pictures/main-menu.svg?lang=en")
     await snap(page, "06-step-4")
 
     # A reload: the conversation is intact, the password is not shown again nor stored.
@@ -760,6 +763,54 @@ def test_the_widget_files_are_served_and_nothing_else(product: tuple[Settings, D
         assert requests.get(f"{base}/{path}", timeout=30).status_code == 404, path
 
 
+# What the recorder's screen and its printed label show: English whatever the owner's language.
+RECORDER_WORDS = {
+    "label": ["Device ID", SUPPORTED_ID, "S/N: 21LX0483920175", "Model: N841"],
+    "login": ["Login", "User Name", "Password", "admin", "OK", "Cancel"],
+    "user-list": ["Account › User", "No.", "User Name", "Group", "Modify", "admin", "guest"],
+}
+# Some of each language's annotations (data/content/<language>/pictures.yml).
+ANNOTATIONS = {
+    "en": {"connect-monitor-mouse": ["Recorder", "USB mouse"], "label": ["QR code"],
+           "login": ["temporary password"]},
+    "es": {"connect-monitor-mouse": ["Grabadora", "Mouse USB"], "label": ["Código QR"],
+           "login": ["contraseña temporal"]},
+    "fr": {"connect-monitor-mouse": ["Enregistreur", "Souris USB"], "label": ["Code QR"],
+           "login": ["mot de passe temporaire"]},
+}  # fmt: skip
+
+
+def served_picture(base: str, name: str, **params: str) -> tuple[requests.Response, list[str]]:
+    """A picture as the widget gets it, and its texts (it must be well-formed XML)."""
+    answer = requests.get(f"{base}/pictures/{name}.svg", params=params, timeout=30)
+    assert answer.status_code == 200, (name, params)
+    assert answer.headers["content-type"] == "image/svg+xml"
+    root = ElementTree.fromstring(answer.content)
+    return answer, ["".join(node.itertext()) for node in root.iter(f"{{{SVG}}}text")]
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+def test_the_pictures_are_served_with_their_annotations_in_the_language_asked(
+    product: tuple[Settings, Database], language: str
+) -> None:
+    settings, _ = product
+    base = f"{settings.rasa_url}/webhooks/widget"
+    for name, words in ANNOTATIONS[language].items():
+        answer, texts = served_picture(base, name, lang=language)
+        assert answer.headers["content-language"] == language
+        _, english = served_picture(base, name)
+        assert set(words) <= set(texts) and not set(ANNOTATIONS["en"][name]) & set(texts), name
+        assert set(ANNOTATIONS["en"][name]) <= set(english), name
+        assert set(RECORDER_WORDS.get(name, [])) <= set(texts) & set(english), name
+    # A language it does not speak, or none: English, the file as drawn.
+    for params in ({"lang": "de"}, {"lang": "<x>"}, {}):
+        answer, _ = served_picture(base, "login", **params)
+        assert answer.content == (REPO / "widget" / "pictures" / "login.svg").read_bytes()
+        assert answer.headers.get("content-language", "en") == "en"
+    regional, _ = served_picture(base, "login", lang=f"{language}-CA")
+    assert regional.content == served_picture(base, "login", lang=language)[0].content
+
+
 def test_the_ready_announcement_gives_the_demo_page() -> None:
     text = announcement(settings_from({"RASA_PORT": "5105", "RASA_API_TOKEN": "t"}))
     assert "Web chat demo:    http://127.0.0.1:5105/webhooks/widget/demo" in text
@@ -833,6 +884,16 @@ async def language_shot(page: Page, folder: Path, name: str) -> None:
     team to look at."""
     path = folder / f"{name}.png"
     await page.screenshot(path=str(path))
+    for copies in (ARTIFACTS, LEAD_SHOTS):
+        copies.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copies / path.name)
+
+
+async def picture_shot(node: Locator, folder: Path, name: str) -> None:
+    """A screenshot of one part of the widget, copied like :func:`language_shot`'s."""
+    path = folder / f"{name}.png"
+    await node.scroll_into_view_if_needed()
+    await node.screenshot(path=str(path))
     for copies in (ARTIFACTS, LEAD_SHOTS):
         copies.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, copies / path.name)
@@ -1021,6 +1082,14 @@ async def test_a_french_canadian_browser_gets_it_in_french_and_the_agent_writes_
     )
     card = page.locator(".lw-card").last
     await expect(card).to_contain_text("Étape 1 sur 10", timeout=REPLY_MS)
+    # Step 1's picture, its annotations in French (the recorder's own words stay English).
+    drawing = card.get_by_role("img")
+    await expect(drawing).to_have_attribute(
+        "src", re.compile(r"/pictures/connect-monitor-mouse\.svg\?lang=fr$"))
+    assert await drawing.evaluate("node => node.complete && node.naturalWidth > 0")
+    french_drawing = requests.get(await drawing.evaluate("node => node.src"), timeout=30).text
+    assert "Enregistreur" in french_drawing and "Recorder" not in french_drawing
+    await picture_shot(card, tmp_path, "picture-fr")
     await box.scroll_into_view_if_needed()
     await language_shot(page, tmp_path, "language-fr-CA-password")
     await check_accessibility(page, axe_script, "the password box in Canadian French")
@@ -1033,6 +1102,11 @@ async def test_a_french_canadian_browser_gets_it_in_french_and_the_agent_writes_
     await expect(box.get_by_role("button", name="Mostrar")).to_be_visible()
     await expect(box.locator(".lw-password-expiry")).to_have_text(re.compile(r"^Válida hasta el "))
     await expect(card).to_contain_text("Paso 1 de 10")
+    # The picture already shown is drawn again in Spanish.
+    await expect(drawing).to_have_attribute(
+        "src", re.compile(r"/pictures/connect-monitor-mouse\.svg\?lang=es$"))
+    spanish_drawing = requests.get(await drawing.evaluate("node => node.src"), timeout=30).text
+    assert "Grabadora" in spanish_drawing and "Enregistreur" not in spanish_drawing
     await context.close()
 
 

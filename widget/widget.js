@@ -12,12 +12,14 @@
  *
  * Its language: the widget's own words (STRINGS), dates and times in that language's local form
  * (the browser's region when it has one for that language: fr-CA, es-US), the `lang` of its
- * frame, and every message it sends tells the assistant (metadata "language": the base code),
+ * frame, the annotations of its pictures (pictures/<name>.svg?lang=<base code>), and every
+ * message it sends tells the assistant (metadata "language": the base code),
  * which starts the conversation in it. The widget then follows the conversation: when a `turn`
  * payload's "language" is another one (the owner asked for it, or wrote in it), its own words,
- * dates, `lang` and metadata switch to it, and stay so after a reload (data-lang is only the
- * language it starts in). Each node showing one of its strings says which (data-lw-i18n), so
- * a switch relabels them in place; what was said in the conversation stays as it was said.
+ * dates, pictures, `lang` and metadata switch to it, and stay so after a reload (data-lang is
+ * only the language it starts in). Each node showing one of its strings says which
+ * (data-lw-i18n), so a switch relabels them in place (and re-points its pictures); what was said
+ * in the conversation stays as it was said.
  *
  * Plain ES2017, served as written (no build step). The chat goes over the assistant's socket.io
  * channel with session persistence: the session id and the conversation (without any temporary
@@ -284,7 +286,7 @@
         "code QR; le numéro de série (S/N) est en dessous.",
       pictureInfo: "L'écran d'information de l'enregistreur, ouvert par clic droit > Info, " +
         "qui affiche l'ID de l'appareil.",
-      "picture:connect-monitor-mouse": "Un enregistreur relié à un moniteur par un câble HDMI " +
+      "picture:connect-monitor-mouse": "Un enregistreur relié à un écran par un câble HDMI " +
         "ou VGA, avec une souris USB branchée dans son port USB.",
       "picture:right-click-menu": "La vue des caméras avec le menu du clic droit ouvert; le " +
         "premier choix est le menu principal (Main Menu).",
@@ -639,12 +641,16 @@
     log.scrollTop = log.scrollHeight;
     following = true;
   }
-  // A picture, described by the string `altKey`.
+  // A picture, described by the string `altKey`; its annotations in the widget's language (the
+  // server lays them in: each language has its own URL).
   function picture(name, altKey) {
     return el("img", {
-      class: "lw-picture", src: BASE + "pictures/" + name + ".svg", i18n: { alt: altKey },
+      class: "lw-picture", src: pictureUrl(name), "data-lw-picture": name, i18n: { alt: altKey },
       onload: function () { if (following) scrollDown(); },
     });
+  }
+  function pictureUrl(name) {
+    return BASE + "pictures/" + name + ".svg?lang=" + language.base;
   }
 
   // ---- rendering one history entry ------------------------------------------------------------
@@ -960,6 +966,9 @@
     });
     root.querySelectorAll("time[datetime]").forEach(function (node) {
       node.textContent = clockText(node.getAttribute("datetime"));
+    });
+    root.querySelectorAll("img[data-lw-picture]").forEach(function (node) {
+      node.src = pictureUrl(node.getAttribute("data-lw-picture"));
     });
   }
   function takenOver() {

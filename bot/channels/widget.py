@@ -4,7 +4,9 @@ Registered in credentials.yml as ``bot.channels.widget.WidgetChannel``; Rasa mou
 ``/webhooks/widget/``. The chat itself goes over the socket.io channel; this channel only serves
 
 - ``widget.js`` (the one script a page embeds), ``widget.css``, the vendored socket.io client and
-  the step pictures, straight from ``widget/`` (no build step);
+  the step pictures, straight from ``widget/`` (no build step); ``pictures/<name>.svg?lang=es``
+  is the picture with its annotations in that language (:mod:`bot.web.pictures`; English without
+  ``lang`` or for a language the assistant does not speak), the language being in the URL;
 - ``demo``: a plain support page that embeds the widget;
 - ``POST label-photo``: a photo of the recorder's label (the raw file as the body); answers
   ``{"device_id", "grouped", "outcome", "ok"}`` or ``{"error", "message"}`` with a 4xx status
@@ -34,6 +36,7 @@ from bot.devices.check_limits import FailedCheckLimiter, Subject, subjects_for
 from bot.devices.extraction import DeviceIdExtractor
 from bot.devices.formats import load_formats
 from bot.devices.registry import DeviceRegistry
+from bot.localisation import ENGLISH, language_or_none
 from bot.web.decode_queue import Busy, DecodeQueue
 from bot.web.label_photo import (
     LabelPhotoError,
@@ -44,6 +47,7 @@ from bot.web.label_photo import (
     check_size,
     decode_qr_texts,
 )
+from bot.web.pictures import localised_picture
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +147,9 @@ class WidgetChannel(InputChannel):
         async def asset(request: Request, path: str) -> HTTPResponse:
             if path not in files:
                 return response.json({"error": "not_found"}, status=404)
+            if files[path].parent == WIDGET_DIR / "pictures" and files[path].suffix == ".svg":
+                language = language_or_none(request.args.get("lang")) or ENGLISH
+                return _picture(files[path], language)
             return _file(files[path])
 
         @widget.route("/label-photo", methods=["POST"], stream=True)
@@ -204,9 +211,16 @@ def _over_limit(size: int) -> bool:
     return False
 
 
-def _file(path: Path) -> HTTPResponse:
+def _file(path: Path, body: bytes | None = None, **headers: str) -> HTTPResponse:
     return response.raw(
-        path.read_bytes(),
+        path.read_bytes() if body is None else body,
         content_type=CONTENT_TYPES[path.suffix],
-        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", **headers},
     )
+
+
+def _picture(path: Path, language: str) -> HTTPResponse:
+    """A picture with its annotations in ``language``: each language has its own URL, so a cache
+    keeps them apart without Vary."""
+    body = localised_picture(path.stem, language, path.parent)
+    return _file(path, body, **{"Content-Language": language})
