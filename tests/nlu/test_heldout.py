@@ -1,5 +1,7 @@
-"""The trained model on the held-out set (tests/nlu/heldout.yml): owners' own wording, never
-trained on. Per-intent F1 and macro-F1, and the confusions issue 14 names, each checked by itself.
+"""The trained model on the held-out sets (tests/nlu/heldout.yml, and heldout_es.yml and
+heldout_fr.yml for Spanish and French, written before any Spanish or French training data):
+owners' own wording, never trained on. Per-intent F1 and macro-F1 per language, and the
+confusions issue 14 names, each checked by itself.
 
 Run with ``pytest -s`` to see the table; it is also written to the test's temporary folder.
 """
@@ -7,6 +9,7 @@ Run with ``pytest -s`` to see the table; it is also written to the test's tempor
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +19,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "lorex.tar.gz"
-HELDOUT = Path(__file__).resolve().parent / "heldout.yml"
-MACRO_F1_FLOOR = 0.85
+HELDOUT = {
+    "en": Path(__file__).resolve().parent / "heldout.yml",
+    "es": Path(__file__).resolve().parent / "heldout_es.yml",
+    "fr": Path(__file__).resolve().parent / "heldout_fr.yml",
+}
+# English's floor is its target, 0.85 (issue 14). Spanish's and French's target is the same; the
+# model is deterministic, and on 2026-12-04 (one model for every language, config.yml) it
+# measured en 0.9866, es 0.9666, fr 0.9366, so their floors sit a little below what was measured
+# (about two or three of 193 messages), not at the target far below it.
+MACRO_F1_FLOORS = {"en": 0.85, "es": 0.95, "fr": 0.92}
 
 # A Device ID given with the reason for coming: the controller acts on the entity, so taking the
 # message for either intent is right (and it must never be share_password).
@@ -42,10 +53,10 @@ CONFUSIONS = [
 ]
 
 
-def heldout_examples() -> list[tuple[str, str]]:
+def heldout_examples(language: str = "en") -> list[tuple[str, str]]:
     from rasa.shared.nlu.training_data.loading import load_data
 
-    data = load_data(str(HELDOUT))
+    data = load_data(str(HELDOUT[language]))
     return [(message.get("text"), message.get("intent")) for message in data.intent_examples]
 
 
@@ -86,32 +97,39 @@ def f1_table(pairs: list[tuple[str, str]]) -> tuple[dict[str, Row], float]:
     return table, macro_f1
 
 
-def test_the_heldout_set_covers_every_intent_an_owner_can_say() -> None:
+@pytest.mark.parametrize("language", HELDOUT)
+def test_the_heldout_set_covers_every_intent_an_owner_can_say(language: str) -> None:
     import yaml
 
     intents: set[str] = set()
     for path in (REPO / "domain").glob("*.yml"):
         intents.update(yaml.safe_load(path.read_text()).get("intents") or [])
     typed = {intent for intent in intents if not intent.startswith("EXTERNAL_")}
-    examples = heldout_examples()
+    examples = heldout_examples(language)
     assert typed - {intent for _, intent in examples} == set()
     assert len(examples) >= 150
 
 
-def test_the_heldout_set_is_not_in_the_training_data() -> None:
+@pytest.mark.parametrize("language", HELDOUT)
+def test_the_heldout_set_is_not_in_the_training_data(language: str) -> None:
     from rasa.shared.nlu.training_data.loading import load_data
 
     def words(text: str) -> str:
-        return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+        # Without accents too: "numero" in training would be "número" held out.
+        plain = unicodedata.normalize("NFKD", text.lower())
+        return " ".join("".join(c for c in plain if c.isalnum() or c.isspace()).split())
 
+    # Every language's training data (data/nlu and its subfolders), not only the held-out
+    # set's own language: a message may be written the same in two languages ("ok", "stop").
     trained = {words(m.get("text")) for m in load_data(str(REPO / "data" / "nlu")).intent_examples}
-    assert [text for text, _ in heldout_examples() if words(text) in trained] == []
+    assert [text for text, _ in heldout_examples(language) if words(text) in trained] == []
 
 
-def test_macro_f1_on_the_heldout_set(agent: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("language", HELDOUT)
+def test_macro_f1_on_the_heldout_set(agent: Any, tmp_path: Path, language: str) -> None:
     pairs = []
     misses = []
-    for text, gold in heldout_examples():
+    for text, gold in heldout_examples(language):
         guess = predicted_intent(agent, text)
         if guess in ALSO_RIGHT.get(gold, set()):
             guess = gold
@@ -124,13 +142,15 @@ def test_macro_f1_on_the_heldout_set(agent: Any, tmp_path: Path) -> None:
         f"{intent:<26} {p:>9.2f} {r:>7.2f} {f:>6.2f} {n:>3}"
         for intent, (p, r, f, n) in table.items()
     ]
-    lines.append(f"macro-F1 {macro_f1:.4f} over {len(table)} intents, {len(pairs)} utterances")
+    lines.append(
+        f"{language}: macro-F1 {macro_f1:.4f} over {len(table)} intents, {len(pairs)} utterances"
+    )
     lines.append(f"misses ({len(misses)}):")
     lines += misses
     report = "\n".join(lines)
-    (tmp_path / "heldout_intent_report.txt").write_text(report + "\n")
-    print(f"\n{report}\n(written to {tmp_path / 'heldout_intent_report.txt'})")
-    assert macro_f1 >= MACRO_F1_FLOOR
+    (tmp_path / f"heldout_intent_report_{language}.txt").write_text(report + "\n")
+    print(f"\n{report}\n(written to {tmp_path / f'heldout_intent_report_{language}.txt'})")
+    assert macro_f1 >= MACRO_F1_FLOORS[language]
 
 
 @pytest.mark.parametrize(
