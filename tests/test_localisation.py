@@ -202,6 +202,17 @@ def test_before_a_clear_message_the_clients_language_is_used() -> None:
     assert (then.language, then.settled) == ("es", True)
 
 
+@pytest.mark.parametrize(
+    ("text", "language"), [("allo", "fr"), ("Hola!", "es"), ("buenas tardes", "es"), ("hi", "en")]
+)
+def test_a_greeting_alone_starts_a_conversation_in_its_language(text: str, language: str) -> None:
+    first = choose(None, False, None, text, None, client_decides=False)
+    assert first.language == language
+    then = choose(language, False, None, "I forgot the password of my recorder", None,
+                  client_decides=False)  # fmt: skip
+    assert (then.language, then.settled) == ("en", True)
+
+
 def test_on_the_phone_the_callers_choice_decides() -> None:
     said = choose("en", True, None, "I forgot my password", "es", client_decides=True)
     assert said.language == "es"

@@ -30,6 +30,7 @@ LANGUAGES_FILE = CONTENT_DIR / "languages.yml"
 @dataclass(frozen=True)
 class LanguageWords:
     names: dict[str, frozenset[str]]  # language -> the names owners give it
+    greetings: dict[str, frozenset[str]]  # language -> its greetings
     asking: frozenset[str]
     short_request_words: int
     negations: frozenset[str]
@@ -42,15 +43,20 @@ class LanguageWords:
 def language_words() -> LanguageWords:
     data = load_mapping(LANGUAGES_FILE)
     names = data.require("names", dict)
-    unknown = set(names) - set(LANGUAGES)
-    if unknown or set(names) != set(LANGUAGES):
-        raise data.error(f"'names' must name each of {', '.join(LANGUAGES)}, exactly")
+    greetings = data.require("greetings", dict)
+    for key, found in (("names", names), ("greetings", greetings)):
+        if set(found) != set(LANGUAGES):
+            raise data.error(f"'{key}' must have each of {', '.join(LANGUAGES)}, exactly")
 
     def words(key: str) -> frozenset[str]:
         return frozenset(_plain(str(word)) for word in data.require(key, list))
 
     return LanguageWords(
         names={language: frozenset(_plain(str(n)) for n in names[language]) for language in names},
+        greetings={
+            language: frozenset(_plain(str(g)) for g in greetings[language])
+            for language in greetings
+        },
         asking=words("asking"),
         short_request_words=data.require("short_request_words", int),
         negations=words("negations"),
@@ -134,6 +140,13 @@ def asked_for(text: str) -> str | None:
     return None
 
 
+def greeting_language(text: str) -> str | None:
+    """The language of a message that is only a greeting ("hola", "allo!", "buenas tardes")."""
+    said = " ".join(_words(text))
+    greetings = language_words().greetings
+    return next((language for language, words in greetings.items() if said in words), None)
+
+
 # --- the conversation's language -----------------------------------------------------------------
 
 
@@ -170,7 +183,10 @@ def choose(
     if not settled:
         if written is not None:
             return LanguageChoice(written, settled=True, pending=None)
-        return LanguageChoice(current or client_language or ENGLISH, settled=False, pending=None)
+        greeted = greeting_language(text)
+        return LanguageChoice(
+            greeted or current or client_language or ENGLISH, settled=False, pending=None
+        )
     language = current or ENGLISH
     if written is None or written == language:
         return LanguageChoice(language, settled=True, pending=None)
