@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.content import ContentMapping, load_mapping
-from bot.phone.pieces import Heard, Piece
+from bot.phone.pieces import Heard, Piece, Token, assemble
 
 Confusable = Callable[[str], tuple[str, ...]]
 
@@ -73,13 +73,24 @@ class Spelling:
     filler: frozenset[str]
 
     def known(self, word: str) -> bool:
-        return any(
-            word in table
-            for table in (
-                self.letters, self.weak_letters, self.digits, self.weak_digits, self.numbers,
-                self.tens, self.hundreds, self.repeats, self.plurals,
+        return (
+            any(
+                word in table
+                for table in (
+                    self.letters,
+                    self.weak_letters,
+                    self.digits,
+                    self.weak_digits,
+                    self.numbers,
+                    self.tens,
+                    self.hundreds,
+                    self.repeats,
+                    self.plurals,
+                )
             )
-        ) or word in self.filler or word in _CAPITAL_WORDS
+            or word in self.filler
+            or word in _CAPITAL_WORDS
+        )
 
 
 def load_spelling(path: Path) -> Spelling:
@@ -168,9 +179,13 @@ def _tokens(transcript: str, spelling: Spelling) -> list[str]:
         lower = word.lower()
         if word in ",.;":
             words.append(_BREAK)
-        elif word.isalpha() and word.isupper() and len(word) <= 5 and (
-            len(word) == 1 or not spelling.known(lower)
-        ) and lower not in _CAPITAL_WORDS:
+        elif (
+            word.isalpha()
+            and word.isupper()
+            and len(word) <= 5
+            and (len(word) == 1 or not spelling.known(lower))
+            and lower not in _CAPITAL_WORDS
+        ):
             words.append(_LETTER + lower)
         else:
             words.append(lower)
@@ -189,12 +204,6 @@ def _tokens(transcript: str, spelling: Spelling) -> list[str]:
             tokens.extend(replacement if replacement is not None else (words[index],))
             index += 1
     return tokens
-
-
-@dataclass
-class _Token:
-    pieces: list[Piece]
-    strong: bool  # ID material on its own; weak tokens count only inside an ID
 
 
 class _Number:
@@ -250,10 +259,14 @@ class _Reader:
 
     def is_number_word(self, word: str) -> bool:
         spelling = self.spelling
-        return any(
-            word in table
-            for table in (spelling.digits, spelling.numbers, spelling.tens, spelling.hundreds)
-        ) or word in spelling.hundred or word in spelling.thousand
+        return (
+            any(
+                word in table
+                for table in (spelling.digits, spelling.numbers, spelling.tens, spelling.hundreds)
+            )
+            or word in spelling.hundred
+            or word in spelling.thousand
+        )
 
     def start_number(self, word: str) -> _Number | None:
         spelling = self.spelling
@@ -314,7 +327,7 @@ class _Reader:
             return True
         return False
 
-    def number(self, word: str) -> _Token | None:
+    def number(self, word: str) -> Token | None:
         number = self.start_number(word)
         if number is None:
             return None
@@ -330,11 +343,11 @@ class _Reader:
             if not self.joined(number, following):
                 break
             self.index += 1
-        return _Token([self.piece(c) for c in str(number.value)], True)
+        return Token([self.piece(c) for c in str(number.value)], True)
 
     # --- one token --------------------------------------------------------------------------
 
-    def read(self) -> _Token | None:
+    def read(self) -> Token | None:
         """The next token's pieces (None: filler or an unknown word), advancing past it."""
         spelling = self.spelling
         word = self.tokens[self.index]
@@ -344,30 +357,31 @@ class _Reader:
             if inner is None or not inner.pieces:
                 return None
             times = spelling.repeats[word]
-            return _Token(inner.pieces[:-1] + inner.pieces[-1:] * times, True)
-        if word in spelling.digits and (self.peek() in spelling.plurals or (
-            self.peek() in spelling.times and self.peek(1) not in (None, _BREAK)
-        )):
+            return Token(inner.pieces[:-1] + inner.pieces[-1:] * times, True)
+        if word in spelling.digits and (
+            self.peek() in spelling.plurals
+            or (self.peek() in spelling.times and self.peek(1) not in (None, _BREAK))
+        ):
             count = int(spelling.digits[word])
             if self.peek() in spelling.plurals:
                 digit = spelling.plurals[str(self.peek())]
                 self.index += 1
-                return _Token([self.piece(digit)] * count, True)
+                return Token([self.piece(digit)] * count, True)
             self.index += 1  # "fois", "veces"
             inner = self.read()
             if inner is None or not inner.pieces:
                 return None
-            return _Token(inner.pieces * count, True)
+            return Token(inner.pieces * count, True)
         if word in spelling.plurals:  # "treses" alone: the digit, twice
-            return _Token([self.piece(spelling.plurals[word])] * 2, True)
+            return Token([self.piece(spelling.plurals[word])] * 2, True)
         if word.isdigit():
-            return _Token([self.piece(c) for c in word], True)
+            return Token([self.piece(c) for c in word], True)
         if word.isalnum() and any(c.isdigit() for c in word) and word.isascii():
-            return _Token([self.piece(c.upper()) for c in word], True)
+            return Token([self.piece(c.upper()) for c in word], True)
         if word.startswith(_LETTER) and len(word) > 2:  # a run of capitals, "KXQ"
-            return _Token([self.piece(c.upper()) for c in word[1:]], True)
+            return Token([self.piece(c.upper()) for c in word[1:]], True)
         if word in spelling.digits and spelling.digits[word] == "0":
-            return _Token([Piece("0")], True)
+            return Token([Piece("0")], True)
         number = self.number(word)
         if number is not None:
             return number
@@ -376,11 +390,11 @@ class _Reader:
             spelt = self.spelling_word()
             if spelt is not None:
                 # The spelling word decides: "ve de burro" is a B the recogniser misheard.
-                return _Token([Piece(spelt)], True)
+                return Token([Piece(spelt)], True)
             char, strong = letter
-            return _Token([self.piece(char)], strong)
+            return Token([self.piece(char)], strong)
         if word in spelling.weak_digits:
-            return _Token([self.piece(spelling.weak_digits[word])], False)
+            return Token([self.piece(spelling.weak_digits[word])], False)
         return None
 
 
@@ -388,7 +402,7 @@ def hear_spelt(transcript: str, spelling: Spelling, confusable: Confusable) -> H
     """The Device ID pieces in ``transcript`` (empty if it holds none)."""
     tokens = _tokens(transcript, spelling)
     reader = _Reader(tokens, spelling, confusable)
-    read: list[tuple[str, _Token | None]] = []
+    read: list[tuple[str, Token | None]] = []
     while reader.index < len(tokens):
         word = tokens[reader.index]
         if word == _CORRECTION:
@@ -401,29 +415,4 @@ def hear_spelt(transcript: str, spelling: Spelling, confusable: Confusable) -> H
             continue
         read.append((word, reader.read()))
     ignored = spelling.filler | {_BREAK}
-    strong = [i for i, (_, token) in enumerate(read) if token is not None and token.strong]
-    if not strong:
-        others = sum(1 for word, token in read if token is None and word not in ignored)
-        return Heard((), others + sum(1 for _, token in read if token is not None))
-    first, last = strong[0], strong[-1]
-    # A weak token right before or after the ID may belong to it ("elle a huit ...") or not: it
-    # is kept as optional, and the registry decides.
-    edges = set()
-    while first > 0 and read[first - 1][1] is not None:
-        first -= 1
-        edges.add(first)
-    while last + 1 < len(read) and read[last + 1][1] is not None:
-        last += 1
-        edges.add(last)
-    pieces: list[Piece] = []
-    others = 0
-    for position, (word, token) in enumerate(read):
-        inside = first <= position <= last
-        if token is not None and inside:
-            if position in edges:
-                pieces.extend(Piece(p.heard, (*p.alternatives, "")) for p in token.pieces)
-            else:
-                pieces.extend(token.pieces)
-        elif word not in ignored or (token is not None and not inside):
-            others += 1
-    return Heard(tuple(pieces), others)
+    return assemble(read, ignored)

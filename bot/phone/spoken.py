@@ -24,7 +24,7 @@ from typing import Protocol
 
 from bot.devices.formats import DIGIT, LETTER, DeviceIdFormats
 from bot.phone.content import PhoneContent
-from bot.phone.pieces import Heard, Piece
+from bot.phone.pieces import Heard, Piece, Token, assemble
 from bot.phone.spelling import hear_spelt
 
 __all__ = ["Heard", "Piece", "RegisteredIds", "Resolution", "hear", "join_pieces", "resolve"]
@@ -35,38 +35,121 @@ MAX_CANDIDATES = 1500
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 UNITS = {
-    "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0",
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "niner": "9",
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "nought": "0",
+    "nil": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "niner": "9",
 }
 # Words a recogniser writes for a digit in the middle of an ID ("N D for eight").
 WEAK_UNITS = {"for": "4", "fore": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
 TEENS = {
-    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
-    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "thirteen": "13",
+    "fourteen": "14",
+    "fifteen": "15",
+    "sixteen": "16",
+    "seventeen": "17",
+    "eighteen": "18",
+    "nineteen": "19",
 }
 TENS = {
-    "twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6",
-    "seventy": "7", "eighty": "8", "ninety": "9",
+    "twenty": "2",
+    "thirty": "3",
+    "forty": "4",
+    "fourty": "4",
+    "fifty": "5",
+    "sixty": "6",
+    "seventy": "7",
+    "eighty": "8",
+    "ninety": "9",
 }
 NATO = {
-    "alfa": "A", "alpha": "A", "bravo": "B", "charlie": "C", "delta": "D", "echo": "E",
-    "foxtrot": "F", "golf": "G", "hotel": "H", "india": "I", "juliet": "J", "juliett": "J",
-    "kilo": "K", "lima": "L", "mike": "M", "november": "N", "oscar": "O", "papa": "P",
-    "quebec": "Q", "romeo": "R", "sierra": "S", "tango": "T", "uniform": "U", "victor": "V",
-    "whiskey": "W", "whisky": "W", "xray": "X", "yankee": "Y", "zulu": "Z",
+    "alfa": "A",
+    "alpha": "A",
+    "bravo": "B",
+    "charlie": "C",
+    "delta": "D",
+    "echo": "E",
+    "foxtrot": "F",
+    "golf": "G",
+    "hotel": "H",
+    "india": "I",
+    "juliet": "J",
+    "juliett": "J",
+    "kilo": "K",
+    "lima": "L",
+    "mike": "M",
+    "november": "N",
+    "oscar": "O",
+    "papa": "P",
+    "quebec": "Q",
+    "romeo": "R",
+    "sierra": "S",
+    "tango": "T",
+    "uniform": "U",
+    "victor": "V",
+    "whiskey": "W",
+    "whisky": "W",
+    "xray": "X",
+    "yankee": "Y",
+    "zulu": "Z",
 }
 # Letter names as a recogniser spells them.
 LETTER_NAMES = {
-    "bee": "B", "cee": "C", "dee": "D", "gee": "G", "jay": "J", "kay": "K", "el": "L",
-    "ell": "L", "em": "M", "en": "N", "pee": "P", "cue": "Q", "ar": "R", "es": "S", "ess": "S",
-    "tee": "T", "vee": "V", "ex": "X", "zed": "Z", "zee": "Z", "aitch": "H", "haitch": "H",
-    "ef": "F", "eff": "F", "yu": "U", "wy": "Y",
+    "bee": "B",
+    "cee": "C",
+    "dee": "D",
+    "gee": "G",
+    "jay": "J",
+    "kay": "K",
+    "el": "L",
+    "ell": "L",
+    "em": "M",
+    "en": "N",
+    "pee": "P",
+    "cue": "Q",
+    "ar": "R",
+    "es": "S",
+    "ess": "S",
+    "tee": "T",
+    "vee": "V",
+    "ex": "X",
+    "zed": "Z",
+    "zee": "Z",
+    "aitch": "H",
+    "haitch": "H",
+    "ef": "F",
+    "eff": "F",
+    "yu": "U",
+    "wy": "Y",
 }
 # Ordinary English words that are also letter names: letters only in the middle of an ID.
 WEAK_LETTER_NAMES = {
-    "a": "A", "i": "I", "be": "B", "see": "C", "sea": "C", "pea": "P", "queue": "Q",
-    "are": "R", "tea": "T", "you": "U", "why": "Y", "eye": "I",
+    "a": "A",
+    "i": "I",
+    "be": "B",
+    "see": "C",
+    "sea": "C",
+    "pea": "P",
+    "queue": "Q",
+    "are": "R",
+    "tea": "T",
+    "you": "U",
+    "why": "Y",
+    "eye": "I",
 }
 _FILLER_WORDS = (
     "um umm uh uhh er erm ah hmm mm it's its it is my the device id number code and then "
@@ -96,18 +179,16 @@ def _tokens(transcript: str) -> list[str]:
     tokens = []
     for word in _TOKEN_ANY_CASE.findall(text.replace("-", " ")):
         lower = word.lower()
-        spelled = word.isalpha() and 1 < len(word) <= 5 and (
-            (word.isupper() and lower not in NATO and lower not in _CAPITAL_WORDS)
-            or (not set(lower) & _VOWELS and lower not in LETTER_NAMES and lower not in FILLER)
+        spelled = (
+            word.isalpha()
+            and 1 < len(word) <= 5
+            and (
+                (word.isupper() and lower not in NATO and lower not in _CAPITAL_WORDS)
+                or (not set(lower) & _VOWELS and lower not in LETTER_NAMES and lower not in FILLER)
+            )
         )
         tokens.append("#" + lower if spelled else lower)
     return tokens
-
-
-@dataclass
-class _Token:
-    pieces: list[Piece]
-    strong: bool  # ID material on its own; weak tokens count only inside an ID
 
 
 class _Reader:
@@ -139,7 +220,7 @@ class _Reader:
                     return word
         return None
 
-    def read(self) -> _Token | None:
+    def read(self) -> Token | None:
         """The next token's pieces (None: filler or an unknown word), advancing past it."""
         word = self.tokens[self.index]
         self.index += 1
@@ -150,25 +231,25 @@ class _Reader:
                 return None
             # "double five" repeats the digit; "double ND" is unusual: repeat the last character
             pieces = inner.pieces[:-1] + inner.pieces[-1:] * times
-            return _Token(pieces, True)
+            return Token(pieces, True)
         if word.startswith("#"):
-            return _Token([self.letter(c.upper()) for c in word[1:]], True)
+            return Token([self.letter(c.upper()) for c in word[1:]], True)
         if word == "doubleu":
-            return _Token([Piece("W", ("UU",))], True)
+            return Token([Piece("W", ("UU",))], True)
         if word.isdigit():
-            return _Token([self.digit(c) for c in word], True)
+            return Token([self.digit(c) for c in word], True)
         if any(c.isdigit() for c in word) and word.isalnum():
-            return _Token(
+            return Token(
                 [self.digit(c) if c.isdigit() else self.letter(c.upper()) for c in word], True
             )
         if word in TEENS:
-            return _Token([self.digit(c) for c in TEENS[word]], True)
+            return Token([self.digit(c) for c in TEENS[word]], True)
         if word in TENS:
             unit = self.peek()
             if unit in UNITS and unit not in ("oh", "o", "zero"):
                 self.index += 1
-                return _Token([self.digit(TENS[word]), self.digit(UNITS[unit])], True)
-            return _Token([self.digit(TENS[word]), Piece("0")], True)
+                return Token([self.digit(TENS[word]), self.digit(UNITS[unit])], True)
+            return Token([self.digit(TENS[word]), Piece("0")], True)
         if word in ("hundred", "thousand"):
             # "four hundred" 400, "four hundred five" 405, "four hundred twenty five" 425
             zeros = 2 if word == "hundred" else 3
@@ -177,22 +258,22 @@ class _Reader:
                 zeros -= 2
             elif following in UNITS and following not in ("oh", "o"):
                 zeros -= 1
-            return _Token([Piece("0")] * zeros, True)
+            return Token([Piece("0")] * zeros, True)
         if word in ("oh", "o"):
             spelled = self.as_in_word()
             if spelled is not None:  # "O as in orange" is the letter
-                return _Token([Piece(spelled[0].upper())], True)
-            return _Token([Piece("0", ("O",))], True)
+                return Token([Piece(spelled[0].upper())], True)
+            return Token([Piece("0", ("O",))], True)
         if word in UNITS:
-            return _Token([self.digit(UNITS[word])], True)
+            return Token([self.digit(UNITS[word])], True)
         if word == "as" and self.peek() == "in":  # "as in Nancy" without the letter before it
             self.index -= 1
             spelled = self.as_in_word()
             if spelled is not None:
-                return _Token([Piece(spelled[0].upper())], True)
+                return Token([Piece(spelled[0].upper())], True)
             self.index += 1
         if word in NATO:
-            return _Token([Piece(NATO[word])], True)
+            return Token([Piece(NATO[word])], True)
         letter: str | None = None
         strong = True
         if len(word) == 1 and word.isalpha() and word not in ("a", "i"):
@@ -205,10 +286,10 @@ class _Reader:
             spelled = self.as_in_word()
             if spelled is not None:
                 # The spelling word decides: "D as in boy" was a B the recogniser misheard.
-                return _Token([Piece(spelled[0].upper())], True)
-            return _Token([self.letter(letter)], strong)
+                return Token([Piece(spelled[0].upper())], True)
+            return Token([self.letter(letter)], strong)
         if word in WEAK_UNITS:
-            return _Token([self.digit(WEAK_UNITS[word])], False)
+            return Token([self.digit(WEAK_UNITS[word])], False)
         return None
 
 
@@ -219,36 +300,11 @@ def hear(transcript: str, content: PhoneContent) -> Heard:
         return hear_spelt(transcript, content.spelling, content.confusable_with)
     tokens = _tokens(transcript)
     reader = _Reader(tokens, content)
-    read: list[tuple[str, _Token | None]] = []
+    read: list[tuple[str, Token | None]] = []
     while reader.index < len(tokens):
         word = tokens[reader.index]
         read.append((word, reader.read()))
-    strong = [i for i, (_, token) in enumerate(read) if token is not None and token.strong]
-    if not strong:
-        others = sum(1 for word, token in read if token is None and word not in FILLER)
-        return Heard((), others + sum(1 for _, token in read if token is not None))
-    first, last = strong[0], strong[-1]
-    # A weak token right before or after the ID may belong to it ("um, A, Q ...", "... x-ray
-    # queue") or not ("... 837 I think"): it is kept as optional, and the registry decides.
-    edges = set()
-    while first > 0 and read[first - 1][1] is not None:
-        first -= 1
-        edges.add(first)
-    while last + 1 < len(read) and read[last + 1][1] is not None:
-        last += 1
-        edges.add(last)
-    pieces: list[Piece] = []
-    others = 0
-    for position, (word, token) in enumerate(read):
-        inside = first <= position <= last
-        if token is not None and inside:
-            if position in edges:
-                pieces.extend(Piece(p.heard, (*p.alternatives, "")) for p in token.pieces)
-            else:
-                pieces.extend(token.pieces)
-        elif word not in FILLER or (token is not None and not inside):
-            others += 1
-    return Heard(tuple(pieces), others)
+    return assemble(read, FILLER)
 
 
 class RegisteredIds(Protocol):
