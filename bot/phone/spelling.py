@@ -73,24 +73,13 @@ class Spelling:
     filler: frozenset[str]
 
     def known(self, word: str) -> bool:
-        return (
-            any(
-                word in table
-                for table in (
-                    self.letters,
-                    self.weak_letters,
-                    self.digits,
-                    self.weak_digits,
-                    self.numbers,
-                    self.tens,
-                    self.hundreds,
-                    self.repeats,
-                    self.plurals,
-                )
+        return any(
+            word in table
+            for table in (
+                self.letters, self.weak_letters, self.digits, self.weak_digits, self.numbers,
+                self.tens, self.hundreds, self.repeats, self.plurals,
             )
-            or word in self.filler
-            or word in _CAPITAL_WORDS
-        )
+        ) or word in self.filler or word in _CAPITAL_WORDS
 
 
 def load_spelling(path: Path) -> Spelling:
@@ -179,13 +168,9 @@ def _tokens(transcript: str, spelling: Spelling) -> list[str]:
         lower = word.lower()
         if word in ",.;":
             words.append(_BREAK)
-        elif (
-            word.isalpha()
-            and word.isupper()
-            and len(word) <= 5
-            and (len(word) == 1 or not spelling.known(lower))
-            and lower not in _CAPITAL_WORDS
-        ):
+        elif word.isalpha() and word.isupper() and len(word) <= 5 and (
+            len(word) == 1 or not spelling.known(lower)
+        ) and lower not in _CAPITAL_WORDS:
             words.append(_LETTER + lower)
         else:
             words.append(lower)
@@ -259,14 +244,10 @@ class _Reader:
 
     def is_number_word(self, word: str) -> bool:
         spelling = self.spelling
-        return (
-            any(
-                word in table
-                for table in (spelling.digits, spelling.numbers, spelling.tens, spelling.hundreds)
-            )
-            or word in spelling.hundred
-            or word in spelling.thousand
-        )
+        return any(
+            word in table
+            for table in (spelling.digits, spelling.numbers, spelling.tens, spelling.hundreds)
+        ) or word in spelling.hundred or word in spelling.thousand
 
     def start_number(self, word: str) -> _Number | None:
         spelling = self.spelling
@@ -358,10 +339,9 @@ class _Reader:
                 return None
             times = spelling.repeats[word]
             return Token(inner.pieces[:-1] + inner.pieces[-1:] * times, True)
-        if word in spelling.digits and (
-            self.peek() in spelling.plurals
-            or (self.peek() in spelling.times and self.peek(1) not in (None, _BREAK))
-        ):
+        if word in spelling.digits and (self.peek() in spelling.plurals or (
+            self.peek() in spelling.times and self.peek(1) not in (None, _BREAK)
+        )):
             count = int(spelling.digits[word])
             if self.peek() in spelling.plurals:
                 digit = spelling.plurals[str(self.peek())]

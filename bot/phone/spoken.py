@@ -35,121 +35,38 @@ MAX_CANDIDATES = 1500
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 UNITS = {
-    "zero": "0",
-    "oh": "0",
-    "o": "0",
-    "nought": "0",
-    "nil": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "niner": "9",
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0",
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "niner": "9",
 }
 # Words a recogniser writes for a digit in the middle of an ID ("N D for eight").
 WEAK_UNITS = {"for": "4", "fore": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
 TEENS = {
-    "ten": "10",
-    "eleven": "11",
-    "twelve": "12",
-    "thirteen": "13",
-    "fourteen": "14",
-    "fifteen": "15",
-    "sixteen": "16",
-    "seventeen": "17",
-    "eighteen": "18",
-    "nineteen": "19",
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
 }
 TENS = {
-    "twenty": "2",
-    "thirty": "3",
-    "forty": "4",
-    "fourty": "4",
-    "fifty": "5",
-    "sixty": "6",
-    "seventy": "7",
-    "eighty": "8",
-    "ninety": "9",
+    "twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6",
+    "seventy": "7", "eighty": "8", "ninety": "9",
 }
 NATO = {
-    "alfa": "A",
-    "alpha": "A",
-    "bravo": "B",
-    "charlie": "C",
-    "delta": "D",
-    "echo": "E",
-    "foxtrot": "F",
-    "golf": "G",
-    "hotel": "H",
-    "india": "I",
-    "juliet": "J",
-    "juliett": "J",
-    "kilo": "K",
-    "lima": "L",
-    "mike": "M",
-    "november": "N",
-    "oscar": "O",
-    "papa": "P",
-    "quebec": "Q",
-    "romeo": "R",
-    "sierra": "S",
-    "tango": "T",
-    "uniform": "U",
-    "victor": "V",
-    "whiskey": "W",
-    "whisky": "W",
-    "xray": "X",
-    "yankee": "Y",
-    "zulu": "Z",
+    "alfa": "A", "alpha": "A", "bravo": "B", "charlie": "C", "delta": "D", "echo": "E",
+    "foxtrot": "F", "golf": "G", "hotel": "H", "india": "I", "juliet": "J", "juliett": "J",
+    "kilo": "K", "lima": "L", "mike": "M", "november": "N", "oscar": "O", "papa": "P",
+    "quebec": "Q", "romeo": "R", "sierra": "S", "tango": "T", "uniform": "U", "victor": "V",
+    "whiskey": "W", "whisky": "W", "xray": "X", "yankee": "Y", "zulu": "Z",
 }
 # Letter names as a recogniser spells them.
 LETTER_NAMES = {
-    "bee": "B",
-    "cee": "C",
-    "dee": "D",
-    "gee": "G",
-    "jay": "J",
-    "kay": "K",
-    "el": "L",
-    "ell": "L",
-    "em": "M",
-    "en": "N",
-    "pee": "P",
-    "cue": "Q",
-    "ar": "R",
-    "es": "S",
-    "ess": "S",
-    "tee": "T",
-    "vee": "V",
-    "ex": "X",
-    "zed": "Z",
-    "zee": "Z",
-    "aitch": "H",
-    "haitch": "H",
-    "ef": "F",
-    "eff": "F",
-    "yu": "U",
-    "wy": "Y",
+    "bee": "B", "cee": "C", "dee": "D", "gee": "G", "jay": "J", "kay": "K", "el": "L",
+    "ell": "L", "em": "M", "en": "N", "pee": "P", "cue": "Q", "ar": "R", "es": "S", "ess": "S",
+    "tee": "T", "vee": "V", "ex": "X", "zed": "Z", "zee": "Z", "aitch": "H", "haitch": "H",
+    "ef": "F", "eff": "F", "yu": "U", "wy": "Y",
 }
 # Ordinary English words that are also letter names: letters only in the middle of an ID.
 WEAK_LETTER_NAMES = {
-    "a": "A",
-    "i": "I",
-    "be": "B",
-    "see": "C",
-    "sea": "C",
-    "pea": "P",
-    "queue": "Q",
-    "are": "R",
-    "tea": "T",
-    "you": "U",
-    "why": "Y",
-    "eye": "I",
+    "a": "A", "i": "I", "be": "B", "see": "C", "sea": "C", "pea": "P", "queue": "Q",
+    "are": "R", "tea": "T", "you": "U", "why": "Y", "eye": "I",
 }
 _FILLER_WORDS = (
     "um umm uh uhh er erm ah hmm mm it's its it is my the device id number code and then "
@@ -179,13 +96,9 @@ def _tokens(transcript: str) -> list[str]:
     tokens = []
     for word in _TOKEN_ANY_CASE.findall(text.replace("-", " ")):
         lower = word.lower()
-        spelled = (
-            word.isalpha()
-            and 1 < len(word) <= 5
-            and (
-                (word.isupper() and lower not in NATO and lower not in _CAPITAL_WORDS)
-                or (not set(lower) & _VOWELS and lower not in LETTER_NAMES and lower not in FILLER)
-            )
+        spelled = word.isalpha() and 1 < len(word) <= 5 and (
+            (word.isupper() and lower not in NATO and lower not in _CAPITAL_WORDS)
+            or (not set(lower) & _VOWELS and lower not in LETTER_NAMES and lower not in FILLER)
         )
         tokens.append("#" + lower if spelled else lower)
     return tokens
