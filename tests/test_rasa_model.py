@@ -26,12 +26,13 @@ TRAINING_DATA = ["--data", "data/nlu", "data/rules"]
 # classifier is deterministic and the folds are seeded, so the figures are the same on every run.
 # One model reads every language (config.yml says why): the cross-validation runs over all the
 # training data and is scored per language, by the file each example came from (macro-F1 over
-# that language's intents; nlu_fallback counts as a miss). Measured on 2026-12-04: en 0.9544
-# (English alone, before Spanish and French: 0.9542), es 0.9217, fr 0.9143. English's floor
-# sits at its target; Spanish's and French's are below theirs, at the measured figure rounded
-# down, until more training data brings them to 0.93.
+# that language's intents; nlu_fallback counts as a miss). Measured on 2026-12-04, after the
+# Spanish and French data were cleaned and filled out, the guard learnt their password words and
+# the SVM's C went to 1.5: en 0.9513, es 0.9344, fr 0.9302 (before: 0.9544, 0.9217, 0.9143; any
+# change to the data redraws every fold, English's included, by about 0.005). Every floor sits
+# at its language's target.
 MACRO_F1_TARGETS = {"en": 0.95, "es": 0.93, "fr": 0.93}
-MACRO_F1_FLOORS = {"en": 0.95, "es": 0.92, "fr": 0.91}
+MACRO_F1_FLOORS = {"en": 0.95, "es": 0.93, "fr": 0.93}
 RASA_ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 

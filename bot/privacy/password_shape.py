@@ -36,7 +36,9 @@ _EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 # error code is not.
 _PASSWORD_WORDS = re.compile(
     r"\b(?:p[a@]ss(?:w[o0]rd|wd|code)?s?|pwd?|temp(?:orary)?|(?<!qr )(?<!error )code"
-    r"|gave me|given me|sent me)\b",
+    r"|gave me|given me|sent me"
+    # Spanish and French: the owner tells a password in their own language as often.
+    r"|contrase[ñn]as?|claves?|temporal(?:es)?|c[oó]digo|mots? de passe|mdp|temporaires?)\b",
     re.IGNORECASE,
 )
 # Phrases that introduce the password someone chose or had ("I'll use Canyon!Echo4", "set it to
@@ -45,7 +47,9 @@ _PASSWORD_WORDS = re.compile(
 _CHOOSING_WORDS = re.compile(
     r"\b(?:(?:i'll|ill|i will|going to|gonna|i'd|i want to|let's|lets) use|make it|set it to|"
     r"setting it to|change it to|changing it to|want it to be|going to be|will be|used to be|"
-    r"chose|choose|picked|going with|typed|entered)\b",
+    r"chose|choose|picked|going with|typed|entered"
+    r"|voy a usar|usar[eé]|escog[ií]|eleg[ií]|va a ser|j'ai choisi|j'ai pris|va [eê]tre"
+    r"|je vais (?:mettre|utiliser|prendre))\b",
     re.IGNORECASE,
 )
 
