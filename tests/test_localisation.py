@@ -14,10 +14,12 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.channels.localised_nlg import LocalisedResponses
 from bot.content import ContentError, load_mapping
-from bot.dialogue.language import asked_for, choose, detect
+from bot.dialogue.language import asked_for, choose, detect, settle
+from bot.dialogue.state import Conversation, State
 from bot.dialogue.understanding import Heard
 from bot.faq import load_faq
 from bot.guide.procedure import load_procedure
+from bot.handoff.owner_details import parse_name
 from bot.handoff.support_centre import load_support_centre
 from bot.localisation import (
     LANGUAGES,
@@ -172,6 +174,8 @@ def test_a_messages_language_is_detected_only_when_it_is_clear(
         ("je ne parle pas anglais", "fr"),
         ("parlez-vous français?", "fr"),
         ("français svp", "fr"),
+        ("sorry can we do this in english please", "en"),
+        ("podemos seguir en español", "es"),
         ("does the menu on the recorder come in spanish?", None),
         ("I forgot my password", None),
     ],
@@ -211,6 +215,18 @@ def test_a_greeting_alone_starts_a_conversation_in_its_language(text: str, langu
     then = choose(language, False, None, "I forgot the password of my recorder", None,
                   client_decides=False)  # fmt: skip
     assert (then.language, then.settled) == ("en", True)
+
+
+def test_names_and_addresses_given_as_answers_do_not_switch_the_language() -> None:
+    conversation = Conversation(language="es", language_settled=True)
+    conversation.move(State.OWNER_NAME)
+    assert not settle(conversation, "ok thank u", None, client_decides=False)
+    assert conversation.language_pending == "en"
+    settle(conversation, "parker ravensdale", None, client_decides=False)
+    conversation.move(State.OWNER_EMAIL)
+    settle(conversation, "parker.ravensdale@example.com", None, client_decides=False)
+    assert (conversation.language, conversation.language_pending) == ("es", None)
+    assert detect("wren.hazelby@example.org") is None
 
 
 def test_on_the_phone_the_callers_choice_decides() -> None:
@@ -293,3 +309,19 @@ def test_detection_on_the_held_out_messages_decides_most_and_is_rarely_wrong(
     print(f"{language}: decided {len(decided)}/{len(texts)}, wrong {len(wrong)}: {wrong}")
     assert len(decided) >= 0.75 * len(texts)
     assert len(wrong) <= 0.01 * len(texts)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("esta a nombre de mi esposo, vale pinecrest", "vale pinecrest"),
+        ("c'est au nom de ma blonde, oakley brightwater", "oakley brightwater"),
+        ("soy Marco Díaz", "Marco Díaz"),
+        ("c'est Nathalie Tremblay", "Nathalie Tremblay"),
+        ("its under my wifes name, Dana Whitfield", "Dana Whitfield"),
+        ("como lo encuentro", None),
+        ("pourquoi mon nom", None),
+    ],
+)
+def test_an_owner_s_name_in_a_sentence_of_any_language(text: str, name: str | None) -> None:
+    assert parse_name(text, frozenset()).value == name

@@ -103,7 +103,7 @@ def detect(text: str) -> str | None:
     kept = [
         word
         for word in re.findall(r"[^\W\d_]+(?:['’][^\W\d_]+)*", text)
-        if not _has_digit_neighbour(word, text) and _plain(word) not in words.neutral
+        if not _in_an_address_or_code(word, text) and _plain(word) not in words.neutral
     ]
     if len(kept) < words.min_words:
         return None
@@ -113,9 +113,14 @@ def detect(text: str) -> str | None:
     return language_or_none(best.language.iso_code_639_1.name)
 
 
-def _has_digit_neighbour(word: str, text: str) -> bool:
-    """Whether ``word`` is part of a token with digits (a Device ID, an email, a password)."""
-    return any(word in token for token in text.split() if any(char.isdigit() for char in token))
+def _in_an_address_or_code(word: str, text: str) -> bool:
+    """Whether ``word`` is part of a token with digits, an @ or a dot inside (a Device ID, an
+    email address, a web address, a password): names of things, in no language."""
+    return any(
+        word in token
+        for token in text.split()
+        if any(char.isdigit() for char in token) or "@" in token or "." in token.strip(".")
+    )
 
 
 # --- an owner asking for a language --------------------------------------------------------------
@@ -166,12 +171,14 @@ def choose(
     client_language: str | None,
     *,
     client_decides: bool,
+    evidence: bool = True,
 ) -> LanguageChoice:
     """The conversation's language after the owner's message ``text``.
 
     ``current``/``settled``/``pending`` are what the conversation remembers; ``client_language``
     is the one the client says it is in (the widget's page, the call's choice), which decides
-    when ``client_decides`` (the phone).
+    when ``client_decides`` (the phone). A message that is no ``evidence`` (an answer that is a
+    name) may still ask for a language, but says nothing of the one it is in.
     """
     client_language = language_or_none(client_language)
     if client_decides and client_language is not None:
@@ -179,7 +186,7 @@ def choose(
     requested = asked_for(text)
     if requested is not None:
         return LanguageChoice(requested, settled=True, pending=None, asked=requested != current)
-    written = detect(text)
+    written = detect(text) if evidence else None
     if not settled:
         if written is not None:
             return LanguageChoice(written, settled=True, pending=None)
@@ -211,8 +218,18 @@ def settle(
         text,
         client_language,
         client_decides=client_decides,
+        evidence=not _answers_an_owner_question(conversation, text),
     )
     conversation.language = choice.language
     conversation.language_settled = choice.settled
     conversation.language_pending = choice.pending
     return choice.asked
+
+
+def _answers_an_owner_question(conversation: Conversation, text: str) -> bool:
+    """A name, email address or phone number given where one is asked: in no language ("Wren
+    Hazelby" is not English)."""
+    from bot.dialogue.gathering import PARSERS  # the dialogue's own reading of an answer
+
+    parse = PARSERS.get(conversation.state)
+    return parse is not None and parse(text, frozenset()).value is not None

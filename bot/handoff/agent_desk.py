@@ -21,6 +21,7 @@ from bot.handoff.rasa_bridge import (
     AssistantUnreachable,
     RasaBridge,
 )
+from bot.handoff.support_centre import load_support_centre
 
 MAX_MESSAGE_LENGTH = 2000
 
@@ -112,9 +113,11 @@ class AgentDesk:
         case = await asyncio.to_thread(self.desk.take_over, code, agent)
         try:
             await self.bridge.pause(case.conversation_id)
+            # In the conversation's language, as the assistant spoke it.
+            greeting = load_support_centre(language=case.language).agent_greeting
             await self.bridge.say(
                 case.conversation_id,
-                f"Hi, this is {agent.display_name} from Lorex support. I'm here to help.",
+                greeting.format(agent=agent.display_name),
                 agent.display_name,
             )
         except AssistantUnreachable as exc:

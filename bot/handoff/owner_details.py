@@ -22,12 +22,24 @@ NOT_NAME_WORDS = frozenset(
     """a an and are be could did do does dont don't for from going has have how i i'm im is it
     it's its long me my need no not of ok okay on or please secure so take that the there this
     to wait want was we what when where which who why with wrong yes you your thanks thank cool
-    great hello hi hey bye yeah nope sorry help agent person human someone""".split()  # noqa: SIM905
+    great hello hi hey bye yeah nope sorry help agent person human someone
+    que qué como cómo donde dónde cuando cuándo cuanto cuánto porque por para gracias hola ayuda
+    agente persona alguien necesito quiero gratis quoi comment où quand pourquoi combien merci
+    bonjour allo aide personne quelqu'un besoin veux""".split()  # noqa: SIM905
 )
 LEAD_IN = re.compile(
     r"^(?:it'?s|it is|my name is|the name is|name is|i'?m|i am|this is|email is|"
-    r"my email is|phone is|my phone is|my number is|number is|it'?s registered to)\s+",
+    r"my email is|phone is|my phone is|my number is|number is|it'?s registered to|"
+    # Spanish and French: "es", "soy", "a nombre de", "c'est", "je m'appelle", "au nom de".
+    r"es|soy|me llamo|mi nombre es|el nombre es|(?:est[aá] )?a nombre de|mi correo es|"
+    r"mi tel[eé]fono es|c'?est|je suis|je m'appelle|mon nom est|le nom est|"
+    r"(?:c'?est )?au nom de|mon courriel est|mon num[eé]ro est)\s+",
     re.IGNORECASE,
+)
+# "It's under my husband's, Dana Whitfield", "está a nombre de mi esposo, Vale Pinecrest": the
+# name after the comma, when what comes before it says whose name it is.
+WHOSE_NAME = re.compile(
+    r"\b(?:name|under|registered|nombre|registrad[ao]|nom|enregistr[ée]e?)\b", re.IGNORECASE
 )
 
 
@@ -50,6 +62,10 @@ def parse_name(text: str, skip_answers: frozenset[str]) -> Answer:
     if _skips(text, skip_answers):
         return Answer(SKIPPED)
     name = LEAD_IN.sub("", text).strip(" .!")
+    if not looks_like_a_name(name) and "," in text:
+        before, _, after = text.rpartition(",")
+        if WHOSE_NAME.search(before):
+            name = LEAD_IN.sub("", after.strip()).strip(" .!")
     if not looks_like_a_name(name):
         return Answer(None)
     return Answer(name)

@@ -68,6 +68,7 @@ class SupportCentre:
     routes: dict[str, Route]
     skip_answers: frozenset[str]
     words: TimeWords
+    agent_greeting: str  # {agent}: what the owner reads when an agent takes the chat over
 
     def clock(self, at: time | datetime) -> str:
         """A time of day as the language says it ("8 AM", "8:30 AM"; "8 h", "8 h 30")."""
@@ -203,6 +204,7 @@ def load_support_centre(path: Path | None = None, language: str = ENGLISH) -> Su
             str(answer).lower() for answer in data.optional("skip_answers", list, [])
         ),
         words=_time_words(data.require("when", ContentMapping), LOCALES[language]),
+        agent_greeting=data.require("agent_greeting", str),
     )
 
 
