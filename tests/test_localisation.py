@@ -229,6 +229,15 @@ def test_names_and_addresses_given_as_answers_do_not_switch_the_language() -> No
     assert detect("wren.hazelby@example.org") is None
 
 
+def test_a_name_that_names_a_language_is_a_name() -> None:
+    conversation = Conversation(language="en", language_settled=True)
+    conversation.move(State.OWNER_NAME)
+    assert not settle(conversation, "Dana French", None, client_decides=False)
+    assert conversation.language == "en"
+    assert settle(conversation, "en español por favor", None, client_decides=False)
+    assert conversation.language == "es"
+
+
 def test_on_the_phone_the_callers_choice_decides() -> None:
     said = choose("en", True, None, "I forgot my password", "es", client_decides=True)
     assert said.language == "es"

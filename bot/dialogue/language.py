@@ -178,12 +178,12 @@ def choose(
     ``current``/``settled``/``pending`` are what the conversation remembers; ``client_language``
     is the one the client says it is in (the widget's page, the call's choice), which decides
     when ``client_decides`` (the phone). A message that is no ``evidence`` (an answer that is a
-    name) may still ask for a language, but says nothing of the one it is in.
+    name: "Dana French") neither asks for a language nor says which one it is in.
     """
     client_language = language_or_none(client_language)
     if client_decides and client_language is not None:
         return LanguageChoice(client_language, settled=True, pending=None)
-    requested = asked_for(text)
+    requested = asked_for(text) if evidence else None
     if requested is not None:
         return LanguageChoice(requested, settled=True, pending=None, asked=requested != current)
     written = detect(text) if evidence else None
