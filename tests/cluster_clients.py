@@ -192,7 +192,14 @@ class Caller:
     def say(self, step: str) -> ET.Element:
         """A step of the call: ``ring``, ``press:<digits>`` or words spoken."""
         if step == "ring":
-            return self.post("/webhooks/phone/voice", CallStatus="ringing")
+            answer = self.post("/webhooks/phone/voice", CallStatus="ringing")
+            # The language menu (one key): English, as a caller pressing 1; the ring's answer is
+            # then the menu's.
+            menu = answer.find(".//Gather")
+            if menu is not None and menu.get("numDigits") == "1":
+                self.answers.pop()
+                return self.post("/webhooks/phone/voice", Digits="1")
+            return answer
         if step.startswith("press:"):
             return self.post("/webhooks/phone/voice", Digits=step.removeprefix("press:"))
         return self.post("/webhooks/phone/voice", SpeechResult=step, Confidence="0.92")
