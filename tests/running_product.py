@@ -62,6 +62,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports: held together while picked (one at a time, the system can
+    hand out the same port twice; CI saw the console take the Rasa server's port)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @contextmanager
 def running_product(
     folder: Path,
@@ -78,11 +91,12 @@ def running_product(
     """
     if not MODEL.is_file():
         pytest.fail("models/lorex.tar.gz is missing: run `make train` (make test does)")
+    rasa_port, actions_port, console_port = free_ports(3)
     settings = settings_from(
         {
-            "RASA_PORT": str(free_port()),
-            "ACTIONS_PORT": str(free_port()),
-            "CONSOLE_PORT": str(free_port()),
+            "RASA_PORT": str(rasa_port),
+            "ACTIONS_PORT": str(actions_port),
+            "CONSOLE_PORT": str(console_port),
             "RASA_API_TOKEN": uuid.uuid4().hex,
             "DATABASE_URL": database_url,
             "TRACKER_STORE_URL": tracker_store_url,
