@@ -26,14 +26,12 @@ from bot.handoff.rasa_bridge import RasaBridge
 from bot.handoff.support_centre import load_support_centre
 from bot.handoff.temporary_password import GeneratedPasswords
 from bot.phone.content import load_phone_content
-from tests.running_product import running_product
 from tests.security.test_phone_webhook import (
     DEVICE_ID_SPOKEN,
-    PUBLIC,
-    TOKEN,
     Product,
     Twilio,
     queued_call,
+    running_phone_product,
     spoken,
 )
 from tests.test_phone_end_to_end import heard_password
@@ -43,15 +41,8 @@ CONTENT = load_phone_content()
 
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    folder = tmp_path_factory.mktemp("phone-contract")
-    database = folder / "lorex.db"
-    with running_product(
-        folder,
-        database_url=f"sqlite:///{database}",
-        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
-        extra_env={"PUBLIC_BASE_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN},
-    ) as (settings, log):
-        yield Product(settings, database, log)
+    with running_phone_product(tmp_path_factory.mktemp("phone-contract")) as product:
+        yield product
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,14 @@ import requests
 from bot.cases.store import CaseStore
 from bot.db import Database
 from bot.phone.content import PhoneContent, load_phone_languages
-from tests.running_product import running_product
-from tests.security.test_phone_webhook import PUBLIC, TOKEN, VOICE, Product, Twilio, spoken
+from tests.security.test_phone_webhook import (
+    PUBLIC,
+    VOICE,
+    Product,
+    Twilio,
+    running_phone_product,
+    spoken,
+)
 
 LANGUAGES = load_phone_languages()
 EN, ES, FR = LANGUAGES["en"], LANGUAGES["es"], LANGUAGES["fr"]
@@ -26,15 +32,8 @@ EN, ES, FR = LANGUAGES["en"], LANGUAGES["es"], LANGUAGES["fr"]
 
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    folder = tmp_path_factory.mktemp("phone-languages")
-    database = folder / "lorex.db"
-    with running_product(
-        folder,
-        database_url=f"sqlite:///{database}",
-        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
-        extra_env={"PUBLIC_BASE_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN},
-    ) as (settings, log):
-        yield Product(settings, database, log)
+    with running_phone_product(tmp_path_factory.mktemp("phone-languages")) as product:
+        yield product
 
 
 def tracker(product: Product, conversation: str) -> dict[str, Any]:

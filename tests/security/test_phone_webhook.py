@@ -37,6 +37,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,9 @@ class Product:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
-    folder = tmp_path_factory.mktemp("phone-webhook")
+@contextmanager
+def running_phone_product(folder: Path) -> Iterator[Product]:
+    """The product on SQLite files in ``folder``, answering signed Twilio requests for PUBLIC."""
     database = folder / "lorex.db"
     with running_product(
         folder,
@@ -79,6 +80,12 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
         extra_env={"PUBLIC_BASE_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN},
     ) as (settings, log):
         yield Product(settings, database, log)
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+    with running_phone_product(tmp_path_factory.mktemp("phone-webhook")) as product:
+        yield product
 
 
 @dataclass(frozen=True)
